@@ -1,0 +1,63 @@
+"""One exception root for everything batchsync raises on purpose."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+
+class BatchSyncError(Exception):
+    """Root of batchsync's errors; `message` is safe to show to a user."""
+
+    default_message: str = "batchsync error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = str(message if message is not None else self.default_message)
+        super().__init__(self.message)
+
+
+class SyncAlreadyRunning(BatchSyncError):
+    """A job is already running and the caller did not ask to queue."""
+
+    default_message = _("已有同步任务正在运行")  # type: ignore[assignment]
+
+
+class JobNotFound(BatchSyncError):
+    """No job has this task id."""
+
+
+class InvalidTransition(BatchSyncError):
+    """The job's current status does not allow the requested operation."""
+
+
+class InvalidJobRequest(BatchSyncError):
+    """A job request is invalid; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class LeaseLost(BatchSyncError):
+    """This worker no longer owns the day (lease expired and reclaimed, or job stopped)."""
+
+
+class SourceError(BatchSyncError):
+    """A data source could not deliver a day; `transient` errors are retried with backoff."""
+
+    def __init__(
+        self, message: str, *, transient: bool = False, file: str = "", line: int | None = None
+    ) -> None:
+        self.transient = transient
+        self.file = file
+        self.line = line
+        super().__init__(message)
+
+
+class LoadError(BatchSyncError):
+    """A day's data was rejected by the loader; nothing of the day was written."""
+
+    def __init__(self, message: str, *, file: str = "", line: int | None = None, column: str = "") -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        super().__init__(message)

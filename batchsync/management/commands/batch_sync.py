@@ -1,0 +1,288 @@
+"""`python manage.py batch_sync`: run or enqueue a sync job, and control jobs, from a terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sys
+import threading
+import time
+from argparse import ArgumentParser
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.db import connection
+from django.utils import timezone, translation
+
+from batchsync import runner, selectors, services
+from batchsync.conf import get_settings
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest
+from batchsync.models import Reprocess, SyncJob, SyncJobStatus
+
+EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
+ACTIONS = ("run", "status", "list", "cancel", "pause", "resume", "retry", "plan")
+
+
+def _parse_date(value: str | None, field: str) -> dt.date:
+    if not value:
+        raise InvalidJobRequest(field, f"--{field.split('_')[0]} YYYY-MM-DD is required")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidJobRequest(field, f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+class ProgressPrinter:
+    """A live one-line progress bar on a terminal; plain lines when output is not a terminal."""
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.lock = threading.Lock()
+        self.last_line = ""
+
+    def __call__(self, job: SyncJob) -> None:
+        eta = (
+            timezone.localtime(job.estimated_completion).strftime("%H:%M:%S")
+            if job.estimated_completion
+            else "-"
+        )
+        current = job.current_date.isoformat() if job.current_date else "-"
+        if self.tty:
+            filled = int(job.progress_percent / 5)
+            bar = "#" * filled + "-" * (20 - filled)
+            line = (
+                f"\r[{bar}] {job.progress_percent:5.1f}% {current} "
+                f"ok {job.success_days} failed {job.failed_days} skipped {job.skipped_days} ETA {eta} "
+            )
+        else:
+            line = (
+                f"[{job.processed_days}/{job.total_days}] {job.progress_percent:.1f}% current={current} "
+                f"ok={job.success_days} failed={job.failed_days} skipped={job.skipped_days} eta={eta}\n"
+            )
+        with self.lock:
+            if line != self.last_line:
+                self.out.write(line, ending="")
+                self.out.flush()
+                self.last_line = line
+
+    def finish(self) -> None:
+        if self.tty and self.last_line:
+            self.out.write("")
+
+
+class Command(BaseCommand):
+    help = (
+        "Backfill daily bars for a date range (foreground, or --detach to the django-q2 cluster), "
+        "and control jobs: status, list, cancel, pause, resume, retry, plan."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("action", nargs="?", default="run", choices=ACTIONS, help="default: run")
+        parser.add_argument("job_id", nargs="?", help="task id of the job (status/cancel/pause/resume/retry)")
+        parser.add_argument("--start", help="first date, YYYY-MM-DD")
+        parser.add_argument("--end", help="last date, YYYY-MM-DD")
+        parser.add_argument("--source", default=None, help="data source name (default: demo)")
+        parser.add_argument("--path", help="directory of the csv source")
+        parser.add_argument(
+            "--force", action="store_true", help="reload days already loaded (= --reprocess all)"
+        )
+        parser.add_argument(
+            "--reprocess",
+            choices=Reprocess.values,
+            default=None,
+            help="which days load again: failed (default: failed and never-run), all, none (never attempted)",
+        )
+        parser.add_argument("--parallelism", type=int, default=1, help="days loaded at once (workers)")
+        parser.add_argument("--priority", type=int, default=0, help="queue priority, higher first")
+        parser.add_argument(
+            "--queue", action="store_true", help="queue behind a running job instead of refusing"
+        )
+        parser.add_argument(
+            "--detach", action="store_true", help="enqueue on the django-q2 cluster and return"
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="show which days would load or skip; change nothing"
+        )
+        parser.add_argument("--limit", type=int, default=20, help="rows for list")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        translation.activate("en")
+        action: str = options["action"]
+        try:
+            code = getattr(self, f"_action_{action}")(options)
+        except InvalidJobRequest as error:
+            raise CommandError(f"{error.field}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
+        except BatchSyncError as error:
+            raise CommandError(error.message, returncode=EXIT_BAD_ARGUMENTS) from None
+        if code:
+            sys.exit(code)
+
+    # --- starting jobs -----------------------------------------------------------------
+
+    def _request(self, options: dict[str, Any]) -> services.JobRequest:
+        source = options["source"] or get_settings().default_source
+        source_options = {"path": options["path"]} if options["path"] else {}
+        reprocess = options["reprocess"] or (Reprocess.ALL if options["force"] else Reprocess.FAILED)
+        if options["force"] and options["reprocess"] not in (None, Reprocess.ALL):
+            raise InvalidJobRequest("force", "--force means --reprocess all; do not combine it with another")
+        return services.JobRequest(
+            start_date=_parse_date(options["start"], "start_date"),
+            end_date=_parse_date(options["end"], "end_date"),
+            source=source,
+            source_options=source_options,
+            reprocess=reprocess,
+            parallelism=options["parallelism"],
+            priority=options["priority"],
+            queue=options["queue"],
+            requested_by="cli",
+        )
+
+    def _action_plan(self, options: dict[str, Any]) -> int:
+        request = self._request(options)
+        services.sync_request_validate(request)
+        plan = services.sync_days_plan(request.start_date, request.end_date, request.reprocess)
+        for day in plan:
+            self.stdout.write(
+                f"{day.date}  {'load' if day.status == 'pending' else 'skip'}  {day.skip_reason}"
+            )
+        to_load = sum(1 for day in plan if day.status == "pending")
+        self.stdout.write(
+            f"{len(plan)} days: {to_load} to load, {len(plan) - to_load} skipped (dry run: nothing changed)"
+        )
+        return EXIT_OK
+
+    def _action_run(self, options: dict[str, Any]) -> int:
+        if options["dry_run"]:
+            return self._action_plan(options)
+        request = self._request(options)
+        if options["detach"]:
+            job = services.sync_job_create(request)
+            self._print_detached(job)
+            return EXIT_OK
+        job = services.sync_job_create(request, enqueue=None)
+        if job.status == SyncJobStatus.QUEUED:
+            self.stdout.write(
+                f"Job {job.task_id} is queued behind the running job; the cluster runs it "
+                "when the slot frees (python manage.py qcluster)."
+            )
+            return EXIT_OK
+        return self._run_foreground(job)
+
+    def _print_detached(self, job: SyncJob) -> None:
+        self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
+        self.stdout.write(f"task id: {job.task_id}")
+        self.stdout.write(f"follow:  python manage.py batch_sync status {job.task_id}")
+        self.stdout.write("workers: python manage.py qcluster   (runs the job if no cluster is running yet)")
+
+    def _run_foreground(self, job: SyncJob) -> int:
+        """Run the job here with `parallelism` threads; Ctrl-C cancels after the day in flight."""
+        span = f"{job.start_date} .. {job.end_date}"
+        self.stdout.write(f"Job {job.task_id}: {span}, {job.total_days} days, source {job.source}")
+        stop = threading.Event()
+        printer = ProgressPrinter(self.stdout)
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+            self.stderr.write("\nStopping after the current day (Ctrl-C again to abort now)...")
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            job = self._run_workers(job, stop, printer)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            printer.finish()
+        self.stdout.write(job.message)
+        for error in selectors.sync_job_recent_errors(job):
+            self.stdout.write(f"  {error.date}: {error.error}")
+        self.stdout.write(f"Job {job.task_id} {job.status}")
+        return EXIT_DAYS_FAILED if job.failed_days or job.status == SyncJobStatus.FAILED else EXIT_OK
+
+    def _run_workers(self, job: SyncJob, stop: threading.Event, printer: ProgressPrinter) -> SyncJob:
+        if job.parallelism == 1:
+            return runner.sync_job_run(job.pk, stop=stop, on_progress=printer).job
+
+        def work() -> None:
+            try:
+                runner.sync_job_run(job.pk, stop=stop, on_progress=printer)
+            finally:
+                connection.close()
+
+        threads = [
+            threading.Thread(target=work, name=f"batchsync-worker-{n}") for n in range(job.parallelism)
+        ]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            time.sleep(0.2)
+        return services.sync_job_finish_if_done(job.pk)
+
+    # --- controlling jobs --------------------------------------------------------------
+
+    def _job(self, options: dict[str, Any]) -> SyncJob:
+        if not options["job_id"]:
+            raise InvalidJobRequest("job_id", f"{options['action']} needs a job id (see: batch_sync list)")
+        return services.sync_job_get(options["job_id"])
+
+    def _action_status(self, options: dict[str, Any]) -> int:
+        job = self._job(options)
+        for name, value in selectors.sync_job_progress(job).items():
+            if name == "errors":
+                continue
+            self.stdout.write(f"{name:22} {value}")
+        errors = selectors.sync_job_recent_errors(job)
+        if errors:
+            self.stdout.write("recent errors:")
+            for error in errors:
+                self.stdout.write(f"  {error.date}: {error.error}")
+        return EXIT_OK
+
+    def _action_list(self, options: dict[str, Any]) -> int:
+        jobs = SyncJob.objects.all()[: options["limit"]]
+        self.stdout.write(f"{'task id':40} {'status':11} {'range':23} {'ok/fail/skip':14} {'percent':>7}")
+        for job in jobs:
+            counts = f"{job.success_days}/{job.failed_days}/{job.skipped_days}"
+            span = f"{job.start_date}..{job.end_date}"
+            self.stdout.write(
+                f"{job.task_id:40} {job.status:11} {span} {counts:14} {job.progress_percent:6.1f}%"
+            )
+        return EXIT_OK
+
+    def _control(self, options: dict[str, Any], operation: str) -> int:
+        job = getattr(services, f"sync_job_{operation}")(self._job(options))
+        self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
+        return EXIT_OK
+
+    def _action_cancel(self, options: dict[str, Any]) -> int:
+        return self._control(options, "cancel")
+
+    def _action_pause(self, options: dict[str, Any]) -> int:
+        return self._control(options, "pause")
+
+    def _action_resume(self, options: dict[str, Any]) -> int:
+        """Resume in the foreground like `run`, or on the cluster with --detach."""
+        if options["detach"]:
+            return self._control(options, "resume")
+        job = services.sync_job_resume(self._job(options), enqueue=None)
+        if job.status != SyncJobStatus.PENDING:
+            self._print_detached(job)
+            return EXIT_OK
+        return self._run_foreground(job)
+
+    def _action_retry(self, options: dict[str, Any]) -> int:
+        original = self._job(options)
+        detach = options["detach"]
+        job = services.sync_job_retry(
+            original,
+            reprocess=options["reprocess"] or Reprocess.FAILED,
+            requested_by="cli",
+            queue=options["queue"],
+            enqueue=services.sync_job_enqueue_on_commit if detach else None,
+        )
+        if detach or job.status == SyncJobStatus.QUEUED:
+            self._print_detached(job)
+            return EXIT_OK
+        return self._run_foreground(job)

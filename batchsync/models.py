@@ -1,0 +1,345 @@
+"""Persistent state of batchsync: jobs, their days, their errors, and the bars they load."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import F, Q, Value
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+
+class SyncJobStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    PAUSING = "pausing", _("pausing")
+    PAUSED = "paused", _("paused")
+    CANCELLING = "cancelling", _("cancelling")
+    CANCELLED = "cancelled", _("cancelled")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+
+
+# Statuses that hold the single "running" slot: at most one job may be in one of these.
+ACTIVE_STATUSES = (
+    SyncJobStatus.PENDING,
+    SyncJobStatus.RUNNING,
+    SyncJobStatus.PAUSING,
+    SyncJobStatus.CANCELLING,
+)
+# Statuses in which workers may still be loading days of the job.
+WORKING_STATUSES = (SyncJobStatus.RUNNING, SyncJobStatus.PAUSING, SyncJobStatus.CANCELLING)
+FINISHED_STATUSES = (SyncJobStatus.SUCCEEDED, SyncJobStatus.FAILED, SyncJobStatus.CANCELLED)
+
+
+class Reprocess(models.TextChoices):
+    FAILED = "failed", _("failed and never-run days")
+    ALL = "all", _("all days")
+    NONE = "none", _("only days never loaded")
+
+
+class SyncDayStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    SKIPPED = "skipped", _("skipped")
+
+
+class SkipReason(models.TextChoices):
+    NONE = "", _("not skipped")
+    NON_TRADING = "non_trading", _("non-trading day")
+    ALREADY_LOADED = "already_loaded", _("already loaded")
+    PREVIOUSLY_FAILED = "previously_failed", _("failed before (reprocess=none)")
+
+
+class SyncJobQuerySet(models.QuerySet["SyncJob"]):
+    def active(self) -> SyncJobQuerySet:
+        """Jobs that hold the single running slot."""
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def working(self) -> SyncJobQuerySet:
+        """Jobs whose days workers may be loading right now."""
+        return self.filter(status__in=WORKING_STATUSES)
+
+    def queued_in_order(self) -> SyncJobQuerySet:
+        """Queued jobs, next to run first: highest priority, then oldest."""
+        return self.filter(status=SyncJobStatus.QUEUED).order_by("-priority", "created_at", "id")
+
+    def finished(self) -> SyncJobQuerySet:
+        return self.filter(status__in=FINISHED_STATUSES)
+
+    def stalled(self, now: dt.datetime) -> SyncJobQuerySet:
+        """Working jobs whose lease ran out: no worker has heartbeated them in time."""
+        return self.working().filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+
+
+class SyncJob(models.Model):
+    """One batch sync of a date range from one source."""
+
+    task_id = models.CharField(_("task id"), max_length=80, unique=True)
+    source = models.CharField(_("source"), max_length=50)
+    source_options = models.JSONField(_("source options"), default=dict, blank=True)
+    start_date = models.DateField(_("start date"))
+    end_date = models.DateField(_("end date"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=SyncJobStatus.choices, default=SyncJobStatus.PENDING
+    )
+    force = models.BooleanField(_("force reload"), default=False)
+    reprocess = models.CharField(
+        _("reprocess"), max_length=8, choices=Reprocess.choices, default=Reprocess.FAILED
+    )
+    parallelism = models.PositiveSmallIntegerField(_("parallelism"), default=1)
+    priority = models.SmallIntegerField(_("priority"), default=0)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+
+    total_days = models.PositiveIntegerField(_("total days"), default=0)
+    processed_days = models.PositiveIntegerField(_("processed days"), default=0)
+    success_days = models.PositiveIntegerField(_("succeeded days"), default=0)
+    failed_days = models.PositiveIntegerField(_("failed days"), default=0)
+    skipped_days = models.PositiveIntegerField(_("skipped days"), default=0)
+    current_date = models.DateField(_("current date"), null=True, blank=True)
+    rows_loaded = models.BigIntegerField(_("rows loaded"), default=0)
+    requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Running time without pauses: seconds banked by earlier runs, plus now - running_since.
+    active_seconds = models.FloatField(_("active seconds"), default=0.0)
+    running_since = models.DateTimeField(null=True, blank=True)
+    estimated_completion = models.DateTimeField(_("estimated completion"), null=True, blank=True)
+
+    # Runner safety: the worker that last worked on the job, its lease, and a fencing counter
+    # bumped on every (re)start so that a worker from an earlier run can never write again.
+    worker_id = models.CharField(_("worker"), max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+    fence = models.PositiveBigIntegerField(_("fencing counter"), default=0)
+    recoveries = models.PositiveIntegerField(_("recoveries"), default=0)
+
+    objects: ClassVar[SyncJobQuerySet] = SyncJobQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("sync job")
+        verbose_name_plural = _("sync jobs")
+        indexes = [models.Index(fields=["status", "-priority", "created_at"], name="syncjob_queue_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(start_date__lte=F("end_date")), name="syncjob_start_lte_end"),
+            models.CheckConstraint(
+                condition=Q(processed_days__lte=F("total_days")), name="syncjob_processed_lte_total"
+            ),
+            models.CheckConstraint(
+                condition=Q(processed_days=F("success_days") + F("failed_days") + F("skipped_days")),
+                name="syncjob_processed_is_sum",
+            ),
+            models.CheckConstraint(condition=Q(parallelism__gte=1), name="syncjob_parallelism_gte_1"),
+            models.CheckConstraint(condition=Q(status__in=SyncJobStatus.values), name="syncjob_status_valid"),
+            # The database itself refuses a second job in the running slot.
+            models.UniqueConstraint(
+                Value(1),
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="syncjob_one_active",
+                violation_error_message=_("A sync job is already running"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.task_id
+
+    @property
+    def progress_percent(self) -> float:
+        if not self.total_days:
+            return 0.0
+        return round(100.0 * self.processed_days / self.total_days, 1)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Running time without pauses; None before the job first ran."""
+        if self.started_at is None:
+            return None
+        seconds = self.active_seconds
+        if self.running_since is not None:
+            seconds += (timezone.now() - self.running_since).total_seconds()
+        return round(seconds, 3)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def message(self) -> str:
+        """The seed's one-line status message, in the active language."""
+        counts = {
+            "success": self.success_days,
+            "failed": self.failed_days,
+            "skipped": self.skipped_days,
+        }
+        seconds = round(self.duration_seconds or 0)
+        took = {"minutes": seconds // 60, "seconds": seconds % 60}
+        percent = f"{self.progress_percent:.1f}"
+        status = self.status
+        if status == SyncJobStatus.PENDING:
+            return gettext("Batch sync job started; %(days)s days to sync") % {"days": self.total_days}
+        if status == SyncJobStatus.QUEUED:
+            return gettext("Queued; waits for the running job to finish")
+        if status == SyncJobStatus.RUNNING:
+            if self.current_date is None:
+                return gettext("Starting... (%(percent)s%%)") % {"percent": percent}
+            return gettext("Syncing %(date)s... (%(percent)s%%)") % {
+                "date": self.current_date.isoformat(),
+                "percent": percent,
+            }
+        if status == SyncJobStatus.PAUSING:
+            return gettext("Pausing after the current day... (%(percent)s%%)") % {"percent": percent}
+        if status == SyncJobStatus.PAUSED:
+            return gettext("Paused at %(percent)s%%; resume to continue") % {"percent": percent}
+        if status == SyncJobStatus.CANCELLING:
+            return gettext("Cancelling after the current day... (%(percent)s%%)") % {"percent": percent}
+        if status == SyncJobStatus.CANCELLED:
+            return gettext(
+                "Batch sync cancelled: %(success)s succeeded, %(failed)s failed, "
+                "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
+            ) % {**counts, **took}
+        return gettext(
+            "Batch sync finished: %(success)s succeeded, %(failed)s failed, "
+            "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
+        ) % {**counts, **took}
+
+
+class SyncLock(models.Model):
+    """A singleton row: starting a job locks it FOR UPDATE so starts are serialized."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="synclock_singleton")]
+
+    def __str__(self) -> str:
+        return "batchsync start lock"
+
+
+class SyncDayQuerySet(models.QuerySet["SyncDay"]):
+    def done(self) -> SyncDayQuerySet:
+        return self.filter(status__in=[SyncDayStatus.SUCCEEDED, SyncDayStatus.FAILED, SyncDayStatus.SKIPPED])
+
+    def claimable(self, now: dt.datetime) -> SyncDayQuerySet:
+        """Days a worker may take: pending ones, and running ones whose lease ran out."""
+        return self.filter(
+            Q(status=SyncDayStatus.PENDING) | Q(status=SyncDayStatus.RUNNING, lease_expires_at__lt=now)
+        )
+
+    def in_flight(self, now: dt.datetime) -> SyncDayQuerySet:
+        """Days a live worker is loading right now."""
+        return self.filter(status=SyncDayStatus.RUNNING, lease_expires_at__gte=now)
+
+
+class SyncDay(models.Model):
+    """The state of one calendar day of a job; what lets a job resume and retry failed days."""
+
+    job = models.ForeignKey(SyncJob, on_delete=models.CASCADE, related_name="days")
+    date = models.DateField(_("date"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=SyncDayStatus.choices, default=SyncDayStatus.PENDING
+    )
+    skip_reason = models.CharField(
+        _("skip reason"), max_length=20, choices=SkipReason.choices, blank=True, default=""
+    )
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    worker_id = models.CharField(_("worker"), max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    fence = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[SyncDayQuerySet] = SyncDayQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["job", "date"]
+        verbose_name = _("sync day")
+        verbose_name_plural = _("sync days")
+        indexes = [
+            models.Index(fields=["job", "status", "date"], name="syncday_claim_idx"),
+            models.Index(fields=["date"], condition=Q(status="succeeded"), name="syncday_loaded_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "date"], name="syncday_unique_job_date"),
+            models.CheckConstraint(
+                condition=Q(
+                    status="skipped", skip_reason__in=["non_trading", "already_loaded", "previously_failed"]
+                )
+                | (~Q(status="skipped") & Q(skip_reason="")),
+                name="syncday_skip_reason_iff_skipped",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job.task_id} {self.date}"
+
+
+class SyncError(models.Model):
+    """One failure of one attempt at one day; every error is kept."""
+
+    job = models.ForeignKey(SyncJob, on_delete=models.CASCADE, related_name="errors")
+    day = models.ForeignKey(SyncDay, null=True, blank=True, on_delete=models.CASCADE, related_name="errors")
+    date = models.DateField(_("date"), null=True, blank=True)
+    error = models.TextField(_("error"))
+    traceback = models.TextField(_("traceback"), blank=True)
+    file = models.CharField(_("file"), max_length=500, blank=True)
+    line = models.PositiveIntegerField(_("line"), null=True, blank=True)
+    attempt = models.PositiveIntegerField(_("attempt"), default=1)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("sync error")
+        verbose_name_plural = _("sync errors")
+        indexes = [models.Index(fields=["job", "-created_at"], name="syncerror_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {self.error[:80]}"
+
+
+class DailyBar(models.Model):
+    """One daily bar (tushare `daily`), keyed by (trade_date, ts_code).
+
+    NUMERIC, not float: prices are decimal quantities quoted to the cent (funds to 0.001), and
+    sums and comparisons must be exact. Scales follow tushare: prices and changes 4 places,
+    pct_chg 4, vol (lots) 2, amount (thousand yuan) 3.
+    """
+
+    pk = models.CompositePrimaryKey("trade_date", "ts_code")
+    trade_date = models.DateField()
+    ts_code = models.CharField(max_length=12)
+    open = models.DecimalField(max_digits=14, decimal_places=4)
+    high = models.DecimalField(max_digits=14, decimal_places=4)
+    low = models.DecimalField(max_digits=14, decimal_places=4)
+    close = models.DecimalField(max_digits=14, decimal_places=4)
+    pre_close = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    change = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    pct_chg = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    vol = models.DecimalField(max_digits=20, decimal_places=2)
+    amount = models.DecimalField(max_digits=22, decimal_places=3)
+
+    class Meta:
+        db_table = "daily_bar"
+        verbose_name = _("daily bar")
+        verbose_name_plural = _("daily bars")
+        constraints = [
+            models.CheckConstraint(condition=Q(low__lte=F("high")), name="daily_bar_low_lte_high"),
+            models.CheckConstraint(
+                condition=Q(vol__gte=0) & Q(amount__gte=0), name="daily_bar_vol_amount_nonneg"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trade_date} {self.ts_code}"

@@ -1,0 +1,255 @@
+"""Run a job day by day. The same function serves the django-q2 task and the foreground command.
+
+Each day is ONE transaction: prove this worker still owns the day (fence), delete the day's
+bars, COPY the new ones, mark the day done. A crash anywhere leaves the day fully loaded or
+untouched. Progress is committed after the day, in its own short transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
+
+from batchsync import loader, services, sources
+from batchsync.conf import get_settings
+from batchsync.exceptions import LeaseLost, SourceError
+from batchsync.models import SyncJob
+from batchsync.services import ClaimedDay
+from batchsync.sources.base import Source
+
+logger = logging.getLogger("batchsync.runner")
+
+ProgressCallback = Callable[[SyncJob], None]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one worker's run of a job ended with."""
+
+    job: SyncJob
+    days_loaded: int
+    more_work: bool  # stopped at its deadline with days still to do
+
+
+def new_worker_id() -> str:
+    """host:pid:random, unique per run, so leases and fences can tell workers apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _Heartbeat(threading.Thread):
+    """Extends this worker's leases every third of the lease, in its own DB connection."""
+
+    def __init__(self, job_id: int, worker_id: str) -> None:
+        super().__init__(name=f"batchsync-heartbeat-{worker_id}", daemon=True)
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.claim: ClaimedDay | None = None
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = max(get_settings().lease_seconds / 3.0, 0.05)
+        try:
+            while not self.stopped.wait(interval):
+                try:
+                    services.sync_worker_heartbeat(self.job_id, self.worker_id, self.claim)
+                except DatabaseError:
+                    logger.warning("worker=%s event=heartbeat_failed", self.worker_id, exc_info=True)
+                    close_old_connections()
+                    connection.close()
+        finally:
+            connection.close()
+
+
+# A lost connection surfaces as Django's wrappers, or as psycopg's own errors from COPY.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (SourceError, *CONNECTION_ERRORS)
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    raw = connection.connection
+    return isinstance(error, CONNECTION_ERRORS) or raw is None or bool(raw.closed)
+
+
+def _reconnect() -> None:
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+
+
+def _load_claimed_day(source: Source, claim: ClaimedDay, worker_id: str, job_fence: int) -> int:
+    """Fetch the day (retrying transient source errors) and commit it in one fenced transaction."""
+    config = get_settings()
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.monotonic()
+        try:
+            payload = source.fetch_day(claim.date)
+            with transaction.atomic():
+                day = services.sync_day_lock_for_commit(claim, worker_id, job_fence)
+                with connection.cursor() as cursor:
+                    rows = loader.replace_day(cursor, claim.date, payload)
+                services.sync_day_mark_succeeded(day, rows, started)
+            return rows
+        except LeaseLost:
+            raise
+        except RETRYABLE_ERRORS as error:
+            transient = getattr(error, "transient", True)
+            if isinstance(error, CONNECTION_ERRORS):
+                # Connection lost mid-day (server restart, backend terminated): the day's
+                # transaction rolled back with it; reconnect and load the day again.
+                _reconnect()
+            if not transient or attempt > config.source_retries:
+                raise
+            delay = config.source_retry_backoff_seconds * (2 ** (attempt - 1))
+            logger.warning(
+                "worker=%s event=day_retry date=%s attempt=%s delay=%.1fs error=%s",
+                worker_id,
+                claim.date,
+                attempt,
+                delay,
+                error,
+            )
+            _retry_note(claim, error, attempt)
+            time.sleep(delay)
+
+
+def _retry_note(claim: ClaimedDay, error: BaseException, attempt: int) -> None:
+    try:
+        services.sync_day_record_retry(claim, error, attempt)
+    except DatabaseError:
+        _reconnect()
+
+
+def sync_job_run(
+    job_id: int,
+    *,
+    worker_id: str | None = None,
+    deadline: float | None = None,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+    enqueue: services.Enqueue | None = services.sync_job_enqueue_on_commit,
+) -> RunOutcome:
+    """Work on a job until no day is left for this worker (or `deadline`, a monotonic time).
+
+    `stop` is the foreground command's Ctrl-C: the job is cancelled cooperatively, after the
+    day in flight. Safe to call from many workers at once; each day is claimed by one.
+    """
+    worker_id = worker_id or new_worker_id()
+    fence = services.sync_job_join(job_id, worker_id)
+    job = SyncJob.objects.get(pk=job_id)
+    if fence is None:
+        return RunOutcome(job=job, days_loaded=0, more_work=False)
+    source = sources.source_get(job.source, job.source_options)
+    heartbeat = _Heartbeat(job_id, worker_id)
+    heartbeat.start()
+    loaded = 0
+    more_work = False
+    cancel_requested = False
+    try:
+        while True:
+            if stop is not None and stop.is_set() and not cancel_requested:
+                cancel_requested = True
+                services.sync_job_cancel(job, enqueue=enqueue)
+            if deadline is not None and time.monotonic() >= deadline:
+                more_work = True
+                break
+            claim = _claim_with_reconnect(job_id, worker_id, fence)
+            if claim is None:
+                break
+            heartbeat.claim = claim
+            job = SyncJob.objects.get(pk=job_id)
+            logger.info(
+                "job=%s worker=%s event=day_start [%s/%s] date=%s attempt=%s (%.1f%%)",
+                job.task_id,
+                worker_id,
+                job.processed_days + 1,
+                job.total_days,
+                claim.date,
+                claim.attempt,
+                job.progress_percent,
+            )
+            try:
+                rows = _load_claimed_day(source, claim, worker_id, fence)
+                loaded += 1
+                logger.info(
+                    "job=%s worker=%s event=day_done date=%s rows=%s",
+                    job.task_id,
+                    worker_id,
+                    claim.date,
+                    rows,
+                )
+            except LeaseLost:
+                logger.warning(
+                    "job=%s worker=%s event=lease_lost date=%s", job.task_id, worker_id, claim.date
+                )
+                break
+            except Exception as error:  # any failure of a day is recorded, and the job goes on
+                _reconnect_if_broken(error)
+                recorded = services.sync_day_record_failure(claim, worker_id, fence, error)
+                logger.error(
+                    "job=%s worker=%s event=day_failed date=%s recorded=%s error=%s",
+                    job.task_id,
+                    worker_id,
+                    claim.date,
+                    recorded,
+                    error,
+                )
+                if not recorded:
+                    break
+            finally:
+                heartbeat.claim = None
+            job = services.sync_job_progress_commit(job_id)
+            if on_progress is not None:
+                on_progress(job)
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join()
+    if not more_work:
+        job = services.sync_job_finish_if_done(job_id, enqueue=enqueue)
+    else:
+        job = SyncJob.objects.get(pk=job_id)
+    if on_progress is not None:
+        on_progress(job)
+    return RunOutcome(job=job, days_loaded=loaded, more_work=more_work)
+
+
+def _reconnect_if_broken(error: BaseException) -> None:
+    if _is_connection_error(error):
+        _reconnect()
+
+
+def _claim_with_reconnect(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
+    """Claim the next day, riding out a short database outage with a few reconnects."""
+    config = get_settings()
+    for attempt in range(config.source_retries + 1):
+        try:
+            return services.sync_day_claim(job_id, worker_id, fence)
+        except CONNECTION_ERRORS:
+            if attempt == config.source_retries:
+                raise
+            _reconnect()
+            time.sleep(config.source_retry_backoff_seconds * (2**attempt))
+    return None

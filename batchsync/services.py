@@ -1,0 +1,644 @@
+"""Job lifecycle: every write to jobs, days and errors, and every status transition, is here.
+
+Transactions are short on purpose: starting a job locks the singleton `SyncLock` row only for
+the few statements that check the running slot and insert the job; a day's load is its own
+transaction (in `runner`); progress is committed after each day in another one. Nothing holds
+a lock or a transaction open for the length of a job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback as traceback_module
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from batchsync import calendars, sources
+from batchsync.conf import get_settings
+from batchsync.exceptions import (
+    InvalidJobRequest,
+    InvalidTransition,
+    JobNotFound,
+    LeaseLost,
+    SyncAlreadyRunning,
+)
+from batchsync.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    WORKING_STATUSES,
+    Reprocess,
+    SkipReason,
+    SyncDay,
+    SyncDayStatus,
+    SyncError,
+    SyncJob,
+    SyncJobStatus,
+    SyncLock,
+)
+
+logger = logging.getLogger("batchsync.jobs")
+
+S = SyncJobStatus
+
+# Operator transitions: operation -> {from status: to status}. Worker-driven transitions
+# (pending -> running, running -> succeeded/failed, pausing -> paused, cancelling ->
+# cancelled) are in `sync_job_join` and `sync_job_finish_if_done`.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "cancel": {
+        S.PENDING: S.CANCELLED,
+        S.QUEUED: S.CANCELLED,
+        S.PAUSED: S.CANCELLED,
+        S.RUNNING: S.CANCELLING,
+        S.PAUSING: S.CANCELLING,
+    },
+    "pause": {S.PENDING: S.PAUSED, S.QUEUED: S.PAUSED, S.RUNNING: S.PAUSING},
+    # A paused job goes back to pending, or to queued when another job holds the slot.
+    "resume": {S.PAUSED: S.PENDING, S.PAUSING: S.RUNNING},
+}
+
+Enqueue = Callable[[SyncJob, int], None]
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    date: dt.date
+    status: str
+    skip_reason: str
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated request for a new job (the API's and the command's input, after parsing)."""
+
+    start_date: dt.date
+    end_date: dt.date
+    source: str
+    source_options: dict[str, Any]
+    reprocess: str = Reprocess.FAILED
+    parallelism: int = 1
+    priority: int = 0
+    queue: bool = False
+    requested_by: str = ""
+
+
+@dataclass(frozen=True)
+class ClaimedDay:
+    id: int
+    date: dt.date
+    fence: int
+    attempt: int
+
+
+def sync_job_enqueue_on_commit(job: SyncJob, workers: int) -> None:
+    """Hand `workers` runs of the job to the django-q2 cluster once the transaction commits."""
+    from batchsync.tasks import sync_job_enqueue_workers
+
+    job_id = job.pk
+    transaction.on_commit(lambda: sync_job_enqueue_workers(job_id, workers))
+
+
+# --- validation and planning -------------------------------------------------------------
+
+
+def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) -> None:
+    """Raise `InvalidJobRequest` naming the field when the request cannot run."""
+    config = get_settings()
+    today = today or timezone.localdate()
+    if request.start_date > request.end_date:
+        raise InvalidJobRequest("end_date", _("end_date must not be before start_date"))
+    if request.end_date > today:
+        raise InvalidJobRequest(
+            "end_date", _("end_date must not be in the future (today is %(today)s)") % {"today": today}
+        )
+    span = (request.end_date - request.start_date).days + 1
+    if span > config.max_range_days:
+        raise InvalidJobRequest(
+            "end_date",
+            _("The range is %(span)s days; at most %(max)s days are allowed")
+            % {"span": span, "max": config.max_range_days},
+        )
+    if request.reprocess not in Reprocess.values:
+        raise InvalidJobRequest("reprocess", _("reprocess must be one of: failed, all, none"))
+    if not 1 <= request.parallelism <= 64:
+        raise InvalidJobRequest("parallelism", _("parallelism must be between 1 and 64"))
+    sources.source_get(request.source, request.source_options).validate()
+
+
+def sync_days_plan(
+    start_date: dt.date, end_date: dt.date, reprocess: str, *, calendar: str | None = None
+) -> list[DayPlan]:
+    """Decide for each day of the range: load it, or skip it and why. Reads only."""
+    calendar = calendar or get_settings().calendar
+    sessions = calendars.trading_days(calendar, start_date, end_date)
+    history = (
+        SyncDay.objects.filter(
+            date__range=(start_date, end_date),
+            status__in=[SyncDayStatus.SUCCEEDED, SyncDayStatus.FAILED],
+        )
+        .values("date")
+        .annotate(loaded=Count("id", filter=Q(status=SyncDayStatus.SUCCEEDED)))
+    )
+    loaded = {row["date"] for row in history if row["loaded"]}
+    attempted = {row["date"] for row in history}
+    plan: list[DayPlan] = []
+    day = start_date
+    while day <= end_date:
+        if day not in sessions:
+            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, SkipReason.NON_TRADING))
+        elif reprocess == Reprocess.FAILED and day in loaded:
+            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, SkipReason.ALREADY_LOADED))
+        elif reprocess == Reprocess.NONE and day in attempted:
+            reason = SkipReason.ALREADY_LOADED if day in loaded else SkipReason.PREVIOUSLY_FAILED
+            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, reason))
+        else:
+            plan.append(DayPlan(day, SyncDayStatus.PENDING, SkipReason.NONE))
+        day += dt.timedelta(days=1)
+    return plan
+
+
+# --- creating jobs -----------------------------------------------------------------------
+
+
+def _new_task_id(start_date: dt.date, end_date: dt.date) -> str:
+    """The seed's task id form, `<start>_<end>_<epoch seconds>`, made unique under the lock."""
+    base = f"{start_date.isoformat()}_{end_date.isoformat()}_{int(time.time())}"
+    task_id, suffix = base, 1
+    while SyncJob.objects.filter(task_id=task_id).exists():
+        suffix += 1
+        task_id = f"{base}_{suffix}"
+    return task_id
+
+
+def sync_job_create(
+    request: JobRequest,
+    *,
+    enqueue: Enqueue | None = sync_job_enqueue_on_commit,
+    retry_of: SyncJob | None = None,
+) -> SyncJob:
+    """Create a job with its days; refuse (or queue) it while another job holds the slot.
+
+    The slot check and the insert happen in one short transaction that holds the singleton
+    `SyncLock` row FOR UPDATE, so concurrent starts from any process are serialized; the
+    partial unique index `syncjob_one_active` makes a second active job impossible even so.
+    `enqueue` hands the job to workers on commit; the foreground command passes None and runs
+    the job itself.
+    """
+    sync_request_validate(request)
+    plan = sync_days_plan(request.start_date, request.end_date, request.reprocess)
+    sync_jobs_recover_stalled()
+    try:
+        with transaction.atomic():
+            SyncLock.objects.select_for_update().get(pk=1)
+            busy = SyncJob.objects.active().exists()
+            if busy and not request.queue:
+                raise SyncAlreadyRunning()
+            job = SyncJob.objects.create(
+                task_id=_new_task_id(request.start_date, request.end_date),
+                source=request.source,
+                source_options=request.source_options,
+                start_date=request.start_date,
+                end_date=request.end_date,
+                status=S.QUEUED if busy else S.PENDING,
+                reprocess=request.reprocess,
+                parallelism=request.parallelism,
+                priority=request.priority,
+                requested_by=request.requested_by,
+                retry_of=retry_of,
+                total_days=len(plan),
+            )
+            SyncDay.objects.bulk_create(
+                SyncDay(job=job, date=p.date, status=p.status, skip_reason=p.skip_reason) for p in plan
+            )
+            _progress_refresh(job)
+            if job.status == S.PENDING and enqueue is not None:
+                enqueue(job, job.parallelism)
+    except IntegrityError as error:
+        if "syncjob_one_active" in str(error):
+            raise SyncAlreadyRunning() from error
+        raise
+    logger.info(
+        "job=%s event=created status=%s range=%s..%s days=%s to_load=%s source=%s",
+        job.task_id,
+        job.status,
+        job.start_date,
+        job.end_date,
+        job.total_days,
+        job.total_days - job.skipped_days,
+        job.source,
+    )
+    return job
+
+
+def sync_job_retry(
+    job: SyncJob,
+    *,
+    reprocess: str = Reprocess.FAILED,
+    requested_by: str = "",
+    queue: bool = False,
+    enqueue: Enqueue | None = sync_job_enqueue_on_commit,
+) -> SyncJob:
+    """Start a new run of a finished job's range; `reprocess` picks which days load again."""
+    if job.status not in FINISHED_STATUSES:
+        raise InvalidTransition(
+            _("Only a finished job can be retried; job %(id)s is %(status)s")
+            % {"id": job.task_id, "status": job.get_status_display()}
+        )
+    request = JobRequest(
+        start_date=job.start_date,
+        end_date=job.end_date,
+        source=job.source,
+        source_options=job.source_options,
+        reprocess=reprocess,
+        parallelism=job.parallelism,
+        priority=job.priority,
+        queue=queue,
+        requested_by=requested_by or job.requested_by,
+    )
+    return sync_job_create(request, enqueue=enqueue, retry_of=job)
+
+
+# --- operator transitions ----------------------------------------------------------------
+
+
+def sync_job_get(task_id: str) -> SyncJob:
+    """The job with this task id (or numeric id), or `JobNotFound`."""
+    lookup = Q(task_id=task_id)
+    if str(task_id).isdigit():
+        lookup |= Q(pk=int(task_id))
+    job = SyncJob.objects.filter(lookup).first()
+    if job is None:
+        raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
+    return job
+
+
+def _locked(job: SyncJob | int) -> SyncJob:
+    return SyncJob.objects.select_for_update().get(pk=job if isinstance(job, int) else job.pk)
+
+
+def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> SyncJob:
+    """Apply an operator transition under the slot lock, or raise `InvalidTransition`."""
+    with transaction.atomic():
+        SyncLock.objects.select_for_update().get(pk=1)
+        job = _locked(job)
+        target = TRANSITIONS[operation].get(job.status)
+        if target is None:
+            raise InvalidTransition(
+                _("Cannot %(operation)s job %(id)s: it is %(status)s")
+                % {"operation": _(operation), "id": job.task_id, "status": job.get_status_display()}
+            )
+        now = timezone.now()
+        if target == S.PENDING and SyncJob.objects.active().exclude(pk=job.pk).exists():
+            target = S.QUEUED
+        job.status = target
+        if target in FINISHED_STATUSES or target == S.PAUSED:
+            _bank_active_time(job, now)
+            job.finished_at = now if target in FINISHED_STATUSES else None
+            job.estimated_completion = None
+        job.save()
+        _progress_refresh(job)
+        if target == S.PENDING and enqueue is not None:
+            enqueue(job, job.parallelism)
+        if target not in ACTIVE_STATUSES:
+            _queue_advance(enqueue)
+    logger.info("job=%s event=%s status=%s", job.task_id, operation, job.status)
+    return job
+
+
+def sync_job_cancel(job: SyncJob, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+    """Cancel at once when nothing runs; else `cancelling` until the day in flight is done."""
+    return _transition(job, "cancel", enqueue=enqueue)
+
+
+def sync_job_pause(job: SyncJob, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+    """Pause after the day in flight; the workers are released."""
+    return _transition(job, "pause", enqueue=enqueue)
+
+
+def sync_job_resume(job: SyncJob, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+    """Continue a paused job from its first undone day, keeping counts, errors and time."""
+    return _transition(job, "resume", enqueue=enqueue)
+
+
+def _queue_advance(enqueue: Enqueue | None) -> SyncJob | None:
+    """Move the next queued job into the free slot (caller holds the `SyncLock` row)."""
+    if SyncJob.objects.active().exists():
+        return None
+    job = SyncJob.objects.queued_in_order().select_for_update().first()
+    if job is None:
+        return None
+    job.status = S.PENDING
+    job.save(update_fields=["status"])
+    if enqueue is not None:
+        enqueue(job, job.parallelism)
+    logger.info("job=%s event=dequeued status=pending", job.task_id)
+    return job
+
+
+# --- worker side: join, claim, load, finish ------------------------------------------------
+
+
+def _lease_until(now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(seconds=get_settings().lease_seconds)
+
+
+def _bank_active_time(job: SyncJob, now: dt.datetime) -> None:
+    if job.running_since is not None:
+        job.active_seconds += (now - job.running_since).total_seconds()
+        job.running_since = None
+
+
+def sync_job_join(job_id: int, worker_id: str) -> int | None:
+    """Start (pending -> running) or join a running job; return its fence, or None to stop."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        now = timezone.now()
+        if job.status == S.PENDING:
+            job.status = S.RUNNING
+            job.fence += 1
+            job.started_at = job.started_at or now
+            job.running_since = now
+            job.finished_at = None
+            logger.info(
+                "job=%s event=started range=%s..%s days=%s to_load=%s fence=%s",
+                job.task_id,
+                job.start_date,
+                job.end_date,
+                job.total_days,
+                job.total_days - job.processed_days,
+                job.fence,
+            )
+        elif job.status != S.RUNNING:
+            return None
+        job.worker_id = worker_id
+        job.lease_expires_at = _lease_until(now)
+        job.save()
+        return job.fence
+
+
+def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
+    """Take the job's next day (earliest first) for this worker, or None when it should stop.
+
+    FOR UPDATE SKIP LOCKED lets many workers claim days of one job without waiting on each
+    other; a running day whose lease ran out (its worker died) is claimable again, and one
+    that has used up its attempts is failed instead of looping forever.
+    """
+    config = get_settings()
+    while True:
+        with transaction.atomic():
+            now = timezone.now()
+            job = SyncJob.objects.filter(pk=job_id).values("status", "fence").get()
+            if job["status"] != S.RUNNING or job["fence"] != fence:
+                return None
+            day = (
+                SyncDay.objects.claimable(now)
+                .filter(job_id=job_id)
+                .order_by("date")
+                .select_for_update(skip_locked=True)
+                .first()
+            )
+            if day is None:
+                return None
+            if day.status == SyncDayStatus.RUNNING and day.attempts >= config.max_day_attempts:
+                _day_fail(
+                    day,
+                    _("The worker stopped during this day %(n)s times (killed or lost); giving up")
+                    % {"n": day.attempts},
+                    tb="",
+                    file="",
+                    line=None,
+                )
+                continue
+            day.status = SyncDayStatus.RUNNING
+            day.worker_id = worker_id
+            day.lease_expires_at = _lease_until(now)
+            day.fence += 1
+            day.attempts += 1
+            day.started_at = now
+            day.save()
+            SyncJob.objects.filter(pk=job_id).update(
+                current_date=day.date, worker_id=worker_id, lease_expires_at=_lease_until(now)
+            )
+            return ClaimedDay(id=day.pk, date=day.date, fence=day.fence, attempt=day.attempts)
+
+
+def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) -> SyncDay:
+    """Inside the day's transaction: lock the day and prove this worker still owns it.
+
+    This is the fence: a worker that lost its lease (frozen past expiry, then woken) finds the
+    day re-claimed (fence moved) or reset, raises `LeaseLost`, and its transaction is rolled
+    back, so it never commits a day it no longer owns.
+    """
+    day = SyncDay.objects.select_for_update().select_related("job").get(pk=claim.id)
+    if (
+        day.status != SyncDayStatus.RUNNING
+        or day.fence != claim.fence
+        or day.worker_id != worker_id
+        or day.job.fence != job_fence
+        or day.job.status not in WORKING_STATUSES
+    ):
+        raise LeaseLost(f"day {claim.date} of job {day.job.task_id} is no longer held by {worker_id}")
+    return day
+
+
+def sync_day_mark_succeeded(day: SyncDay, rows: int, started: float) -> None:
+    """Record a loaded day (in the day's own transaction, right after its COPY)."""
+    day.status = SyncDayStatus.SUCCEEDED
+    day.rows = rows
+    day.duration_seconds = round(time.monotonic() - started, 4)
+    day.finished_at = timezone.now()
+    day.last_error = ""
+    day.lease_expires_at = None
+    day.save(
+        update_fields=["status", "rows", "duration_seconds", "finished_at", "last_error", "lease_expires_at"]
+    )
+
+
+def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | None) -> None:
+    day.status = SyncDayStatus.FAILED
+    day.last_error = message
+    day.finished_at = timezone.now()
+    day.lease_expires_at = None
+    day.save(update_fields=["status", "last_error", "finished_at", "lease_expires_at"])
+    SyncError.objects.create(
+        job_id=day.job_id,
+        day=day,
+        date=day.date,
+        error=message,
+        traceback=tb,
+        file=file,
+        line=line,
+        attempt=max(day.attempts, 1),
+    )
+
+
+def sync_day_record_failure(claim: ClaimedDay, worker_id: str, job_fence: int, error: BaseException) -> bool:
+    """Mark a claimed day failed with its error; False when the day is no longer ours."""
+    message = str(getattr(error, "message", "") or error) or error.__class__.__name__
+    tb = "".join(traceback_module.format_exception(error))
+    with transaction.atomic():
+        try:
+            day = sync_day_lock_for_commit(claim, worker_id, job_fence)
+        except LeaseLost:
+            return False
+        _day_fail(
+            day,
+            message,
+            tb=tb,
+            file=getattr(error, "file", "") or "",
+            line=getattr(error, "line", None),
+        )
+    return True
+
+
+def sync_day_record_retry(claim: ClaimedDay, error: BaseException, attempt: int) -> None:
+    """Keep a transient error of a day that will be tried again (the day stays running)."""
+    SyncError.objects.create(
+        job_id=SyncDay.objects.filter(pk=claim.id).values_list("job_id", flat=True).get(),
+        day_id=claim.id,
+        date=claim.date,
+        error=f"{error} (will retry)",
+        traceback="".join(traceback_module.format_exception(error)),
+        file=getattr(error, "file", "") or "",
+        line=getattr(error, "line", None),
+        attempt=attempt,
+    )
+
+
+def sync_worker_heartbeat(job_id: int, worker_id: str, claim: ClaimedDay | None) -> None:
+    """Extend the leases this worker holds (the job's and its day's) in one short statement each."""
+    until = _lease_until(timezone.now())
+    SyncJob.objects.filter(pk=job_id, status__in=WORKING_STATUSES).update(lease_expires_at=until)
+    if claim is not None:
+        SyncDay.objects.filter(
+            pk=claim.id, worker_id=worker_id, fence=claim.fence, status=SyncDayStatus.RUNNING
+        ).update(lease_expires_at=until)
+
+
+def _progress_refresh(job: SyncJob) -> None:
+    """Recompute the job's counts, rows and ETA from its days (idempotent, so crash-safe)."""
+    stats: dict[str, dict[str, Any]] = {
+        row["status"]: dict(row)
+        for row in SyncDay.objects.filter(job_id=job.pk)
+        .values("status")
+        .annotate(n=Count("id"), rows=Sum("rows"))
+    }
+
+    def count(status: str) -> int:
+        return int(stats.get(status, {}).get("n", 0))
+
+    job.success_days = count(SyncDayStatus.SUCCEEDED)
+    job.failed_days = count(SyncDayStatus.FAILED)
+    job.skipped_days = count(SyncDayStatus.SKIPPED)
+    job.processed_days = job.success_days + job.failed_days + job.skipped_days
+    job.rows_loaded = int(stats.get(SyncDayStatus.SUCCEEDED, {}).get("rows") or 0)
+    attempted = job.success_days + job.failed_days
+    remaining = count(SyncDayStatus.PENDING) + count(SyncDayStatus.RUNNING)
+    elapsed = job.duration_seconds
+    if job.status in WORKING_STATUSES and attempted and elapsed is not None and remaining:
+        seconds_per_day = elapsed / attempted
+        job.estimated_completion = timezone.now() + dt.timedelta(seconds=remaining * seconds_per_day)
+    elif job.status not in WORKING_STATUSES or not remaining:
+        job.estimated_completion = None
+    SyncJob.objects.filter(pk=job.pk).update(
+        success_days=job.success_days,
+        failed_days=job.failed_days,
+        skipped_days=job.skipped_days,
+        processed_days=job.processed_days,
+        rows_loaded=job.rows_loaded,
+        estimated_completion=job.estimated_completion,
+    )
+
+
+def sync_job_progress_commit(job_id: int) -> SyncJob:
+    """Commit the job's progress after a day, outside the day's COPY transaction."""
+    with transaction.atomic():
+        job = SyncJob.objects.get(pk=job_id)
+        _progress_refresh(job)
+    return job
+
+
+def sync_job_finish_if_done(job_id: int, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+    """End the job's run when no live worker holds a day: finished, paused or cancelled.
+
+    Runs under the slot lock because finishing frees the slot for the next queued job.
+    """
+    with transaction.atomic():
+        SyncLock.objects.select_for_update().get(pk=1)
+        job = _locked(job_id)
+        if job.status not in WORKING_STATUSES:
+            return job
+        now = timezone.now()
+        days = SyncDay.objects.filter(job_id=job.pk)
+        if days.in_flight(now).exists():
+            return job
+        if job.status == S.RUNNING and days.claimable(now).exists():
+            return job
+        if job.status == S.RUNNING:
+            job.status = S.FAILED if days.filter(status=SyncDayStatus.FAILED).exists() else S.SUCCEEDED
+        elif job.status == S.PAUSING:
+            job.status = S.PAUSED
+        else:
+            job.status = S.CANCELLED
+        # Days a stopped job left running (their worker died) go back to pending for resume.
+        days.filter(status=SyncDayStatus.RUNNING).update(status=SyncDayStatus.PENDING, lease_expires_at=None)
+        _bank_active_time(job, now)
+        if job.status in FINISHED_STATUSES:
+            job.finished_at = now
+        job.lease_expires_at = None
+        job.save()
+        _progress_refresh(job)
+        _queue_advance(enqueue)
+    logger.info("job=%s event=finished status=%s %s", job.task_id, job.status, job.message)
+    logger.info("job=%s event=released_slot", job.task_id)
+    return job
+
+
+def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> list[SyncJob]:
+    """Reaper: give stalled jobs (no live worker) back to workers, or finish them.
+
+    A job is stalled when its lease ran out: its workers were killed, their machine is gone
+    or they are frozen. Its expired days go back to pending (a fenced claim by a new worker
+    makes the old one's commit impossible) and new workers are enqueued. Runs as a django-q2
+    schedule and at every job start.
+    """
+    recovered: list[SyncJob] = []
+    now = timezone.now()
+    for job_id in SyncJob.objects.stalled(now).values_list("pk", flat=True):
+        with transaction.atomic():
+            job = SyncJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+            if job is None or job.status not in WORKING_STATUSES:
+                continue
+            if job.lease_expires_at is not None and job.lease_expires_at >= now:
+                continue
+            expired = SyncDay.objects.filter(
+                job_id=job.pk, status=SyncDayStatus.RUNNING, lease_expires_at__lt=now
+            )
+            expired.update(status=SyncDayStatus.PENDING, lease_expires_at=None)
+            job.recoveries += 1
+            job.lease_expires_at = _lease_until(now)
+            job.save(update_fields=["recoveries", "lease_expires_at"])
+            if job.status == S.RUNNING and enqueue is not None:
+                enqueue(job, job.parallelism)
+            logger.warning(
+                "job=%s event=recovered status=%s recoveries=%s", job.task_id, job.status, job.recoveries
+            )
+        if job.status != S.RUNNING:
+            sync_job_finish_if_done(job.pk, enqueue=enqueue)
+        recovered.append(job)
+    # Pending jobs nobody picked up (their enqueue was lost with the process that made it).
+    stale_pending = SyncJob.objects.filter(
+        status=S.PENDING, created_at__lt=now - dt.timedelta(seconds=get_settings().lease_seconds)
+    )
+    for job in stale_pending:
+        if enqueue is not None:
+            with transaction.atomic():
+                enqueue(job, job.parallelism)
+    return recovered

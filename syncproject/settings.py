@@ -1,0 +1,139 @@
+"""Django settings for syncproject (batchsync)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from syncproject.database import database_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-batchsync-dev-key-change-me-in-production")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "batchsync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "syncproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "syncproject.wsgi.application"
+
+# No DATABASE_URL: an embedded PostgreSQL (pgserver) in BATCHSYNC_PGDATA (default ./.pgdata).
+DATABASES = {"default": database_config(BASE_DIR)}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Chinese is the default language, as in the seed prototype; English via Accept-Language.
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "batchsync" / "locale"]
+TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "/admin/login/"
+
+# django-q2 cluster. The job rows in PostgreSQL are the source of truth; the broker only
+# delivers work, so a redelivered task is harmless (the runner's leases and fencing decide).
+# A task runs one slice of a job (BATCHSYNC["TASK_SLICE_SECONDS"]) and then re-enqueues
+# itself, so `timeout` only has to cover one slice. `retry` must be larger than `timeout`:
+# otherwise the broker redelivers a task that is still running and two copies of it work.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+Q_CLUSTER: dict[str, object] = {
+    "name": "batchsync",
+    "workers": int(os.environ.get("BATCHSYNC_Q_WORKERS", "4")),
+    "timeout": 1800,
+    "retry": 2100,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Django Q2",
+    "poll": 0.5,
+    "orm": "default",
+}
+if REDIS_URL:
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = REDIS_URL
+
+BATCHSYNC = {
+    "DEFAULT_SOURCE": os.environ.get("BATCHSYNC_DEFAULT_SOURCE", "demo"),
+    "SOURCES": {
+        "demo": "batchsync.sources.demo.DemoSource",
+        "csv": "batchsync.sources.csv.CsvDirectorySource",
+    },
+    "CALENDAR": os.environ.get("BATCHSYNC_CALENDAR", "XSHG"),
+    "LEASE_SECONDS": float(os.environ.get("BATCHSYNC_LEASE_SECONDS", "60")),
+    "TASK_SLICE_SECONDS": float(os.environ.get("BATCHSYNC_TASK_SLICE_SECONDS", "600")),
+    "MAX_DAY_ATTEMPTS": int(os.environ.get("BATCHSYNC_MAX_DAY_ATTEMPTS", "3")),
+    "SOURCE_RETRIES": int(os.environ.get("BATCHSYNC_SOURCE_RETRIES", "3")),
+    "SOURCE_RETRY_BACKOFF_SECONDS": float(os.environ.get("BATCHSYNC_SOURCE_RETRY_BACKOFF", "1")),
+    "MAX_RANGE_DAYS": int(os.environ.get("BATCHSYNC_MAX_RANGE_DAYS", str(20 * 366))),
+    "RECENT_ERRORS": 10,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "loggers": {
+        "batchsync": {"handlers": ["console"], "level": os.environ.get("BATCHSYNC_LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,58 @@
+"""Shared fixtures: real PostgreSQL (the test database pytest-django creates), no mocks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fast_leases(settings: Any) -> dict[str, Any]:
+    """Short leases and backoffs so fault tests finish in seconds."""
+    settings.BATCHSYNC = {
+        **settings.BATCHSYNC,
+        "LEASE_SECONDS": 2.0,
+        "SOURCE_RETRY_BACKOFF_SECONDS": 0.05,
+    }
+    return settings.BATCHSYNC
+
+
+def database_url() -> str:
+    """A URL for the database the tests use right now (the test database), for subprocesses."""
+    db = connection.settings_dict
+    host = db["HOST"] or "127.0.0.1"
+    if host.startswith("/"):  # the embedded server's socket directory
+        return f"postgres://{db['USER']}@{quote(host, safe='')}/{db['NAME']}"
+    port = db["PORT"] or 5432
+    return f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """Environment for a `manage.py` subprocess that talks to this test database."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url()
+    env["PYTHONPATH"] = str(PROJECT_DIR)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def manage_py() -> list[str]:
+    return [sys.executable, str(PROJECT_DIR / "manage.py")]
+
+
+@pytest.fixture
+def csv_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "csv"
+    directory.mkdir()
+    yield directory

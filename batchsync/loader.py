@@ -2,6 +2,12 @@
 
 The caller owns the transaction: `replace_day` deletes the day's rows and COPYs the new ones
 on the given cursor, so if anything fails the caller's rollback restores the old rows.
+
+CSV payloads go to COPY byte for byte: Python reads the header (to name the columns and
+reject a bad one) and counts newlines in C (`bytes.count`), nothing per row. PostgreSQL parses
+and checks every value; its error context gives the line and column, which `LoadError` keeps.
+The COPY filters on the day (`WHERE trade_date = day`), so a row of another date can never
+touch another day's bars; the newline count then proves no row was dropped by that filter.
 """
 
 from __future__ import annotations
@@ -10,10 +16,11 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
 
 from batchsync.exceptions import LoadError
@@ -21,88 +28,172 @@ from batchsync.sources.base import BAR_COLUMNS, CsvPayload, DayPayload, RowsPayl
 
 TABLE = "daily_bar"
 REQUIRED_COLUMNS = frozenset({"ts_code", "trade_date", "open", "high", "low", "close", "vol", "amount"})
+TRADE_DATE_INDEX = BAR_COLUMNS.index("trade_date")
 _CONTEXT = re.compile(r"COPY \w+, line (?P<line>\d+)(?:, column (?P<column>\w+))?")
+_COLUMN_IN_MESSAGE = re.compile(r'column "(?P<column>\w+)"')
+_NEWLINES = b"\r\n"
+
+# Readable reasons for the table's constraints (names from batchsync.models.DailyBar).
+_CONSTRAINT_REASONS: dict[str, tuple[str, str]] = {
+    "daily_bar_low_lte_high": ("low", "low is greater than high"),
+    "daily_bar_vol_amount_nonneg": ("vol", "vol and amount must not be negative"),
+    "daily_bar_pkey": ("ts_code", "the same ts_code appears twice for the day"),
+}
 
 
 def replace_day(cursor: Any, day: dt.date, payload: DayPayload) -> int:
     """Replace `day`'s bars with `payload` on `cursor`'s transaction; return the rows loaded.
 
     `cursor` is a psycopg 3 cursor (or Django's wrapper of one). Raises `LoadError` naming the
-    origin, line and column of the first bad row; the caller must then roll back.
+    origin, line, column and reason of the first bad row; the caller must then roll back, which
+    puts the day's old rows back.
     """
     cursor.execute(f"DELETE FROM {TABLE} WHERE trade_date = %s", [day])
+    is_csv = isinstance(payload, CsvPayload)
     try:
         if isinstance(payload, CsvPayload):
-            copied = _copy_csv(cursor, payload)
+            copied, in_payload = _copy_csv(cursor, day, payload)
         else:
-            copied = _copy_rows(cursor, payload)
+            copied, in_payload = _copy_rows(cursor, day, payload)
     except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as error:
-        # Bad data (class 22/23/42). Connection errors propagate: the caller retries those.
-        raise _load_error(error, payload.origin, is_csv=isinstance(payload, CsvPayload)) from error
-    cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE trade_date = %s", [day])
-    (for_day,) = cursor.fetchone()
-    if for_day != copied:
-        raise _wrong_date_error(payload, day, copied - for_day)
+        # Bad data (SQLSTATE classes 22, 23, 42). Connection errors propagate: callers retry those.
+        raise _load_error(error, payload.origin, is_csv=is_csv) from error
+    if copied != in_payload:
+        raise _wrong_date_error(payload, day, in_payload - copied)
+    if copied == 0:
+        where = f"{payload.origin}: line 2" if is_csv else payload.origin
+        raise LoadError(
+            f"{where}: no rows for {day.isoformat()} (only a header); a trading day needs its bars",
+            file=payload.origin,
+            line=2 if is_csv else None,
+        )
     return copied
 
 
-def _copy_csv(cursor: Any, payload: CsvPayload) -> int:
-    """Stream the CSV bytes straight to COPY; only the header is parsed here."""
+def _copy_statement(columns: Sequence[str], day: dt.date, options: str) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN {} WHERE trade_date = {}").format(
+        sql.Identifier(TABLE),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(options),
+        sql.Literal(day),
+    )
+
+
+def _copy_csv(cursor: Any, day: dt.date, payload: CsvPayload) -> tuple[int, int]:
+    """Stream the CSV bytes to COPY; return (rows loaded, data lines sent).
+
+    Trailing blank lines are dropped (an editor's extra newline is not a bad row): the last
+    chunk is held back until the next non-blank one arrives, then trimmed at the end.
+    """
     chunks = iter(payload.chunks)
-    first, rest = _split_header(chunks, payload.origin)
-    columns = _header_columns(first, payload.origin)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
-        sql.Identifier(TABLE), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    with cursor.copy(statement) as copy:
-        copy.write(first)
+    pending, rest = _split_header(chunks, payload.origin)
+    columns = _header_columns(pending, payload.origin)
+    newlines = 0
+    with cursor.copy(_copy_statement(columns, day, "(FORMAT csv, HEADER true)")) as copy:
         for chunk in rest:
-            copy.write(chunk)
-    return int(cursor.rowcount)
+            if not chunk.strip(_NEWLINES):
+                pending += chunk
+                continue
+            copy.write(pending)
+            newlines += pending.count(b"\n")
+            pending = chunk
+        tail = pending.rstrip(_NEWLINES)
+        copy.write(tail)
+        newlines += tail.count(b"\n")
+    # The header ends with the first newline; each further one ends a row and starts the next.
+    return int(cursor.rowcount), newlines
 
 
-def _copy_rows(cursor: Any, payload: RowsPayload) -> int:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(TABLE), sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS))
-    )
-    with cursor.copy(statement) as copy:
+def _copy_rows(cursor: Any, day: dt.date, payload: RowsPayload) -> tuple[int, int]:
+    """Write Python rows (in `BAR_COLUMNS` order) with COPY; return (rows loaded, rows sent)."""
+    sent = 0
+    with cursor.copy(_copy_statement(BAR_COLUMNS, day, "")) as copy:
         for row in payload.rows:
+            sent += 1
             if len(row) != len(BAR_COLUMNS):
                 raise LoadError(
-                    f"{payload.origin}: row has {len(row)} values, expected {len(BAR_COLUMNS)}",
+                    f"{payload.origin}: row {sent}: {len(row)} values, expected {len(BAR_COLUMNS)} "
+                    f"({','.join(BAR_COLUMNS)})",
                     file=payload.origin,
+                    line=sent,
+                )
+            if _as_date(row[TRADE_DATE_INDEX]) != day:
+                raise LoadError(
+                    f"{payload.origin}: row {sent}, column trade_date: {row[TRADE_DATE_INDEX]!s} "
+                    f"is not the day being loaded ({day.isoformat()})",
+                    file=payload.origin,
+                    line=sent,
+                    column="trade_date",
                 )
             copy.write_row(row)
-    return int(cursor.rowcount)
+    return int(cursor.rowcount), sent
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """A row's trade_date as a date (`date`, `YYYYMMDD` or `YYYY-MM-DD`), or None if it is not one."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
 
 
 def _split_header(chunks: Iterator[bytes], origin: str) -> tuple[bytes, Iterator[bytes]]:
-    """Read chunks until the first line is complete; return the bytes read and the rest."""
+    """Read chunks until the header line is complete; return the bytes read and the rest."""
     head = b""
     for chunk in chunks:
         head += chunk
         if b"\n" in head:
             return head, chunks
     if not head.strip():
-        raise LoadError(f"{origin}: line 1: file is empty, expected a header row", file=origin, line=1)
+        raise LoadError(
+            f"{origin}: line 1: the file is empty, expected the header " + ",".join(BAR_COLUMNS),
+            file=origin,
+            line=1,
+        )
+    if b"\r" in head.rstrip(_NEWLINES):
+        raise LoadError(
+            f"{origin}: line 1: lines end with a bare carriage return; use LF or CRLF line endings",
+            file=origin,
+            line=1,
+        )
     return head, chunks
 
 
 def _header_columns(head: bytes, origin: str) -> list[str]:
+    """The columns the header names, in its order; `LoadError` when it cannot be our data."""
+    expected = ",".join(BAR_COLUMNS)
     line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip()
-    columns = [name.strip().lower() for name in next(csv.reader([line]))]
-    unknown = [name for name in columns if name not in BAR_COLUMNS]
-    missing = sorted(REQUIRED_COLUMNS - set(columns))
-    if unknown or missing or len(set(columns)) != len(columns):
+    if not line:
+        raise LoadError(
+            f"{origin}: line 1: the first line is blank, expected the header {expected}",
+            file=origin,
+            line=1,
+        )
+    names = [name.strip() for name in next(csv.reader([line]))]
+    columns = [name.lower() for name in names]
+    if not set(columns) & set(BAR_COLUMNS):
+        raise LoadError(
+            f"{origin}: line 1: no header (the line names none of the columns); expected {expected}",
+            file=origin,
+            line=1,
+        )
+    unknown = [name for name in names if name.lower() not in BAR_COLUMNS]
+    missing = [name for name in BAR_COLUMNS if name in REQUIRED_COLUMNS and name not in columns]
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if unknown or missing or repeated:
         problems = []
         if unknown:
-            problems.append("unknown columns " + ", ".join(unknown))
+            problems.append("unknown column(s) " + ", ".join(unknown))
         if missing:
-            problems.append("missing columns " + ", ".join(missing))
-        if len(set(columns)) != len(columns):
-            problems.append("repeated columns")
+            problems.append("missing column(s) " + ", ".join(missing))
+        if repeated:
+            problems.append("repeated column(s) " + ", ".join(repeated))
         raise LoadError(
-            f"{origin}: line 1: bad header ({'; '.join(problems)}); expected " + ",".join(BAR_COLUMNS),
+            f"{origin}: line 1: bad header ({'; '.join(problems)}); expected {expected}",
             file=origin,
             line=1,
         )
@@ -110,53 +201,79 @@ def _header_columns(head: bytes, origin: str) -> list[str]:
 
 
 def _load_error(error: psycopg.Error, origin: str, *, is_csv: bool) -> LoadError:
-    """Turn PostgreSQL's COPY error into `origin: line N, column C: reason`."""
-    reason = (error.diag.message_primary or str(error)).strip()
-    match = _CONTEXT.search(error.diag.context or "")
+    """Turn PostgreSQL's COPY error into `origin: line N, column C: reason (detail)`."""
+    diag = error.diag
+    reason = (diag.message_primary or str(error)).strip()
+    detail = (diag.message_detail or "").strip()
+    match = _CONTEXT.search(diag.context or "")
     line = int(match["line"]) if match else None
     column = (match["column"] or "") if match else ""
+    if not column:
+        named = _COLUMN_IN_MESSAGE.search(reason)
+        column = diag.column_name or (named["column"] if named else "")
+    constraint = diag.constraint_name or ""
+    if constraint in _CONSTRAINT_REASONS:
+        constraint_column, readable = _CONSTRAINT_REASONS[constraint]
+        column = column or constraint_column
+        reason = f"{readable} ({reason})"
+    elif isinstance(error, pg_errors.NotNullViolation):
+        reason = f"{column or 'a required column'} is empty ({reason})"
+    if isinstance(error, pg_errors.BadCopyFileFormat) and (
+        "newline" in reason or "carriage return" in reason
+    ):
+        reason += "; use the same line ending (LF or CRLF) on every line"
     where = origin
     if line is not None:
-        # COPY counts the CSV header as line 1, so its numbers are the file's line numbers.
+        # With HEADER the header is line 1, so COPY's numbers are the file's line numbers.
         where += f": line {line}" if is_csv else f": row {line}"
     if column:
         where += f", column {column}"
-    detail = (error.diag.message_detail or "").strip()
-    message = f"{where}: {reason}" + (f" ({detail})" if detail else "")
+    message = f"{where}: {reason}" + (f" [{detail}]" if detail else "")
     return LoadError(message, file=origin, line=line, column=column)
 
 
 def _wrong_date_error(payload: DayPayload, day: dt.date, count: int) -> LoadError:
-    """Name the first row whose trade_date is not `day` (re-reading the file when there is one)."""
+    """Name the first row whose trade_date is not `day` (reading the CSV again when possible)."""
     line = None
-    if isinstance(payload, CsvPayload) and payload.path is not None:
-        line = _first_line_not_on(payload.path.read_text(encoding="utf-8-sig"), day)
+    if isinstance(payload, CsvPayload):
+        text = _payload_text_again(payload)
+        if text is not None:
+            line = _first_line_not_on(text, day)
     where = payload.origin + (f": line {line}, column trade_date" if line else "")
     return LoadError(
-        f"{where}: {count} row(s) have a trade_date other than {day.isoformat()}",
+        f"{where}: {count} row(s) have a trade_date other than {day.isoformat()}; "
+        "a file holds exactly one trading day",
         file=payload.origin,
         line=line,
         column="trade_date",
     )
 
 
+def _payload_text_again(payload: CsvPayload) -> str | None:
+    """The CSV once more, for an error message: from its file, or from chunks held in memory."""
+    if payload.path is not None:
+        return payload.path.read_bytes().decode("utf-8-sig", errors="replace")
+    if isinstance(payload.chunks, Sequence):
+        return b"".join(payload.chunks).decode("utf-8-sig", errors="replace")
+    return None
+
+
 def _first_line_not_on(text: str, day: dt.date) -> int | None:
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = [name.strip().lower() for name in next(reader, [])]
     if "trade_date" not in header:
         return None
     index = header.index("trade_date")
-    wanted = {day.strftime("%Y%m%d"), day.isoformat()}
-    for number, row in enumerate(reader, start=2):
-        if len(row) > index and row[index].strip() not in wanted:
-            return number
+    for row in reader:
+        if len(row) > index and _as_date(row[index]) != day:
+            return reader.line_num
     return None
 
 
-def csv_lines(rows: Iterable[Iterable[Any]]) -> bytes:
-    """Format rows as CSV with the standard header (used by tests and benchmarks)."""
+def csv_bytes(rows: Iterable[Iterable[Any]], *, header: Sequence[str] = BAR_COLUMNS) -> bytes:
+    """Format rows as CSV with a header (for tests, benchmarks and sources that build CSV)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(BAR_COLUMNS)
+    writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue().encode()

@@ -15,14 +15,26 @@ from batchsync.sources.base import CsvPayload, Source
 CHUNK_BYTES = 1 << 20
 
 
+def day_file_names(day: dt.date) -> tuple[str, str]:
+    """The two accepted names of `day`'s file: `YYYY-MM-DD.csv` and `YYYYMMDD.csv`."""
+    return f"{day.isoformat()}.csv", f"{day.strftime('%Y%m%d')}.csv"
+
+
 def _file_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            yield chunk
+    """The file's bytes in 1 MiB chunks; a read failure is a (permanent) `SourceError`."""
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
+    except OSError as error:
+        raise SourceError(
+            _("cannot read %(file)s: %(reason)s") % {"file": path, "reason": error.strerror or error},
+            file=str(path),
+        ) from error
 
 
 class CsvDirectorySource(Source):
-    """Reads `<path>/<date>.csv`; a trading day without a file is a failed day."""
+    """Reads `<path>/<date>.csv`; a trading day without a file is a failed day ("missing file")."""
 
     name = "csv"
 
@@ -32,28 +44,38 @@ class CsvDirectorySource(Source):
 
     def validate(self) -> None:
         if self.path is None:
-            raise InvalidJobRequest("path", _("The csv source needs a directory path"))
+            raise InvalidJobRequest("path", _("The csv source needs a directory path (--path DIR)"))
         if not self.path.is_dir():
             raise InvalidJobRequest("path", _("Directory not found: %(path)s") % {"path": self.path})
 
     def day_file(self, day: dt.date) -> Path | None:
-        """The file holding `day`, in either accepted name form, or None."""
-        assert self.path is not None
-        for name in (f"{day.isoformat()}.csv", f"{day.strftime('%Y%m%d')}.csv"):
-            candidate = self.path / name
-            if candidate.is_file():
-                return candidate
-        return None
+        """The file holding `day` in either accepted name form; None when there is none.
+
+        Both forms present is an error rather than a silent pick: they may differ.
+        """
+        directory = self._directory()
+        found = [directory / name for name in day_file_names(day) if (directory / name).is_file()]
+        if len(found) > 1:
+            raise SourceError(
+                _("two files for %(day)s: %(first)s and %(second)s; keep only one")
+                % {"day": day.isoformat(), "first": found[0], "second": found[1].name},
+                file=str(found[0]),
+            )
+        return found[0] if found else None
 
     def fetch_day(self, day: dt.date) -> CsvPayload:
-        self.validate()
         path = self.day_file(day)
         if path is None:
-            assert self.path is not None
-            expected = self.path / f"{day.isoformat()}.csv"
+            iso_name, compact_name = day_file_names(day)
+            expected = self._directory() / iso_name
             raise SourceError(
-                _("missing file: %(file)s (or %(alt)s)")
-                % {"file": expected, "alt": f"{day.strftime('%Y%m%d')}.csv"},
+                _("missing file: %(file)s (or %(alt)s) for trading day %(day)s")
+                % {"file": expected, "alt": compact_name, "day": day.isoformat()},
                 file=str(expected),
             )
         return CsvPayload(chunks=_file_chunks(path), origin=str(path), path=path)
+
+    def _directory(self) -> Path:
+        self.validate()
+        assert self.path is not None
+        return self.path

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db.models import Case, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from batchsync.conf import get_settings
-from batchsync.models import SyncError, SyncJob
+from batchsync.exceptions import JobNotFound
+from batchsync.models import ACTIVE_STATUSES, WORKING_STATUSES, SyncDay, SyncError, SyncJob
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -58,3 +61,74 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "created_time": _iso(job.created_at),
         "retry_of": job.retry_of.task_id if job.retry_of_id and job.retry_of else None,
     }
+
+
+def sync_job_detail(task_id: str) -> SyncJob:
+    """The job with this task id (or numeric id), with what its progress shows, or `JobNotFound`."""
+    lookup = Q(task_id=task_id)
+    if task_id.isascii() and task_id.isdigit() and len(task_id) < 19:  # fits a bigint
+        lookup |= Q(pk=int(task_id))
+    job = SyncJob.objects.select_related("retry_of").filter(lookup).first()
+    if job is None:
+        raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
+    return job
+
+
+def sync_job_list(
+    *, status: str | None = None, source: str | None = None, date: dt.date | None = None
+) -> QuerySet[SyncJob]:
+    """Jobs newest first, filtered; each carries `recent_errors` (prefetched, one query per page)."""
+    jobs = SyncJob.objects.select_related("retry_of").order_by("-created_at", "-id")
+    if status:
+        jobs = jobs.filter(status=status)
+    if source:
+        jobs = jobs.filter(source=source)
+    if date:
+        jobs = jobs.filter(start_date__lte=date, end_date__gte=date)
+    recent = SyncError.objects.order_by("-created_at", "-id")[: get_settings().recent_errors]
+    return jobs.prefetch_related(Prefetch("errors", queryset=recent, to_attr="recent_errors"))
+
+
+def sync_day_list(job: SyncJob, *, status: str | None = None) -> QuerySet[SyncDay]:
+    """The job's days in date order, optionally only those in `status`."""
+    days = SyncDay.objects.filter(job=job).order_by("date")
+    return days.filter(status=status) if status else days
+
+
+def sync_error_list(job: SyncJob) -> QuerySet[SyncError]:
+    """All of the job's errors, newest first."""
+    return SyncError.objects.filter(job=job).order_by("-created_at", "-id")
+
+
+def sync_job_calendar_days(job: SyncJob) -> list[SyncDay]:
+    """Every day of the job in date order, with the fields a calendar cell shows."""
+    return list(
+        SyncDay.objects.filter(job=job)
+        .order_by("date")
+        .only(
+            "date",
+            "status",
+            "skip_reason",
+            "rows",
+            "duration_seconds",
+            "attempts",
+            "last_error",
+            "started_at",
+            "finished_at",
+        )
+    )
+
+
+def sync_job_current() -> SyncJob | None:
+    """The job a progress page follows: the one working, else the active one, else the newest."""
+    rank = Case(
+        When(status__in=WORKING_STATUSES, then=Value(0)),
+        When(status__in=ACTIVE_STATUSES, then=Value(1)),
+        default=Value(2),
+    )
+    return SyncJob.objects.select_related("retry_of").order_by(rank, "-created_at", "-id").first()
+
+
+def sync_job_list_recent(limit: int = 20) -> list[SyncJob]:
+    """The newest jobs, newest first."""
+    return list(SyncJob.objects.order_by("-created_at", "-id")[:limit])

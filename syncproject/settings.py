@@ -85,6 +85,52 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 LOGIN_URL = "/admin/login/"
 
+# REST API (batchsync.api). Token first, so an anonymous request gets 401 with a
+# WWW-Authenticate header; the session serves the browser (DRF enforces CSRF on its writes).
+# Nothing is open by default: each view also checks the SyncJob model permissions.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "batchsync.api.permissions.SyncJobPermission",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "batchsync.api.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "batchsync_start": os.environ.get("BATCHSYNC_API_START_RATE", "30/min"),
+        "batchsync_control": os.environ.get("BATCHSYNC_API_CONTROL_RATE", "120/min"),
+    },
+    "URL_FORMAT_OVERRIDE": None,
+    "UNICODE_JSON": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "batchsync API",
+    "DESCRIPTION": (
+        "Start, follow and control batch syncs of daily bars. Responses use the envelope "
+        '{"status": "success", "data": ...} or {"status": "error", "message": ...}. '
+        "Authenticate with `Authorization: Token <key>` or a session."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SyncJobStatusEnum": "batchsync.models.SyncJobStatus",
+        "SyncDayStatusEnum": "batchsync.models.SyncDayStatus",
+        "EnvelopeSuccessEnum": [("success", "success")],
+        "EnvelopeErrorEnum": [("error", "error")],
+    },
+}
+
 # django-q2 cluster. The job rows in PostgreSQL are the source of truth; the broker only
 # delivers work, so a redelivered task is harmless (the runner's leases and fencing decide).
 # A task runs one slice of a job (BATCHSYNC["TASK_SLICE_SECONDS"]) and then re-enqueues

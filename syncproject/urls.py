@@ -1,8 +1,17 @@
 """Root URLs: admin, the REST API, the dashboard and the API schema."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from batchsync.api.urls import not_found_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # REST API (batchsync.api), its OpenAPI schema and an offline Swagger UI; any other
+    # /api/... URL is a 404 in the API's envelope, so the catch-all stays last of these.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("batchsync.api.urls")),
+    path("api/", include(not_found_urlpatterns)),
 ]

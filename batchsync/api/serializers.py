@@ -1,0 +1,441 @@
+"""Input and output serializers of the API; the start input is reused by the admin's start form."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from rest_framework import serializers
+
+from batchsync import services
+from batchsync.conf import get_settings
+from batchsync.exceptions import InvalidJobRequest
+from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
+
+# Fields the server owns: a client sending one of these gets a 400 that says so.
+SERVER_OWNED_FIELDS = frozenset(
+    {
+        "task_id",
+        "status",
+        "total",
+        "total_days",
+        "current",
+        "success",
+        "failed",
+        "skipped",
+        "current_date",
+        "message",
+        "progress_percent",
+        "start_time",
+        "end_time",
+        "duration_seconds",
+        "estimated_completion",
+        "errors",
+        "rows_loaded",
+        "requested_by",
+        "created_time",
+        "retry_of",
+        "fence",
+        "worker_id",
+    }
+)
+OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+PRIORITY_LIMIT = 1000
+MAX_PARALLELISM = 64
+
+
+class StrictInputSerializer(serializers.Serializer[Any]):
+    """Rejects fields it does not declare (400 naming each), so typos and server fields never pass."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping) and self.context.get("reject_unknown_fields", True):
+            unknown = sorted(str(name) for name in data if name not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            _("This field is set by the server and cannot be sent")
+                            if name in SERVER_OWNED_FIELDS
+                            else _("Unknown field; allowed fields: %(fields)s")
+                            % {"fields": ", ".join(self.fields)}
+                        ]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class SyncJobStartInputSerializer(StrictInputSerializer):
+    """Body of POST .../sync/batch: the seed's two dates plus batchsync's start options.
+
+    `validated_data["job_request"]` is the `services.JobRequest`; every rule (range, future,
+    cap, source) is checked by `services.sync_request_validate`, the one place that holds them.
+    """
+
+    start_date = serializers.DateField(help_text=gettext_lazy("First day to sync, YYYY-MM-DD."))
+    end_date = serializers.DateField(
+        help_text=gettext_lazy(
+            "Last day to sync, YYYY-MM-DD (inclusive; not after today; the range is capped by "
+            "BATCHSYNC MAX_RANGE_DAYS)."
+        )
+    )
+    source = serializers.CharField(
+        required=False,
+        max_length=50,
+        help_text=gettext_lazy("Data source name (see BATCHSYNC SOURCES); default: the configured default."),
+    )
+    source_options = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=1000),
+        required=False,
+        help_text=gettext_lazy('Options passed to the source, e.g. {"path": "/data/daily"} for csv.'),
+    )
+    path = serializers.CharField(
+        required=False,
+        max_length=1000,
+        help_text=gettext_lazy("Shortcut for source_options.path: the directory of the csv source."),
+    )
+    force = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=gettext_lazy("Reload days that are already loaded (the same as reprocess=all)."),
+    )
+    reprocess = serializers.ChoiceField(
+        choices=Reprocess.choices,
+        required=False,
+        help_text=gettext_lazy(
+            "Which days load again: failed (default: failed and never-run days), all, "
+            "none (only days never attempted)."
+        ),
+    )
+    parallelism = serializers.IntegerField(
+        required=False,
+        default=1,
+        min_value=1,
+        max_value=MAX_PARALLELISM,
+        help_text=gettext_lazy("Days loaded at once (workers on the cluster)."),
+    )
+    priority = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=-PRIORITY_LIMIT,
+        max_value=PRIORITY_LIMIT,
+        help_text=gettext_lazy("Queue priority; a higher number runs first."),
+    )
+    queue = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
+    )
+    dry_run = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=gettext_lazy("Only return the plan (which days load, which skip and why); create nothing."),
+    )
+
+    def validate_source_options(self, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not OPTION_NAME.match(name) or name == "self":
+                raise serializers.ValidationError(
+                    _("Invalid option name %(name)s: use lower-case letters, digits and _")
+                    % {"name": name[:60]}
+                )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        force: bool = attrs.get("force", False)
+        reprocess: str | None = attrs.get("reprocess")
+        if force and reprocess not in (None, Reprocess.ALL):
+            raise serializers.ValidationError(
+                {"force": [_("force means reprocess=all; do not combine it with another reprocess")]}
+            )
+        source_options = dict(attrs.get("source_options") or {})
+        path = attrs.get("path")
+        if path:
+            if source_options.get("path", path) != path:
+                raise serializers.ValidationError(
+                    {"path": [_("path and source_options.path differ; send one of them")]}
+                )
+            source_options["path"] = path
+        request = services.JobRequest(
+            start_date=attrs["start_date"],
+            end_date=attrs["end_date"],
+            source=attrs.get("source") or get_settings().default_source,
+            source_options=source_options,
+            reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
+            parallelism=attrs.get("parallelism", 1),
+            priority=attrs.get("priority", 0),
+            queue=attrs.get("queue", False),
+            requested_by=str(self.context.get("requested_by", "")),
+        )
+        try:
+            services.sync_request_validate(request)
+        except InvalidJobRequest as error:
+            raise serializers.ValidationError({error.field: [error.message]}) from None
+        attrs["job_request"] = request
+        return attrs
+
+    def job_request(self, *, requested_by: str = "") -> services.JobRequest:
+        """The validated request, stamped with who asked (call after `is_valid()`)."""
+        request: services.JobRequest = self.validated_data["job_request"]
+        if requested_by:
+            request = dataclasses.replace(request, requested_by=requested_by)
+        return request
+
+
+class SyncJobRetryInputSerializer(StrictInputSerializer):
+    """Body of POST .../batch/<task_id>/retry (optional)."""
+
+    reprocess = serializers.ChoiceField(
+        choices=Reprocess.choices,
+        required=False,
+        default=Reprocess.FAILED,
+        help_text=gettext_lazy("Which days of the range load again (default: failed and never-run days)."),
+    )
+    queue = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
+    )
+
+
+class SyncJobControlInputSerializer(StrictInputSerializer):
+    """Body of POST .../cancel, /pause, /resume: nothing (an empty object or no body)."""
+
+
+class SyncJobListFilterSerializer(StrictInputSerializer):
+    """Query parameters of GET .../sync/batch."""
+
+    status = serializers.ChoiceField(
+        choices=SyncJobStatus.choices, required=False, help_text=gettext_lazy("Only jobs in this status.")
+    )
+    source = serializers.CharField(
+        required=False, max_length=50, help_text=gettext_lazy("Only jobs of this source.")
+    )
+    date = serializers.DateField(
+        required=False, help_text=gettext_lazy("Only jobs whose range contains this day (YYYY-MM-DD).")
+    )
+    page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
+    )
+
+
+class SyncDayListFilterSerializer(StrictInputSerializer):
+    """Query parameters of GET .../batch/<task_id>/days."""
+
+    status = serializers.ChoiceField(
+        choices=SyncDayStatus.choices, required=False, help_text=gettext_lazy("Only days in this status.")
+    )
+    page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
+    )
+
+
+class PageFilterSerializer(StrictInputSerializer):
+    """Query parameters of a plain paginated list."""
+
+    page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
+    )
+
+
+# --- outputs ---------------------------------------------------------------------------
+
+
+class SyncJobStartOutputSerializer(serializers.Serializer[Any]):
+    """`data` of a started job, exactly the seed's three fields."""
+
+    task_id = serializers.CharField(help_text=gettext_lazy("Stable id of the job (the seed's form)."))
+    total_days = serializers.IntegerField(help_text=gettext_lazy("Calendar days in the range."))
+    message = serializers.CharField(
+        help_text=gettext_lazy(
+            "What happened (started, or queued with queue=true), in the request's language."
+        )
+    )
+
+
+class SyncDayPlanOutputSerializer(serializers.Serializer[Any]):
+    date = serializers.DateField(help_text=gettext_lazy("The day."))
+    action = serializers.ChoiceField(
+        choices=[("load", "load"), ("skip", "skip")], help_text=gettext_lazy("load or skip.")
+    )
+    skip_reason = serializers.ChoiceField(
+        choices=SkipReason.choices, help_text=gettext_lazy("Why the day is skipped (empty when loaded).")
+    )
+
+
+class SyncJobPlanOutputSerializer(serializers.Serializer[Any]):
+    """`data` of a dry run: the plan, nothing created."""
+
+    dry_run = serializers.BooleanField(help_text=gettext_lazy("Always true: nothing was created."))
+    total_days = serializers.IntegerField(help_text=gettext_lazy("Calendar days in the range."))
+    to_load = serializers.IntegerField(help_text=gettext_lazy("Days that would load."))
+    skipped = serializers.IntegerField(help_text=gettext_lazy("Days that would be skipped."))
+    message = serializers.CharField(help_text=gettext_lazy("Summary, in the request's language."))
+    days = SyncDayPlanOutputSerializer(many=True, help_text=gettext_lazy("Every day of the range, in order."))
+
+
+class SyncJobErrorItemOutputSerializer(serializers.Serializer[Any]):
+    """One of the seed's recent errors."""
+
+    date = serializers.DateField(allow_null=True, help_text=gettext_lazy("Day that failed."))
+    error = serializers.CharField(help_text=gettext_lazy("What went wrong."))
+    time = serializers.DateTimeField(help_text=gettext_lazy("When (ISO 8601 with time zone)."))
+
+
+class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
+    """The seed's progress object (every field of its example) plus batchsync's own fields."""
+
+    task_id = serializers.CharField(help_text=gettext_lazy("Stable id of the job."))
+    status = serializers.ChoiceField(choices=SyncJobStatus.choices, help_text=gettext_lazy("Job status."))
+    total = serializers.IntegerField(help_text=gettext_lazy("Calendar days in the range."))
+    current = serializers.IntegerField(
+        help_text=gettext_lazy("Days processed (succeeded + failed + skipped).")
+    )
+    success = serializers.IntegerField(help_text=gettext_lazy("Days loaded."))
+    failed = serializers.IntegerField(help_text=gettext_lazy("Days that failed."))
+    skipped = serializers.IntegerField(
+        help_text=gettext_lazy("Days skipped (non-trading or already loaded).")
+    )
+    current_date = serializers.DateField(
+        allow_null=True, help_text=gettext_lazy("Day being loaded, or the last one claimed.")
+    )
+    message = serializers.CharField(
+        help_text=gettext_lazy("The seed's one-line status, in the request's language.")
+    )
+    progress_percent = serializers.FloatField(
+        help_text=gettext_lazy("current / total in percent, 1 decimal.")
+    )
+    start_time = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When the job first ran."))
+    end_time = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When it finished."))
+    duration_seconds = serializers.FloatField(
+        allow_null=True, help_text=gettext_lazy("Running time without pauses, in seconds.")
+    )
+    estimated_completion = serializers.DateTimeField(
+        allow_null=True, help_text=gettext_lazy("Estimated finish time while it runs.")
+    )
+    errors = SyncJobErrorItemOutputSerializer(
+        many=True, help_text=gettext_lazy("The 10 most recent errors, newest first.")
+    )
+    start_date = serializers.DateField(help_text=gettext_lazy("First day of the range."))
+    end_date = serializers.DateField(help_text=gettext_lazy("Last day of the range."))
+    source = serializers.CharField(help_text=gettext_lazy("Data source name."))
+    rows_loaded = serializers.IntegerField(help_text=gettext_lazy("Bars loaded by the job."))
+    parallelism = serializers.IntegerField(help_text=gettext_lazy("Days loaded at once."))
+    priority = serializers.IntegerField(help_text=gettext_lazy("Queue priority."))
+    reprocess = serializers.ChoiceField(
+        choices=Reprocess.choices, help_text=gettext_lazy("Which days were chosen to load again.")
+    )
+    requested_by = serializers.CharField(allow_blank=True, help_text=gettext_lazy("Who started the job."))
+    created_time = serializers.DateTimeField(help_text=gettext_lazy("When the job was created."))
+    retry_of = serializers.CharField(
+        allow_null=True, help_text=gettext_lazy("Task id of the job this one retries.")
+    )
+
+
+class SyncDayOutputSerializer(serializers.Serializer[Any]):
+    """The state of one day of a job."""
+
+    date = serializers.DateField(help_text=gettext_lazy("The day."))
+    status = serializers.ChoiceField(choices=SyncDayStatus.choices, help_text=gettext_lazy("Day status."))
+    skip_reason = serializers.ChoiceField(
+        choices=SkipReason.choices, help_text=gettext_lazy("Why it was skipped (empty otherwise).")
+    )
+    rows = serializers.IntegerField(help_text=gettext_lazy("Bars loaded for the day."))
+    duration_seconds = serializers.FloatField(
+        allow_null=True, help_text=gettext_lazy("Load time in seconds.")
+    )
+    attempts = serializers.IntegerField(help_text=gettext_lazy("Attempts so far."))
+    last_error = serializers.CharField(
+        allow_blank=True, help_text=gettext_lazy("The last error (empty if none).")
+    )
+    started_at = serializers.DateTimeField(
+        allow_null=True, help_text=gettext_lazy("When the last attempt began.")
+    )
+    finished_at = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When the day finished."))
+
+
+class SyncErrorOutputSerializer(serializers.Serializer[Any]):
+    """One failure of one attempt at one day."""
+
+    id = serializers.IntegerField(help_text=gettext_lazy("Error id."))
+    date = serializers.DateField(allow_null=True, help_text=gettext_lazy("Day that failed."))
+    error = serializers.CharField(help_text=gettext_lazy("What went wrong."))
+    time = serializers.DateTimeField(source="created_at", help_text=gettext_lazy("When (ISO 8601)."))
+    file = serializers.CharField(
+        allow_blank=True, help_text=gettext_lazy("File the error points at, if any.")
+    )
+    line = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("Line in that file, if known."))
+    attempt = serializers.IntegerField(help_text=gettext_lazy("Which attempt at the day failed."))
+    traceback = serializers.CharField(allow_blank=True, help_text=gettext_lazy("Python traceback, if any."))
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
+    """Every error response: the seed's envelope, plus per-field reasons on a 400."""
+
+    status = serializers.ChoiceField(choices=[("error", "error")], help_text=gettext_lazy('Always "error".'))
+    message = serializers.CharField(help_text=gettext_lazy("What went wrong, in the request's language."))
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text=gettext_lazy("On a 400: each offending field with its reasons."),
+    )
+
+
+# --- envelopes (for the schema; the views build the same dicts) ----------------------------
+
+SUCCESS = [("success", "success")]
+
+
+class SyncJobStartEnvelopeSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
+    data = SyncJobStartOutputSerializer(help_text=gettext_lazy("The started (or queued) job."))
+
+
+class SyncJobPlanEnvelopeSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
+    data = SyncJobPlanOutputSerializer(help_text=gettext_lazy("The plan of a dry run."))
+
+
+class SyncJobProgressEnvelopeSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
+    data = SyncJobProgressOutputSerializer(help_text=gettext_lazy("The job's progress."))
+
+
+class _PageSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField(help_text=gettext_lazy("Items in all pages."))
+    next = serializers.URLField(allow_null=True, help_text=gettext_lazy("URL of the next page."))
+    previous = serializers.URLField(allow_null=True, help_text=gettext_lazy("URL of the previous page."))
+
+
+class SyncJobPageSerializer(_PageSerializer):
+    results = SyncJobProgressOutputSerializer(many=True, help_text=gettext_lazy("Jobs, newest first."))
+
+
+class SyncDayPageSerializer(_PageSerializer):
+    results = SyncDayOutputSerializer(many=True, help_text=gettext_lazy("Days in date order."))
+
+
+class SyncErrorPageSerializer(_PageSerializer):
+    results = SyncErrorOutputSerializer(many=True, help_text=gettext_lazy("Errors, newest first."))
+
+
+class SyncJobPageEnvelopeSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
+    data = SyncJobPageSerializer(help_text=gettext_lazy("One page of jobs."))
+
+
+class SyncDayPageEnvelopeSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
+    data = SyncDayPageSerializer(help_text=gettext_lazy("One page of days."))
+
+
+class SyncErrorPageEnvelopeSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
+    data = SyncErrorPageSerializer(help_text=gettext_lazy("One page of errors."))

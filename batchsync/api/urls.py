@@ -1,0 +1,39 @@
+"""API routes: the seed's two paths exactly, plus control, history, days and errors."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path, register_converter
+
+from batchsync.api import views
+
+
+class TaskIdConverter:
+    """A job's task id (`2025-10-01_2025-10-09_1697587200`, optionally `_2`) or numeric id."""
+
+    regex = views.TASK_ID_REGEX
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(TaskIdConverter, "taskid")
+
+BATCH = "v1/sync-status/sync/batch"
+
+urlpatterns = [
+    path(BATCH, views.SyncJobBatchApi.as_view(), name="sync-batch"),
+    path(
+        f"{BATCH}/progress/<taskid:task_id>", views.SyncJobProgressApi.as_view(), name="sync-batch-progress"
+    ),
+    path(f"{BATCH}/<taskid:task_id>/cancel", views.sync_job_cancel_view, name="sync-batch-cancel"),
+    path(f"{BATCH}/<taskid:task_id>/pause", views.sync_job_pause_view, name="sync-batch-pause"),
+    path(f"{BATCH}/<taskid:task_id>/resume", views.sync_job_resume_view, name="sync-batch-resume"),
+    path(f"{BATCH}/<taskid:task_id>/retry", views.SyncJobRetryApi.as_view(), name="sync-batch-retry"),
+    path(f"{BATCH}/<taskid:task_id>/days", views.SyncJobDaysApi.as_view(), name="sync-batch-days"),
+    path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
+]
+# Mounted last by the project's urls: every other /api/... URL is a 404 in the envelope.
+not_found_urlpatterns = [re_path(r"^(?P<path>.*)$", views.api_not_found)]

@@ -1,0 +1,298 @@
+"""Thin views: parse with an input serializer, call services/selectors, answer in the seed's envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from batchsync import selectors, services
+from batchsync.api import serializers as s
+from batchsync.api.pagination import EnvelopePagination
+from batchsync.api.permissions import ADD_JOBS, CHANGE_JOBS, VIEW_JOBS, SyncJobWriteThrottle
+from batchsync.models import SyncDayStatus, SyncJob
+
+TAG = "sync"
+
+
+def _success(data: Any, code: int = status.HTTP_200_OK) -> Response:
+    return Response({"status": "success", "data": data}, status=code)
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(s.ErrorEnvelopeSerializer, description=description)
+
+
+READ_ERRORS = {
+    400: _error("Invalid query parameter: `message` and `errors` name the parameter and the reason."),
+    401: _error("Not authenticated (no or bad token / session)."),
+    403: _error("Authenticated, but without the view permission on sync jobs."),
+    404: _error("No job with this id, or no such page."),
+    429: _error("Too many requests."),
+}
+WRITE_ERRORS = {
+    400: _error("Invalid body: `message` and `errors` name each field and the reason."),
+    401: _error("Not authenticated (no or bad token / session)."),
+    403: _error("Without the add/change permission on sync jobs, or a missing CSRF token with a session."),
+    404: _error("No job with this id."),
+    409: _error("A job is already running, or the job's status does not allow this operation."),
+    415: _error("The body is not JSON."),
+    429: _error("Too many starts or control requests (see BATCHSYNC_API_*_RATE)."),
+}
+# A task id (`2025-10-01_2025-10-09_1697587200`, maybe `_2`) or a job's numeric id.
+TASK_ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}"
+TASK_ID = OpenApiParameter(
+    "task_id",
+    str,
+    OpenApiParameter.PATH,
+    pattern=f"^{TASK_ID_REGEX}$",
+    description="Task id of the job, as returned by the start (e.g. 2025-10-01_2025-10-09_1697587200).",
+)
+
+
+def _progress(job: SyncJob) -> dict[str, Any]:
+    return dict(s.SyncJobProgressOutputSerializer(selectors.sync_job_progress(job)).data)
+
+
+class SyncApiView(APIView):
+    """Common ground of the API's views: permissions per method, throttled writes."""
+
+    required_permissions: dict[str, tuple[str, ...]] = {"GET": (VIEW_JOBS,)}
+    throttle_classes = [SyncJobWriteThrottle]
+    throttle_scope = "batchsync_control"
+
+
+class SyncJobBatchApi(SyncApiView):
+    """The seed's start endpoint (POST) and the job history (GET)."""
+
+    required_permissions = {"GET": (VIEW_JOBS,), "POST": (ADD_JOBS,)}
+    throttle_scope = "batchsync_start"
+
+    @extend_schema(
+        operation_id="sync_batch_list",
+        tags=[TAG],
+        summary="List sync jobs (history)",
+        description="Jobs newest first, each in the progress shape; filter by status, source and date.",
+        parameters=[s.SyncJobListFilterSerializer],
+        responses={200: s.SyncJobPageEnvelopeSerializer, **READ_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        filters = s.SyncJobListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        jobs = selectors.sync_job_list(
+            status=filters.validated_data.get("status"),
+            source=filters.validated_data.get("source"),
+            date=filters.validated_data.get("date"),
+        )
+        paginator = EnvelopePagination()
+        page = paginator.paginate_queryset(jobs, request, view=self) or []
+        data = [selectors.sync_job_progress(job, job.recent_errors) for job in page]  # type: ignore[attr-defined]
+        return paginator.get_paginated_response(s.SyncJobProgressOutputSerializer(data, many=True).data)
+
+    @extend_schema(
+        operation_id="sync_batch_start",
+        tags=[TAG],
+        summary="Start a batch sync (the seed's endpoint)",
+        description=(
+            "Creates the job and hands it to the django-q2 cluster; answers at once with the seed's "
+            "`{task_id, total_days, message}`. A second start while a job runs is a 409 (unless "
+            "`queue` is true). With `dry_run` the answer is the plan and nothing is created."
+        ),
+        request=s.SyncJobStartInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="SyncJobStartOrPlanEnvelope",
+                    serializers=[s.SyncJobStartEnvelopeSerializer, s.SyncJobPlanEnvelopeSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The started job, or with dry_run=true the plan.",
+            ),
+            **WRITE_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.SyncJobStartInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job_request = serializer.job_request(requested_by=request.user.get_username())
+        if serializer.validated_data["dry_run"]:
+            plan = services.sync_days_plan(
+                job_request.start_date, job_request.end_date, job_request.reprocess
+            )
+            return _success(s.SyncJobPlanOutputSerializer(_plan_data(plan)).data)
+        job = services.sync_job_create(job_request)
+        return _success({"task_id": job.task_id, "total_days": job.total_days, "message": job.message})
+
+
+def _plan_data(plan: list[services.DayPlan]) -> dict[str, Any]:
+    to_load = sum(1 for day in plan if day.status == SyncDayStatus.PENDING)
+    return {
+        "dry_run": True,
+        "total_days": len(plan),
+        "to_load": to_load,
+        "skipped": len(plan) - to_load,
+        "message": _("Dry run: %(days)s days, %(load)s to load, %(skipped)s skipped; nothing was created")
+        % {"days": len(plan), "load": to_load, "skipped": len(plan) - to_load},
+        "days": [
+            {
+                "date": day.date,
+                "action": "load" if day.status == SyncDayStatus.PENDING else "skip",
+                "skip_reason": day.skip_reason,
+            }
+            for day in plan
+        ],
+    }
+
+
+class SyncJobProgressApi(SyncApiView):
+    """The seed's progress endpoint."""
+
+    @extend_schema(
+        operation_id="sync_batch_progress",
+        tags=[TAG],
+        summary="Progress of a job (the seed's endpoint)",
+        description="Every field of the seed's example, plus batchsync's own; times are ISO 8601 with zone.",
+        parameters=[TASK_ID],
+        responses={200: s.SyncJobProgressEnvelopeSerializer, **READ_ERRORS},
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        return _success(_progress(selectors.sync_job_detail(task_id)))
+
+
+JobOperation = Callable[[SyncJob], SyncJob]
+OPERATIONS: dict[str, tuple[JobOperation, str]] = {
+    "cancel": (services.sync_job_cancel, "Cancel at once when nothing runs, else after the day in flight."),
+    "pause": (services.sync_job_pause, "Pause after the day in flight; workers are released."),
+    "resume": (services.sync_job_resume, "Continue a paused job from its first undone day."),
+}
+
+
+class SyncJobControlApi(SyncApiView):
+    """POST .../<task_id>/cancel, /pause, /resume: one operator transition."""
+
+    required_permissions = {"POST": (CHANGE_JOBS,)}
+    operation = "cancel"
+
+    def post(self, request: Request, task_id: str) -> Response:
+        s.SyncJobControlInputSerializer(data=request.data).is_valid(raise_exception=True)
+        operate, _description = OPERATIONS[self.operation]
+        job = operate(selectors.sync_job_detail(task_id))
+        return _success(_progress(selectors.sync_job_detail(job.task_id)))
+
+
+def _control_view(operation: str) -> Callable[..., Any]:
+    """The view of one operation, with its own schema entry."""
+    description = OPERATIONS[operation][1]
+    view_class = type(
+        f"SyncJob{operation.capitalize()}Api",
+        (SyncJobControlApi,),
+        {"operation": operation, "__doc__": f"POST .../<task_id>/{operation}."},
+    )
+    schema = extend_schema_view(
+        post=extend_schema(
+            operation_id=f"sync_batch_{operation}",
+            tags=[TAG],
+            summary=f"{operation.capitalize()} a job",
+            description=f"{description} Answers with the job in the progress shape; 409 when not allowed.",
+            parameters=[TASK_ID],
+            request=s.SyncJobControlInputSerializer,
+            responses={200: s.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
+        )
+    )
+    return schema(view_class).as_view()  # type: ignore[no-any-return]
+
+
+sync_job_cancel_view = _control_view("cancel")
+sync_job_pause_view = _control_view("pause")
+sync_job_resume_view = _control_view("resume")
+
+
+class SyncJobRetryApi(SyncApiView):
+    """POST .../<task_id>/retry: a new run of a finished job's range."""
+
+    required_permissions = {"POST": (ADD_JOBS, CHANGE_JOBS)}
+
+    @extend_schema(
+        operation_id="sync_batch_retry",
+        tags=[TAG],
+        summary="Retry a finished job",
+        description=(
+            "Starts a new job over the same range and source; `reprocess` picks the days that load "
+            "again (default: failed and never-run). Answers with the NEW job in the progress shape."
+        ),
+        parameters=[TASK_ID],
+        request=s.SyncJobRetryInputSerializer,
+        responses={200: s.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        options = s.SyncJobRetryInputSerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        job = services.sync_job_retry(
+            selectors.sync_job_detail(task_id),
+            reprocess=options.validated_data["reprocess"],
+            queue=options.validated_data["queue"],
+            requested_by=request.user.get_username(),
+        )
+        return _success(_progress(selectors.sync_job_detail(job.task_id)))
+
+
+class SyncJobDaysApi(SyncApiView):
+    """Per-day state of a job."""
+
+    @extend_schema(
+        operation_id="sync_batch_days",
+        tags=[TAG],
+        summary="Days of a job",
+        description="Every calendar day of the job's range with its state, in date order.",
+        parameters=[TASK_ID, s.SyncDayListFilterSerializer],
+        responses={200: s.SyncDayPageEnvelopeSerializer, **READ_ERRORS},
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        filters = s.SyncDayListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        job = selectors.sync_job_detail(task_id)
+        days = selectors.sync_day_list(job, status=filters.validated_data.get("status"))
+        paginator = EnvelopePagination()
+        page = paginator.paginate_queryset(days, request, view=self) or []
+        return paginator.get_paginated_response(s.SyncDayOutputSerializer(page, many=True).data)
+
+
+class SyncJobErrorsApi(SyncApiView):
+    """All errors of a job."""
+
+    @extend_schema(
+        operation_id="sync_batch_errors",
+        tags=[TAG],
+        summary="Errors of a job",
+        description="Every error of every attempt, newest first (the progress shows only the last 10).",
+        parameters=[TASK_ID, s.PageFilterSerializer],
+        responses={200: s.SyncErrorPageEnvelopeSerializer, **READ_ERRORS},
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        s.PageFilterSerializer(data=request.query_params).is_valid(raise_exception=True)
+        job = selectors.sync_job_detail(task_id)
+        paginator = EnvelopePagination()
+        page = paginator.paginate_queryset(selectors.sync_error_list(job), request, view=self) or []
+        return paginator.get_paginated_response(s.SyncErrorOutputSerializer(page, many=True).data)
+
+
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other /api/ URL: a 404 in the envelope, not an HTML page."""
+    return JsonResponse(
+        {"status": "error", "message": _("No such API endpoint: %(path)s") % {"path": request.path}},
+        status=404,
+        json_dumps_params={"ensure_ascii": False},
+    )

@@ -167,6 +167,19 @@ def sync_days_plan(
 # --- creating jobs -----------------------------------------------------------------------
 
 
+def _slot_lock() -> None:
+    """Lock the singleton `SyncLock` row FOR UPDATE, in the caller's transaction.
+
+    A data migration creates the row, but `manage.py flush` (and a test database reset)
+    deletes it; it is recreated here instead of every start failing until a re-migrate.
+    """
+    try:
+        SyncLock.objects.select_for_update().get(pk=1)
+    except SyncLock.DoesNotExist:
+        SyncLock.objects.bulk_create([SyncLock(pk=1)], ignore_conflicts=True)
+        SyncLock.objects.select_for_update().get(pk=1)
+
+
 def _new_task_id(start_date: dt.date, end_date: dt.date) -> str:
     """The seed's task id form, `<start>_<end>_<epoch seconds>`, made unique under the lock."""
     base = f"{start_date.isoformat()}_{end_date.isoformat()}_{int(time.time())}"
@@ -196,7 +209,7 @@ def sync_job_create(
     sync_jobs_recover_stalled()
     try:
         with transaction.atomic():
-            SyncLock.objects.select_for_update().get(pk=1)
+            _slot_lock()
             busy = SyncJob.objects.active().exists()
             if busy and not request.queue:
                 raise SyncAlreadyRunning()
@@ -286,7 +299,7 @@ def _locked(job: SyncJob | int) -> SyncJob:
 def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> SyncJob:
     """Apply an operator transition under the slot lock, or raise `InvalidTransition`."""
     with transaction.atomic():
-        SyncLock.objects.select_for_update().get(pk=1)
+        _slot_lock()
         job = _locked(job)
         target = TRANSITIONS[operation].get(job.status)
         if target is None:
@@ -571,7 +584,7 @@ def sync_job_finish_if_done(job_id: int, *, enqueue: Enqueue | None = sync_job_e
     Runs under the slot lock because finishing frees the slot for the next queued job.
     """
     with transaction.atomic():
-        SyncLock.objects.select_for_update().get(pk=1)
+        _slot_lock()
         job = _locked(job_id)
         if job.status not in WORKING_STATUSES:
             return job

@@ -18,7 +18,8 @@ class BatchSyncError(Exception):
 class SyncAlreadyRunning(BatchSyncError):
     """A job is already running and the caller did not ask to queue."""
 
-    default_message = _("已有同步任务正在运行")  # type: ignore[assignment]
+    # Chinese by default (the seed's exact words come from the zh_Hans catalog).
+    default_message = _("A sync job is already running")  # type: ignore[assignment]
 
 
 class JobNotFound(BatchSyncError):

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -173,10 +174,14 @@ class SyncJobProgressApi(SyncApiView):
 
 
 JobOperation = Callable[[SyncJob], SyncJob]
+# Keys marked for translation: services show them translated in `InvalidTransition` messages.
 OPERATIONS: dict[str, tuple[JobOperation, str]] = {
-    "cancel": (services.sync_job_cancel, "Cancel at once when nothing runs, else after the day in flight."),
-    "pause": (services.sync_job_pause, "Pause after the day in flight; workers are released."),
-    "resume": (services.sync_job_resume, "Continue a paused job from its first undone day."),
+    gettext_noop("cancel"): (
+        services.sync_job_cancel,
+        "Cancel at once when nothing runs, else after the day in flight.",
+    ),
+    gettext_noop("pause"): (services.sync_job_pause, "Pause after the day in flight; workers are released."),
+    gettext_noop("resume"): (services.sync_job_resume, "Continue a paused job from its first undone day."),
 }
 
 

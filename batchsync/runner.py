@@ -29,7 +29,7 @@ from django.db import (
 
 from batchsync import loader, services, sources
 from batchsync.conf import get_settings
-from batchsync.exceptions import LeaseLost, SourceError
+from batchsync.exceptions import InvalidTransition, LeaseLost, SourceError
 from batchsync.models import SyncJob
 from batchsync.services import ClaimedDay
 from batchsync.sources.base import Source
@@ -166,21 +166,28 @@ def sync_job_run(
     heartbeat = _Heartbeat(job_id, worker_id)
     heartbeat.start()
     loaded = 0
+    claimed_any = False
     more_work = False
     cancel_requested = False
     try:
         while True:
             if stop is not None and stop.is_set() and not cancel_requested:
                 cancel_requested = True
-                services.sync_job_cancel(job, enqueue=enqueue)
-            if deadline is not None and time.monotonic() >= deadline:
+                with contextlib.suppress(InvalidTransition):  # another worker finished it already
+                    services.sync_job_cancel(job, enqueue=enqueue)
+            # At least one day per run, even past the deadline: a slice shorter than the time
+            # to join would otherwise hand the job on forever without loading anything.
+            if deadline is not None and claimed_any and time.monotonic() >= deadline:
                 more_work = True
                 break
             claim = _claim_with_reconnect(job_id, worker_id, fence)
             if claim is None:
                 break
             heartbeat.claim = claim
+            claimed_any = True
             job = SyncJob.objects.get(pk=job_id)
+            if on_progress is not None:
+                on_progress(job)  # the day now being loaded is `current_date`
             logger.info(
                 "job=%s worker=%s event=day_start [%s/%s] date=%s attempt=%s (%.1f%%)",
                 job.task_id,

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import psycopg
 from django.db import (
@@ -37,6 +38,7 @@ from batchsync.sources.base import Source
 logger = logging.getLogger("batchsync.runner")
 
 ProgressCallback = Callable[[SyncJob], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,17 +51,27 @@ class RunOutcome:
 
 
 def new_worker_id() -> str:
-    """host:pid:random, unique per run, so leases and fences can tell workers apart."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """host:pid:random, unique per run, so leases and fences can tell workers apart.
+
+    At most 63 characters: it is also the `application_name` of the worker's sessions.
+    """
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _tag_connection(worker_id: str) -> None:
+    """Name this thread's database session after the worker, so a fencer can find and end it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('application_name', %s, false)", [worker_id[:63]])
 
 
 class _Heartbeat(threading.Thread):
     """Extends this worker's leases every third of the lease, in its own DB connection."""
 
-    def __init__(self, job_id: int, worker_id: str) -> None:
+    def __init__(self, job_id: int, worker_id: str, job_fence: int) -> None:
         super().__init__(name=f"batchsync-heartbeat-{worker_id}", daemon=True)
         self.job_id = job_id
         self.worker_id = worker_id
+        self.job_fence = job_fence
         self.claim: ClaimedDay | None = None
         self.stopped = threading.Event()
 
@@ -68,7 +80,10 @@ class _Heartbeat(threading.Thread):
         try:
             while not self.stopped.wait(interval):
                 try:
-                    services.sync_worker_heartbeat(self.job_id, self.worker_id, self.claim)
+                    _tag_connection(self.worker_id)
+                    services.sync_worker_heartbeat(
+                        self.job_id, self.worker_id, self.claim, job_fence=self.job_fence
+                    )
                 except DatabaseError:
                     logger.warning("worker=%s event=heartbeat_failed", self.worker_id, exc_info=True)
                     close_old_connections()
@@ -107,6 +122,7 @@ def _load_claimed_day(source: Source, claim: ClaimedDay, worker_id: str, job_fen
         started = time.monotonic()
         try:
             payload = source.fetch_day(claim.date)
+            _tag_connection(worker_id)  # again: the connection may be new after a loss
             with transaction.atomic():
                 day = services.sync_day_lock_for_commit(claim, worker_id, job_fence)
                 with connection.cursor() as cursor:
@@ -158,14 +174,16 @@ def sync_job_run(
     day in flight. Safe to call from many workers at once; each day is claimed by one.
     """
     worker_id = worker_id or new_worker_id()
-    fence = services.sync_job_join(job_id, worker_id)
+    _with_reconnect(_tag_connection, worker_id)
+    fence = _with_reconnect(services.sync_job_join, job_id, worker_id)
     job = SyncJob.objects.get(pk=job_id)
     if fence is None:
         return RunOutcome(job=job, days_loaded=0, more_work=False)
     source = sources.source_get(job.source, job.source_options)
-    heartbeat = _Heartbeat(job_id, worker_id)
+    heartbeat = _Heartbeat(job_id, worker_id, fence)
     heartbeat.start()
     loaded = 0
+    idle_since: float | None = None
     claimed_any = False
     more_work = False
     cancel_requested = False
@@ -182,7 +200,11 @@ def sync_job_run(
                 break
             claim = _claim_with_reconnect(job_id, worker_id, fence)
             if claim is None:
+                idle_since = idle_since or time.monotonic()
+                if _should_wait(job_id, fence, idle_since):
+                    continue
                 break
+            idle_since = None
             heartbeat.claim = claim
             claimed_any = True
             job = SyncJob.objects.get(pk=job_id)
@@ -228,14 +250,14 @@ def sync_job_run(
                     break
             finally:
                 heartbeat.claim = None
-            job = services.sync_job_progress_commit(job_id)
+            job = _with_reconnect(services.sync_job_progress_commit, job_id)
             if on_progress is not None:
                 on_progress(job)
     finally:
         heartbeat.stopped.set()
         heartbeat.join()
     if not more_work:
-        job = services.sync_job_finish_if_done(job_id, enqueue=enqueue)
+        job = _with_reconnect(services.sync_job_finish_if_done, job_id, enqueue=enqueue)
     else:
         job = SyncJob.objects.get(pk=job_id)
     if on_progress is not None:
@@ -248,15 +270,39 @@ def _reconnect_if_broken(error: BaseException) -> None:
         _reconnect()
 
 
-def _claim_with_reconnect(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
-    """Claim the next day, riding out a short database outage with a few reconnects."""
+def _with_reconnect(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a short, idempotent service, riding out a database outage with a few reconnects."""
     config = get_settings()
-    for attempt in range(config.source_retries + 1):
+    attempt = 0
+    while True:
         try:
-            return services.sync_day_claim(job_id, worker_id, fence)
+            return func(*args, **kwargs)
         except CONNECTION_ERRORS:
-            if attempt == config.source_retries:
+            if attempt >= config.source_retries:
                 raise
             _reconnect()
             time.sleep(config.source_retry_backoff_seconds * (2**attempt))
-    return None
+            attempt += 1
+
+
+def _claim_with_reconnect(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
+    """Claim the next day, riding out a short database outage with a few reconnects."""
+    _with_reconnect(_tag_connection, worker_id)
+    return _with_reconnect(services.sync_day_claim, job_id, worker_id, fence)
+
+
+def _should_wait(job_id: int, fence: int, idle_since: float) -> bool:
+    """With nothing to claim, stay a while if the job may yet need this worker.
+
+    Days held by other workers come back if those workers die (their lease runs out), and a
+    day locked by a frozen worker is freed by ending its sessions; waiting here lets the job
+    finish without the reaper. Gives up after two leases (the reaper covers the rest).
+    """
+    lease = get_settings().lease_seconds
+    if time.monotonic() - idle_since > 2 * lease + 1:
+        return False
+    if not _with_reconnect(services.sync_job_worth_waiting, job_id, fence):
+        return False
+    _with_reconnect(services.sync_days_fence_expired, job_id)
+    time.sleep(min(max(lease / 8.0, 0.05), 1.0))
+    return True

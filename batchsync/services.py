@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -62,6 +62,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "pause": {S.PENDING: S.PAUSED, S.QUEUED: S.PAUSED, S.RUNNING: S.PAUSING},
     # A paused job goes back to pending, or to queued when another job holds the slot.
     "resume": {S.PAUSED: S.PENDING, S.PAUSING: S.RUNNING},
+    # Retry leaves the finished job as it is and starts a new one (pending, or queued).
+    "retry": {S.SUCCEEDED: S.PENDING, S.FAILED: S.PENDING, S.CANCELLED: S.PENDING},
 }
 
 Enqueue = Callable[[SyncJob, int], None]
@@ -226,6 +228,8 @@ def sync_job_create(
                 requested_by=request.requested_by,
                 retry_of=retry_of,
                 total_days=len(plan),
+                # A pending job's lease is the deadline for a worker to pick it up (see the reaper).
+                lease_expires_at=None if busy else _lease_until(timezone.now()),
             )
             SyncDay.objects.bulk_create(
                 SyncDay(job=job, date=p.date, status=p.status, skip_reason=p.skip_reason) for p in plan
@@ -250,21 +254,12 @@ def sync_job_create(
     return job
 
 
-def sync_job_retry(
-    job: SyncJob,
-    *,
-    reprocess: str = Reprocess.FAILED,
-    requested_by: str = "",
-    queue: bool = False,
-    enqueue: Enqueue | None = sync_job_enqueue_on_commit,
-) -> SyncJob:
-    """Start a new run of a finished job's range; `reprocess` picks which days load again."""
-    if job.status not in FINISHED_STATUSES:
-        raise InvalidTransition(
-            _("Only a finished job can be retried; job %(id)s is %(status)s")
-            % {"id": job.task_id, "status": job.get_status_display()}
-        )
-    request = JobRequest(
+def sync_job_retry_request(
+    job: SyncJob, *, reprocess: str = Reprocess.FAILED, requested_by: str = "", queue: bool = False
+) -> JobRequest:
+    """The request a retry of `job` would make (also what a dry run of the retry plans)."""
+    sync_job_check_transition(job, "retry")
+    return JobRequest(
         start_date=job.start_date,
         end_date=job.end_date,
         source=job.source,
@@ -275,6 +270,19 @@ def sync_job_retry(
         queue=queue,
         requested_by=requested_by or job.requested_by,
     )
+
+
+def sync_job_retry(
+    job: SyncJob,
+    *,
+    reprocess: str = Reprocess.FAILED,
+    requested_by: str = "",
+    queue: bool = False,
+    enqueue: Enqueue | None = sync_job_enqueue_on_commit,
+) -> SyncJob:
+    """Start a new run of a finished job's range; `reprocess` picks which days load again."""
+    job = SyncJob.objects.get(pk=job.pk)  # the current status, not the caller's copy
+    request = sync_job_retry_request(job, reprocess=reprocess, requested_by=requested_by, queue=queue)
     return sync_job_create(request, enqueue=enqueue, retry_of=job)
 
 
@@ -293,7 +301,24 @@ def sync_job_get(task_id: str) -> SyncJob:
 
 
 def _locked(job: SyncJob | int) -> SyncJob:
-    return SyncJob.objects.select_for_update().get(pk=job if isinstance(job, int) else job.pk)
+    # FOR NO KEY UPDATE: does not wait for rows that merely reference the job (SyncError inserts).
+    return SyncJob.objects.select_for_update(no_key=True).get(pk=job if isinstance(job, int) else job.pk)
+
+
+def sync_job_check_transition(job: SyncJob, operation: str) -> str:
+    """The status `operation` leads to from the job's status, or `InvalidTransition`."""
+    target = TRANSITIONS[operation].get(job.status)
+    if target is None:
+        raise InvalidTransition(
+            _("Cannot %(operation)s job %(id)s: it is %(status)s")
+            % {"operation": _(operation), "id": job.task_id, "status": job.get_status_display()}
+        )
+    return target
+
+
+def sync_job_allowed_operations(job: SyncJob) -> list[str]:
+    """The operator operations valid for the job now (for buttons and help texts)."""
+    return [operation for operation, moves in TRANSITIONS.items() if job.status in moves]
 
 
 def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> SyncJob:
@@ -301,12 +326,7 @@ def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> Syn
     with transaction.atomic():
         _slot_lock()
         job = _locked(job)
-        target = TRANSITIONS[operation].get(job.status)
-        if target is None:
-            raise InvalidTransition(
-                _("Cannot %(operation)s job %(id)s: it is %(status)s")
-                % {"operation": _(operation), "id": job.task_id, "status": job.get_status_display()}
-            )
+        target = sync_job_check_transition(job, operation)
         now = timezone.now()
         if target == S.PENDING and SyncJob.objects.active().exclude(pk=job.pk).exists():
             target = S.QUEUED
@@ -315,13 +335,20 @@ def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> Syn
             _bank_active_time(job, now)
             job.finished_at = now if target in FINISHED_STATUSES else None
             job.estimated_completion = None
+            job.lease_expires_at = None
+        elif target == S.PENDING:
+            job.lease_expires_at = _lease_until(now)  # deadline for a worker to pick it up
         job.save()
         _progress_refresh(job)
-        if target == S.PENDING and enqueue is not None:
+        # Resuming a pausing job: its workers may have left already; extra ones leave at the cap.
+        if target in (S.PENDING, S.RUNNING) and enqueue is not None:
             enqueue(job, job.parallelism)
         if target not in ACTIVE_STATUSES:
             _queue_advance(enqueue)
     logger.info("job=%s event=%s status=%s", job.task_id, operation, job.status)
+    if target in (S.PAUSING, S.CANCELLING):
+        # With no day in flight (workers between days, or all of them gone) stop right now.
+        job = sync_job_finish_if_done(job.pk, enqueue=enqueue)
     return job
 
 
@@ -348,7 +375,8 @@ def _queue_advance(enqueue: Enqueue | None) -> SyncJob | None:
     if job is None:
         return None
     job.status = S.PENDING
-    job.save(update_fields=["status"])
+    job.lease_expires_at = _lease_until(timezone.now())  # deadline for a worker to pick it up
+    job.save(update_fields=["status", "lease_expires_at"])
     if enqueue is not None:
         enqueue(job, job.parallelism)
     logger.info("job=%s event=dequeued status=pending", job.task_id)
@@ -400,26 +428,30 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
     """Take the job's next day (earliest first) for this worker, or None when it should stop.
 
     FOR UPDATE SKIP LOCKED lets many workers claim days of one job without waiting on each
-    other; a running day whose lease ran out (its worker died) is claimable again, and one
-    that has used up its attempts is failed instead of looping forever.
+    other; a running day whose lease ran out (its worker died) is claimable again. The job row
+    is locked first (briefly) so that concurrent claims respect `parallelism` exactly. A day
+    claimable again after using up its attempts has crashed its worker every time: it is
+    failed instead of looping forever (finished attempts never leave a day claimable).
     """
     config = get_settings()
     while True:
         with transaction.atomic():
             now = timezone.now()
-            job = SyncJob.objects.filter(pk=job_id).values("status", "fence").get()
-            if job["status"] != S.RUNNING or job["fence"] != fence:
-                return None
-            day = (
-                SyncDay.objects.claimable(now)
-                .filter(job_id=job_id)
-                .order_by("date")
-                .select_for_update(skip_locked=True)
+            job = (
+                SyncJob.objects.select_for_update(no_key=True)
+                .filter(pk=job_id)
+                .values("status", "fence", "parallelism")
                 .first()
             )
+            if job is None or job["status"] != S.RUNNING or job["fence"] != fence:
+                return None
+            days = SyncDay.objects.filter(job_id=job_id)
+            if days.in_flight(now).count() >= job["parallelism"]:
+                return None
+            day = days.claimable(now).order_by("date").select_for_update(skip_locked=True).first()
             if day is None:
                 return None
-            if day.status == SyncDayStatus.RUNNING and day.attempts >= config.max_day_attempts:
+            if day.attempts >= config.max_day_attempts:
                 _day_fail(
                     day,
                     _("The worker stopped during this day %(n)s times (killed or lost); giving up")
@@ -456,6 +488,9 @@ def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) 
         or day.worker_id != worker_id
         or day.job.fence != job_fence
         or day.job.status not in WORKING_STATUSES
+        # Expired but not yet re-claimed: someone may be about to; a late worker stands down.
+        or day.lease_expires_at is None
+        or day.lease_expires_at < timezone.now()
     ):
         raise LeaseLost(f"day {claim.date} of job {day.job.task_id} is no longer held by {worker_id}")
     return day
@@ -525,14 +560,97 @@ def sync_day_record_retry(claim: ClaimedDay, error: BaseException, attempt: int)
     )
 
 
-def sync_worker_heartbeat(job_id: int, worker_id: str, claim: ClaimedDay | None) -> None:
-    """Extend the leases this worker holds (the job's and its day's) in one short statement each."""
+def sync_worker_heartbeat(
+    job_id: int, worker_id: str, claim: ClaimedDay | None, *, job_fence: int | None = None
+) -> None:
+    """Extend the leases this worker holds (the job's and its day's) in short statements.
+
+    The day row is skipped while it is locked: that is this worker's own day transaction
+    (the day's COPY must end within the lease; see `sync_days_fence_expired`), and waiting
+    on it would stall the job's heartbeat too.
+    """
     until = _lease_until(timezone.now())
-    SyncJob.objects.filter(pk=job_id, status__in=WORKING_STATUSES).update(lease_expires_at=until)
+    jobs = SyncJob.objects.filter(pk=job_id, status__in=WORKING_STATUSES)
+    if job_fence is not None:
+        jobs = jobs.filter(fence=job_fence)
+    jobs.update(lease_expires_at=until)
     if claim is not None:
-        SyncDay.objects.filter(
-            pk=claim.id, worker_id=worker_id, fence=claim.fence, status=SyncDayStatus.RUNNING
-        ).update(lease_expires_at=until)
+        with transaction.atomic():
+            held = list(
+                SyncDay.objects.filter(
+                    pk=claim.id, worker_id=worker_id, fence=claim.fence, status=SyncDayStatus.RUNNING
+                )
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)
+            )
+            SyncDay.objects.filter(pk__in=held).update(lease_expires_at=until)
+
+
+def sync_days_fence_expired(job_id: int | None = None) -> int:
+    """End the database sessions of workers whose day lease ran out; return how many ended.
+
+    A worker frozen inside its day transaction (SIGSTOP, a paused VM, a stuck NFS read) keeps
+    the day row locked, so nobody can take the day over, and PostgreSQL cancels nothing while
+    a COPY waits for its client (not even `statement_timeout`). Terminating its sessions rolls
+    that transaction back and frees the day; if the worker ever wakes, its connection is gone
+    and the day's fence has moved, so it commits nothing. Workers name their sessions after
+    their worker id (`application_name`), which is how they are found here.
+    """
+    now = timezone.now()
+    expired = SyncDay.objects.filter(status=SyncDayStatus.RUNNING, lease_expires_at__lt=now).exclude(
+        worker_id=""
+    )
+    if job_id is not None:
+        expired = expired.filter(job_id=job_id)
+    workers = sorted({worker[:63] for worker in expired.values_list("worker_id", flat=True)})
+    if not workers:
+        return 0
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 2000)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND application_name = ANY(%s)",
+                [workers],
+            )
+            (ended,) = cursor.fetchone()
+    except DatabaseError:
+        # Not allowed to signal those sessions (another role): the lease still fences them.
+        logger.warning("event=fence_failed workers=%s", ",".join(workers), exc_info=True)
+        return 0
+    if ended:
+        logger.warning("event=fenced sessions=%s workers=%s", ended, ",".join(workers))
+    return int(ended)
+
+
+def sync_job_worth_waiting(job_id: int, fence: int) -> bool:
+    """Should an idle worker stay? Yes while the job runs and days are left it may yet take.
+
+    Days are left while some are pending (but locked right now) or held by other workers,
+    whose lease may run out; the parallelism cap still applies.
+    """
+    now = timezone.now()
+    job = SyncJob.objects.filter(pk=job_id).values("status", "fence", "parallelism").first()
+    if job is None or job["status"] != S.RUNNING or job["fence"] != fence:
+        return False
+    days = SyncDay.objects.filter(job_id=job_id)
+    if days.in_flight(now).count() >= job["parallelism"]:
+        return False
+    return days.filter(status__in=[SyncDayStatus.PENDING, SyncDayStatus.RUNNING]).exists()
+
+
+def _days_release_expired(job_id: int, now: dt.datetime) -> int:
+    """Give a job's days whose worker is gone back to pending (attempts are kept).
+
+    SKIP LOCKED: a day still locked by a frozen worker's transaction is left for later rather
+    than waited on (the caller may hold the slot lock).
+    """
+    expired = list(
+        SyncDay.objects.filter(job_id=job_id, status=SyncDayStatus.RUNNING, lease_expires_at__lt=now)
+        .select_for_update(skip_locked=True)
+        .values_list("pk", flat=True)
+    )
+    return SyncDay.objects.filter(pk__in=expired).update(status=SyncDayStatus.PENDING, lease_expires_at=None)
 
 
 def _progress_refresh(job: SyncJob) -> None:
@@ -601,7 +719,7 @@ def sync_job_finish_if_done(job_id: int, *, enqueue: Enqueue | None = sync_job_e
         else:
             job.status = S.CANCELLED
         # Days a stopped job left running (their worker died) go back to pending for resume.
-        days.filter(status=SyncDayStatus.RUNNING).update(status=SyncDayStatus.PENDING, lease_expires_at=None)
+        _days_release_expired(job.pk, now)
         _bank_active_time(job, now)
         if job.status in FINISHED_STATUSES:
             job.finished_at = now
@@ -618,40 +736,64 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
     """Reaper: give stalled jobs (no live worker) back to workers, or finish them.
 
     A job is stalled when its lease ran out: its workers were killed, their machine is gone
-    or they are frozen. Its expired days go back to pending (a fenced claim by a new worker
-    makes the old one's commit impossible) and new workers are enqueued. Runs as a django-q2
-    schedule and at every job start.
+    or they are frozen. Frozen workers' sessions are ended first (`sync_days_fence_expired`),
+    the expired days go back to pending with their attempts counted (a day that keeps killing
+    its worker is failed at the next claim once it has used `MAX_DAY_ATTEMPTS`), and new
+    workers are enqueued; a pausing or cancelling job is finished instead. Pending jobs no
+    worker picked up in time (the task was lost with a Redis worker, or the process died
+    between commit and enqueue) are enqueued again. Runs as a django-q2 schedule, at every job
+    start and from `batch_sync recover`; running it twice at once is harmless (SKIP LOCKED).
     """
     recovered: list[SyncJob] = []
     now = timezone.now()
     for job_id in SyncJob.objects.stalled(now).values_list("pk", flat=True):
+        sync_days_fence_expired(job_id)
         with transaction.atomic():
             job = SyncJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
             if job is None or job.status not in WORKING_STATUSES:
                 continue
             if job.lease_expires_at is not None and job.lease_expires_at >= now:
                 continue
-            expired = SyncDay.objects.filter(
-                job_id=job.pk, status=SyncDayStatus.RUNNING, lease_expires_at__lt=now
-            )
-            expired.update(status=SyncDayStatus.PENDING, lease_expires_at=None)
+            released = _days_release_expired(job.pk, now)
             job.recoveries += 1
             job.lease_expires_at = _lease_until(now)
             job.save(update_fields=["recoveries", "lease_expires_at"])
             if job.status == S.RUNNING and enqueue is not None:
                 enqueue(job, job.parallelism)
             logger.warning(
-                "job=%s event=recovered status=%s recoveries=%s", job.task_id, job.status, job.recoveries
+                "job=%s event=recovered status=%s days_released=%s recoveries=%s",
+                job.task_id,
+                job.status,
+                released,
+                job.recoveries,
             )
         if job.status != S.RUNNING:
-            sync_job_finish_if_done(job.pk, enqueue=enqueue)
+            job = sync_job_finish_if_done(job.pk, enqueue=enqueue)
         recovered.append(job)
-    # Pending jobs nobody picked up (their enqueue was lost with the process that made it).
-    stale_pending = SyncJob.objects.filter(
-        status=S.PENDING, created_at__lt=now - dt.timedelta(seconds=get_settings().lease_seconds)
+    if enqueue is None:
+        return recovered
+    # Pending jobs whose pickup deadline (the lease set when they became pending) passed.
+    unclaimed = SyncJob.objects.filter(status=S.PENDING).filter(
+        Q(lease_expires_at__lt=now)
+        | Q(
+            lease_expires_at__isnull=True,
+            created_at__lt=now - dt.timedelta(seconds=get_settings().lease_seconds),
+        )
     )
-    for job in stale_pending:
-        if enqueue is not None:
-            with transaction.atomic():
-                enqueue(job, job.parallelism)
+    for job_id in unclaimed.values_list("pk", flat=True):
+        with transaction.atomic():
+            job = (
+                SyncJob.objects.select_for_update(skip_locked=True)
+                .filter(pk=job_id, status=S.PENDING)
+                .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+                .first()
+            )
+            if job is None:
+                continue
+            job.lease_expires_at = _lease_until(now)
+            job.recoveries += 1
+            job.save(update_fields=["lease_expires_at", "recoveries"])
+            enqueue(job, job.parallelism)
+            logger.warning("job=%s event=requeued status=pending recoveries=%s", job.task_id, job.recoveries)
+        recovered.append(job)
     return recovered

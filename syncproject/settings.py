@@ -136,9 +136,13 @@ SPECTACULAR_SETTINGS = {
 # A task runs one slice of a job (BATCHSYNC["TASK_SLICE_SECONDS"]) and then re-enqueues
 # itself, so `timeout` only has to cover one slice. `retry` must be larger than `timeout`:
 # otherwise the broker redelivers a task that is still running and two copies of it work.
+# With Redis a task a dying worker had taken is lost (BLPOP, no ack); with the ORM broker it
+# comes back after `retry`. Either way the reaper (a schedule, see migration 0003) re-enqueues
+# the stalled job. BATCHSYNC_Q_NAME names the cluster (its queue key and signing salt), so
+# several sites, or test runs, can share one Redis without taking each other's tasks.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 Q_CLUSTER: dict[str, object] = {
-    "name": "batchsync",
+    "name": os.environ.get("BATCHSYNC_Q_NAME", "batchsync"),
     "workers": int(os.environ.get("BATCHSYNC_Q_WORKERS", "4")),
     "timeout": 1800,
     "retry": 2100,
@@ -169,6 +173,11 @@ BATCHSYNC = {
     "MAX_RANGE_DAYS": int(os.environ.get("BATCHSYNC_MAX_RANGE_DAYS", str(20 * 366))),
     "RECENT_ERRORS": 10,
 }
+# More sources without editing this file: BATCHSYNC_EXTRA_SOURCES="name=dotted.Class,..."
+# (e.g. latency=batchsync.sources.latency.LatencySource for the parallel benchmark).
+for _entry in filter(None, os.environ.get("BATCHSYNC_EXTRA_SOURCES", "").split(",")):
+    _name, _sep, _path = _entry.partition("=")
+    BATCHSYNC["SOURCES"][_name.strip()] = _path.strip()  # type: ignore[index]
 
 LOGGING = {
     "version": 1,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from rest_framework.pagination import PageNumberPagination
@@ -19,7 +18,7 @@ class EnvelopePagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    def get_paginated_response(self, data: Sequence[Any]) -> Response:
+    def get_paginated_response(self, data: Any) -> Response:
         assert self.page is not None
         return Response(
             {

@@ -49,5 +49,5 @@ class SyncJobWriteThrottle(ScopedRateThrottle):
 
     def get_rate(self) -> str | None:
         rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
-        rate = rates.get(self.scope)
+        rate = rates.get(self.scope or "")
         return str(rate) if rate else None

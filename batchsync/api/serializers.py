@@ -83,7 +83,7 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             "BATCHSYNC MAX_RANGE_DAYS)."
         )
     )
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]
         required=False,
         max_length=50,
         help_text=gettext_lazy("Data source name (see BATCHSYNC SOURCES); default: the configured default."),
@@ -212,7 +212,7 @@ class SyncJobListFilterSerializer(StrictInputSerializer):
     status = serializers.ChoiceField(
         choices=SyncJobStatus.choices, required=False, help_text=gettext_lazy("Only jobs in this status.")
     )
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]
         required=False, max_length=50, help_text=gettext_lazy("Only jobs of this source.")
     )
     date = serializers.DateField(
@@ -320,12 +320,12 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     estimated_completion = serializers.DateTimeField(
         allow_null=True, help_text=gettext_lazy("Estimated finish time while it runs.")
     )
-    errors = SyncJobErrorItemOutputSerializer(
+    errors = SyncJobErrorItemOutputSerializer(  # type: ignore[assignment]
         many=True, help_text=gettext_lazy("The 10 most recent errors, newest first.")
     )
     start_date = serializers.DateField(help_text=gettext_lazy("First day of the range."))
     end_date = serializers.DateField(help_text=gettext_lazy("Last day of the range."))
-    source = serializers.CharField(help_text=gettext_lazy("Data source name."))
+    source = serializers.CharField(help_text=gettext_lazy("Data source name."))  # type: ignore[assignment]
     rows_loaded = serializers.IntegerField(help_text=gettext_lazy("Bars loaded by the job."))
     parallelism = serializers.IntegerField(help_text=gettext_lazy("Days loaded at once."))
     priority = serializers.IntegerField(help_text=gettext_lazy("Queue priority."))
@@ -381,7 +381,7 @@ class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
 
     status = serializers.ChoiceField(choices=[("error", "error")], help_text=gettext_lazy('Always "error".'))
     message = serializers.CharField(help_text=gettext_lazy("What went wrong, in the request's language."))
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text=gettext_lazy("On a 400: each offending field with its reasons."),
@@ -395,17 +395,17 @@ SUCCESS = [("success", "success")]
 
 class SyncJobStartEnvelopeSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobStartOutputSerializer(help_text=gettext_lazy("The started (or queued) job."))
+    data = SyncJobStartOutputSerializer(help_text=gettext_lazy("The started (or queued) job."))  # type: ignore[assignment]
 
 
 class SyncJobPlanEnvelopeSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobPlanOutputSerializer(help_text=gettext_lazy("The plan of a dry run."))
+    data = SyncJobPlanOutputSerializer(help_text=gettext_lazy("The plan of a dry run."))  # type: ignore[assignment]
 
 
 class SyncJobProgressEnvelopeSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobProgressOutputSerializer(help_text=gettext_lazy("The job's progress."))
+    data = SyncJobProgressOutputSerializer(help_text=gettext_lazy("The job's progress."))  # type: ignore[assignment]
 
 
 class _PageSerializer(serializers.Serializer[Any]):
@@ -428,14 +428,14 @@ class SyncErrorPageSerializer(_PageSerializer):
 
 class SyncJobPageEnvelopeSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobPageSerializer(help_text=gettext_lazy("One page of jobs."))
+    data = SyncJobPageSerializer(help_text=gettext_lazy("One page of jobs."))  # type: ignore[assignment]
 
 
 class SyncDayPageEnvelopeSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncDayPageSerializer(help_text=gettext_lazy("One page of days."))
+    data = SyncDayPageSerializer(help_text=gettext_lazy("One page of days."))  # type: ignore[assignment]
 
 
 class SyncErrorPageEnvelopeSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncErrorPageSerializer(help_text=gettext_lazy("One page of errors."))
+    data = SyncErrorPageSerializer(help_text=gettext_lazy("One page of errors."))  # type: ignore[assignment]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Case, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from batchsync.conf import get_settings
 from batchsync.exceptions import JobNotFound
-from batchsync.models import ACTIVE_STATUSES, WORKING_STATUSES, SyncDay, SyncError, SyncJob
+from batchsync.models import ACTIVE_STATUSES, WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -132,3 +132,9 @@ def sync_job_current() -> SyncJob | None:
 def sync_job_list_recent(limit: int = 20) -> list[SyncJob]:
     """The newest jobs, newest first."""
     return list(SyncJob.objects.order_by("-created_at", "-id")[:limit])
+
+
+def sync_job_day_counts(job: SyncJob) -> dict[str, int]:
+    """How many of the job's days are in each state (states with none left out), in lifecycle order."""
+    counts = dict(SyncDay.objects.filter(job=job).values_list("status").annotate(n=Count("id")))
+    return {status: counts[status] for status in SyncDayStatus.values if counts.get(status)}

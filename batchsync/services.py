@@ -626,16 +626,13 @@ def sync_days_fence_expired(job_id: int | None = None) -> int:
 def sync_job_worth_waiting(job_id: int, fence: int) -> bool:
     """Should an idle worker stay? Yes while the job runs and days are left it may yet take.
 
-    Days are left while some are pending (but locked right now) or held by other workers,
-    whose lease may run out; the parallelism cap still applies.
+    Days are left while some are pending (locked, or over the parallelism cap right now) or
+    held by other workers, whose lease runs out if they died. The caller bounds the wait.
     """
-    now = timezone.now()
-    job = SyncJob.objects.filter(pk=job_id).values("status", "fence", "parallelism").first()
+    job = SyncJob.objects.filter(pk=job_id).values("status", "fence").first()
     if job is None or job["status"] != S.RUNNING or job["fence"] != fence:
         return False
     days = SyncDay.objects.filter(job_id=job_id)
-    if days.in_flight(now).count() >= job["parallelism"]:
-        return False
     return days.filter(status__in=[SyncDayStatus.PENDING, SyncDayStatus.RUNNING]).exists()
 
 

@@ -17,11 +17,11 @@ from django.utils import timezone, translation
 
 from batchsync import runner, selectors, services
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError, InvalidJobRequest
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest, InvalidTransition
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
-ACTIONS = ("run", "status", "list", "cancel", "pause", "resume", "retry", "plan")
+ACTIONS = ("run", "status", "list", "cancel", "pause", "resume", "retry", "plan", "work", "recover")
 
 
 def _parse_date(value: str | None, field: str) -> dt.date:
@@ -80,7 +80,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("action", nargs="?", default="run", choices=ACTIONS, help="default: run")
-        parser.add_argument("job_id", nargs="?", help="task id of the job (status/cancel/pause/resume/retry)")
+        parser.add_argument(
+            "job_id", nargs="?", help="task id (or number) of the job: status/cancel/pause/resume/retry/work"
+        )
         parser.add_argument("--start", help="first date, YYYY-MM-DD")
         parser.add_argument("--end", help="last date, YYYY-MM-DD")
         parser.add_argument("--source", default=None, help="data source name (default: demo)")
@@ -140,7 +142,9 @@ class Command(BaseCommand):
         )
 
     def _action_plan(self, options: dict[str, Any]) -> int:
-        request = self._request(options)
+        return self._print_plan(self._request(options))
+
+    def _print_plan(self, request: services.JobRequest) -> int:
         services.sync_request_validate(request)
         plan = services.sync_days_plan(request.start_date, request.end_date, request.reprocess)
         for day in plan:
@@ -233,6 +237,13 @@ class Command(BaseCommand):
             if name == "errors":
                 continue
             self.stdout.write(f"{name:22} {value}")
+        days = ", ".join(f"{status} {count}" for status, count in selectors.sync_job_day_counts(job).items())
+        self.stdout.write(f"{'days':22} {days}")
+        lease = timezone.localtime(job.lease_expires_at).isoformat() if job.lease_expires_at else None
+        self.stdout.write(f"{'worker':22} {job.worker_id or None} (lease until {lease})")
+        self.stdout.write(f"{'recoveries':22} {job.recoveries}")
+        allowed = ", ".join(services.sync_job_allowed_operations(job)) or "none"
+        self.stdout.write(f"{'operations':22} {allowed}")
         errors = selectors.sync_job_recent_errors(job)
         if errors:
             self.stdout.write("recent errors:")
@@ -256,6 +267,39 @@ class Command(BaseCommand):
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
         return EXIT_OK
 
+    def _action_work(self, options: dict[str, Any]) -> int:
+        """Be one more worker of a pending or running job, here in the foreground.
+
+        What a cluster worker does, without a cluster: on a second machine, or to take over a
+        job whose workers died. Killing it is safe: its day's lease runs out and another worker
+        (or the reaper) takes the day over.
+        """
+        job = self._job(options)
+        if job.status not in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
+            raise InvalidTransition(
+                f"Cannot work on job {job.task_id}: it is {job.status} (resume or retry it first)"
+            )
+        worker_id = runner.new_worker_id()
+        self.stdout.write(f"Job {job.task_id}: worker {worker_id} joining ({job.status})")
+        printer = ProgressPrinter(self.stdout)
+        try:
+            outcome = runner.sync_job_run(job.pk, worker_id=worker_id, on_progress=printer)
+        finally:
+            printer.finish()
+        job = outcome.job
+        self.stdout.write(f"Worker {worker_id} loaded {outcome.days_loaded} day(s)")
+        self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
+        return EXIT_DAYS_FAILED if job.status == SyncJobStatus.FAILED else EXIT_OK
+
+    def _action_recover(self, options: dict[str, Any]) -> int:
+        """Run the reaper once (the cluster schedule does it every minute)."""
+        recovered = services.sync_jobs_recover_stalled()
+        for job in recovered:
+            self.stdout.write(f"Job {job.task_id} recovered: {job.status} (recoveries: {job.recoveries})")
+        if not recovered:
+            self.stdout.write("No stalled job: nothing to recover.")
+        return EXIT_OK
+
     def _action_cancel(self, options: dict[str, Any]) -> int:
         return self._control(options, "cancel")
 
@@ -275,6 +319,12 @@ class Command(BaseCommand):
     def _action_retry(self, options: dict[str, Any]) -> int:
         original = self._job(options)
         detach = options["detach"]
+        if options["dry_run"]:
+            request = services.sync_job_retry_request(
+                original, reprocess=options["reprocess"] or Reprocess.FAILED
+            )
+            self.stdout.write(f"Retry of job {original.task_id} (reprocess={request.reprocess}):")
+            return self._print_plan(request)
         job = services.sync_job_retry(
             original,
             reprocess=options["reprocess"] or Reprocess.FAILED,

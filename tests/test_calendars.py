@@ -35,7 +35,7 @@ def test_dates_before_the_calendar_are_refused_with_its_bounds() -> None:
     with pytest.raises(InvalidJobRequest) as caught:
         calendars.trading_days("XSHG", dt.date(1985, 1, 1), dt.date(1991, 6, 1))
     assert caught.value.field == "start_date"
-    assert f"covers {first.isoformat()} to {last.isoformat()} only" in caught.value.message
+    assert first.isoformat() in caught.value.message and last.isoformat() in caught.value.message
 
 
 def test_dates_after_the_calendar_are_refused_on_end_date() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from batchsync import runner, services, sources
 from batchsync.exceptions import InvalidJobRequest, SourceError
@@ -20,6 +21,13 @@ from batchsync.sources.csv import CsvDirectorySource
 from batchsync.sources.demo import DemoSource, demo_day_csv
 
 DAY = dt.date(2025, 10, 9)
+
+
+@pytest.fixture(autouse=True)
+def english() -> Any:
+    """Messages are asserted in English (the default language is Chinese, checked once below)."""
+    with translation.override("en"):
+        yield
 
 
 def payload_bytes(payload: CsvPayload | RowsPayload) -> bytes:
@@ -92,6 +100,11 @@ def test_csv_missing_file_is_a_permanent_source_error(csv_dir: Path) -> None:
     assert caught.value.message.startswith(f"missing file: {csv_dir / '2025-10-09.csv'} (or 20251009.csv)")
     assert caught.value.transient is False
     assert caught.value.file == str(csv_dir / "2025-10-09.csv")
+
+
+def test_csv_missing_file_speaks_the_active_language(csv_dir: Path) -> None:
+    with translation.override("zh-hans"), pytest.raises(SourceError, match=r"^缺少文件: "):
+        CsvDirectorySource(path=csv_dir).fetch_day(DAY)
 
 
 def test_csv_refuses_two_files_for_one_day(csv_dir: Path) -> None:

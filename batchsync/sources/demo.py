@@ -14,8 +14,13 @@ SYMBOL_COUNT = 5500
 
 @lru_cache(maxsize=1)
 def demo_symbols() -> tuple[tuple[str, float], ...]:
-    """5,500 A-share style codes, each with a stable base price."""
-    codes = (
+    """5,500 A-share style codes in ts_code order, each with a stable base price.
+
+    Sorted like an exchange's daily file: rows then reach the (trade_date, ts_code) primary
+    key in ascending order, so PostgreSQL appends to its rightmost leaf instead of splitting
+    pages in the middle (about half the index cost of an unsorted day).
+    """
+    codes = sorted(
         [f"{600000 + i:06d}.SH" for i in range(1800)]
         + [f"{688000 + i:06d}.SH" for i in range(700)]
         + [f"{1 + i:06d}.SZ" for i in range(1500)]

@@ -586,6 +586,17 @@ def sync_worker_heartbeat(
             SyncDay.objects.filter(pk__in=held).update(lease_expires_at=until)
 
 
+def sync_worker_release(job_id: int, worker_id: str) -> int:
+    """Give the days a stopping worker holds back to pending, for the next run to take.
+
+    For a worker interrupted mid-day (the command's second Ctrl-C): its day transaction was
+    rolled back, so nothing of those days was written, and nobody need wait for its lease.
+    """
+    return SyncDay.objects.filter(job_id=job_id, worker_id=worker_id, status=SyncDayStatus.RUNNING).update(
+        status=SyncDayStatus.PENDING, lease_expires_at=None
+    )
+
+
 def sync_days_fence_expired(job_id: int | None = None) -> int:
     """End the database sessions of workers whose day lease ran out; return how many ended.
 

@@ -131,7 +131,7 @@ def test_failing_days_are_recorded_with_file_line_and_reason_and_the_job_goes_on
         sep_4: SyncDayStatus.SUCCEEDED,  # loaded after two failures: the job went on
         sep_5: SyncDayStatus.FAILED,
     }
-    errors = {e.date: e for e in SyncError.objects.filter(job=job)}
+    errors = {e.date: e for e in SyncError.objects.filter(job=job) if e.date}
     assert set(errors) == {sep_2, sep_3, sep_5}
 
     missing = errors[sep_2]
@@ -145,8 +145,8 @@ def test_failing_days_are_recorded_with_file_line_and_reason_and_the_job_goes_on
     assert (errors[sep_5].file, errors[sep_5].line) == (str(bad_5), 4)
     assert f"{bad_5}: line 4, column low" in errors[sep_5].error
 
-    for day, error in errors.items():
-        assert SyncDay.objects.get(job=job, date=day).last_error == error.error
+    for failed_day, error in errors.items():
+        assert SyncDay.objects.get(job=job, date=failed_day).last_error == error.error
     assert bars_digest(sep_3, sep_3) == sep_3_before  # the failed reload lost nothing
     assert DailyBar.objects.filter(trade_date__in=[sep_2, sep_5]).count() == 0
     with translation.override("en"):
@@ -276,9 +276,6 @@ def _eta(started: float, now: float, attempted: int, remaining: int) -> float:
 
 
 def _last_finish_before(job: SyncJob, moment: float) -> float:
-    finishes = [
-        d.finished_at.timestamp()
-        for d in SyncDay.objects.filter(job=job, finished_at__isnull=False)
-        if d.finished_at.timestamp() <= moment
-    ]
+    stamps = SyncDay.objects.filter(job=job, finished_at__isnull=False).values_list("finished_at", flat=True)
+    finishes = [stamp.timestamp() for stamp in stamps if stamp and stamp.timestamp() <= moment]
     return max(finishes, default=timezone.now().timestamp())

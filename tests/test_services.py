@@ -226,7 +226,7 @@ def test_a_start_recreates_the_lock_row_when_a_flush_removed_it() -> None:
 @pytest.mark.django_db
 def test_messages_keep_the_seed_form() -> None:
     started = timezone.now() - dt.timedelta(hours=1)
-    finished = SyncJobFactory(
+    finished: SyncJob = SyncJobFactory.create(
         status=SyncJobStatus.SUCCEEDED,
         total_days=10,
         processed_days=10,
@@ -235,7 +235,7 @@ def test_messages_keep_the_seed_form() -> None:
         started_at=started,
         active_seconds=930.0,
     )
-    running = SyncJobFactory(
+    running: SyncJob = SyncJobFactory.create(
         status=SyncJobStatus.RUNNING,
         total_days=9,
         processed_days=3,
@@ -245,7 +245,9 @@ def test_messages_keep_the_seed_form() -> None:
         started_at=started,
         running_since=timezone.now(),
     )
-    pending = SyncJobFactory.build(status=SyncJobStatus.PENDING, total_days=9)  # one active job at most
+    pending: SyncJob = SyncJobFactory.build(
+        status=SyncJobStatus.PENDING, total_days=9
+    )  # one active job at most
     with translation.override("zh-hans"):
         assert finished.message == "批量同步完成: 成功7, 失败0, 跳过3, 耗时15分30秒"
         assert running.message == "正在同步 2025-10-03... (33.3%)"

@@ -2,45 +2,74 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import signal
 import sys
 import threading
 import time
 from argparse import ArgumentParser
+from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
-from django.core.management.base import BaseCommand, CommandError, OutputWrapper
-from django.db import connection
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db import connection, transaction
 from django.utils import timezone, translation
 
-from batchsync import runner, selectors, services
+from batchsync import runner, selectors, services, tasks
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError, InvalidJobRequest, InvalidTransition
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
+EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
+# The command-line spelling of each request field, for one-line error messages.
+OPTION_OF_FIELD = {
+    "start_date": "--start",
+    "end_date": "--end",
+    "source": "--source",
+    "path": "--path",
+    "reprocess": "--reprocess",
+    "parallelism": "--parallelism",
+    "force": "--force",
+    "calendar": "BATCHSYNC_CALENDAR",
+}
 ACTIONS = ("run", "status", "list", "cancel", "pause", "resume", "retry", "plan", "work", "recover")
 
 
 def _parse_date(value: str | None, field: str) -> dt.date:
     if not value:
-        raise InvalidJobRequest(field, f"--{field.split('_')[0]} YYYY-MM-DD is required")
+        raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidJobRequest(field, f"{value!r} is not a date in YYYY-MM-DD form") from None
 
 
+class OneLineErrorParser(CommandParser):
+    """Argument errors in one line on the command line (the usage is in --help), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        if not self.called_from_command_line:
+            super().error(message)  # raises CommandError (call_command)
+        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
+
+
 class ProgressPrinter:
-    """A live one-line progress bar on a terminal; plain lines when output is not a terminal."""
+    """A live one-line progress bar on a terminal; plain lines when output is not a terminal.
+
+    The bar is redrawn in place (carriage return) each time a day is claimed or done; the
+    plain form prints one line per finished day, fit for logs and pipes.
+    """
 
     def __init__(self, out: OutputWrapper) -> None:
         self.out = out
         self.tty = out.isatty()
         self.lock = threading.Lock()
         self.last_line = ""
+        self.last_processed: int | None = None
 
     def __call__(self, job: SyncJob) -> None:
         eta = (
@@ -54,9 +83,12 @@ class ProgressPrinter:
             bar = "#" * filled + "-" * (20 - filled)
             line = (
                 f"\r[{bar}] {job.progress_percent:5.1f}% {current} "
-                f"ok {job.success_days} failed {job.failed_days} skipped {job.skipped_days} ETA {eta} "
+                f"ok {job.success_days} failed {job.failed_days} skipped {job.skipped_days} ETA {eta}\033[K"
             )
         else:
+            if job.processed_days == self.last_processed:
+                return  # a day was claimed, not finished: nothing new for a log
+            self.last_processed = job.processed_days
             line = (
                 f"[{job.processed_days}/{job.total_days}] {job.progress_percent:.1f}% current={current} "
                 f"ok={job.success_days} failed={job.failed_days} skipped={job.skipped_days} eta={eta}\n"
@@ -109,13 +141,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit", type=int, default=20, help="rows for list")
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = OneLineErrorParser  # same parser, one-line errors
+        return parser
+
     def handle(self, *args: Any, **options: Any) -> None:
         translation.activate("en")
+        self.verbosity = int(options.get("verbosity", 1))
         action: str = options["action"]
         try:
             code = getattr(self, f"_action_{action}")(options)
         except InvalidJobRequest as error:
-            raise CommandError(f"{error.field}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
+            option = OPTION_OF_FIELD.get(error.field, error.field)
+            raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
         except BatchSyncError as error:
             raise CommandError(error.message, returncode=EXIT_BAD_ARGUMENTS) from None
         if code:
@@ -162,8 +201,16 @@ class Command(BaseCommand):
             return self._action_plan(options)
         request = self._request(options)
         if options["detach"]:
-            job = services.sync_job_create(request)
-            self._print_detached(job)
+            cluster_tasks: list[str] = []
+
+            def enqueue(job: SyncJob, workers: int) -> None:
+                job_id = job.pk  # as services.sync_job_enqueue_on_commit, keeping the task ids
+                transaction.on_commit(
+                    lambda: cluster_tasks.extend(tasks.sync_job_enqueue_workers(job_id, workers))
+                )
+
+            job = services.sync_job_create(request, enqueue=enqueue)
+            self._print_detached(job, cluster_tasks)
             return EXIT_OK
         job = services.sync_job_create(request, enqueue=None)
         if job.status == SyncJobStatus.QUEUED:
@@ -174,17 +221,28 @@ class Command(BaseCommand):
             return EXIT_OK
         return self._run_foreground(job)
 
-    def _print_detached(self, job: SyncJob) -> None:
+    def _print_detached(self, job: SyncJob, cluster_tasks: list[str] | None = None) -> None:
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
         self.stdout.write(f"task id: {job.task_id}")
+        if cluster_tasks:
+            self.stdout.write(f"cluster task: {', '.join(cluster_tasks)}")
         self.stdout.write(f"follow:  python manage.py batch_sync status {job.task_id}")
         self.stdout.write("workers: python manage.py qcluster   (runs the job if no cluster is running yet)")
 
     def _run_foreground(self, job: SyncJob) -> int:
-        """Run the job here with `parallelism` threads; Ctrl-C cancels after the day in flight."""
+        """Run the job here with `parallelism` threads; Ctrl-C cancels after the day in flight.
+
+        A second Ctrl-C aborts the day in flight: its transaction is rolled back, the day goes
+        back to pending and the job is cancelled at once, so the slot is free on exit either way.
+        """
         span = f"{job.start_date} .. {job.end_date}"
-        self.stdout.write(f"Job {job.task_id}: {span}, {job.total_days} days, source {job.source}")
+        to_load = job.total_days - job.skipped_days
+        self.stdout.write(
+            f"Job {job.task_id}: {span}, {job.total_days} days ({to_load} to load, "
+            f"{job.skipped_days} skipped), source {job.source}"
+        )
         stop = threading.Event()
+        worker_id = runner.new_worker_id()
         printer = ProgressPrinter(self.stdout)
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -195,7 +253,13 @@ class Command(BaseCommand):
 
         previous = signal.signal(signal.SIGINT, on_sigint)
         try:
-            job = self._run_workers(job, stop, printer)
+            with self._quiet_info_logs(printer.tty):
+                printer(job)
+                job = self._run_workers(job, stop, printer, worker_id)
+        except KeyboardInterrupt:
+            printer.finish()
+            self.stderr.write("Aborted: the day in flight was rolled back; cancelling the job.")
+            job = self._abandon(job, worker_id)
         finally:
             signal.signal(signal.SIGINT, previous)
             printer.finish()
@@ -203,11 +267,39 @@ class Command(BaseCommand):
         for error in selectors.sync_job_recent_errors(job):
             self.stdout.write(f"  {error.date}: {error.error}")
         self.stdout.write(f"Job {job.task_id} {job.status}")
-        return EXIT_DAYS_FAILED if job.failed_days or job.status == SyncJobStatus.FAILED else EXIT_OK
+        if job.failed_days or job.status == SyncJobStatus.FAILED:
+            return EXIT_DAYS_FAILED
+        if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
+            return EXIT_STOPPED
+        return EXIT_OK
 
-    def _run_workers(self, job: SyncJob, stop: threading.Event, printer: ProgressPrinter) -> SyncJob:
+    @contextlib.contextmanager
+    def _quiet_info_logs(self, terminal: bool) -> Iterator[None]:
+        """On a terminal, info log lines would break the progress bar: show warnings only."""
+        logger = logging.getLogger("batchsync")
+        if not terminal or not sys.stderr.isatty() or self.verbosity >= 2:
+            yield
+            return
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+    def _abandon(self, job: SyncJob, worker_id: str) -> SyncJob:
+        """After an abort: give back this worker's day, cancel the job and free the slot."""
+        connection.close()  # the interrupted query may have left the session in any state
+        services.sync_worker_release(job.pk, worker_id)
+        with contextlib.suppress(InvalidTransition):
+            services.sync_job_cancel(job)
+        return services.sync_job_finish_if_done(job.pk)
+
+    def _run_workers(
+        self, job: SyncJob, stop: threading.Event, printer: ProgressPrinter, worker_id: str
+    ) -> SyncJob:
         if job.parallelism == 1:
-            return runner.sync_job_run(job.pk, stop=stop, on_progress=printer).job
+            return runner.sync_job_run(job.pk, worker_id=worker_id, stop=stop, on_progress=printer).job
 
         def work() -> None:
             try:

@@ -1,0 +1,390 @@
+"""`manage.py batch_sync` run/plan: exit codes, output, terminal progress, Ctrl-C, --detach.
+
+Most tests run the real command in a subprocess against the test database, as a user would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from batchsync import services
+from batchsync.models import DailyBar, SkipReason, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
+from batchsync.sources.demo import demo_day_csv
+from tests.conftest import PROJECT_DIR
+
+OCT_9 = dt.date(2025, 10, 9)
+TIMEOUT = 60
+
+
+def run(manage_py: list[str], env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*manage_py, "batch_sync", *args],
+        env=env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def latest_job() -> SyncJob:
+    job = SyncJob.objects.order_by("-id").first()
+    assert job is not None
+    return job
+
+
+# --- bad arguments -----------------------------------------------------------------------------
+
+BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
+    "end before start": (
+        ["--start", "2025-10-09", "--end", "2025-10-01"],
+        "CommandError: --end: end_date must not be before start_date",
+    ),
+    "bad date": (
+        ["--start", "2025-13-01", "--end", "2025-10-09"],
+        "CommandError: --start: '2025-13-01' is not a date in YYYY-MM-DD form",
+    ),
+    "missing date": (["--end", "2025-10-09"], "CommandError: --start: required, a date in YYYY-MM-DD form"),
+    "future end": (["--start", "2025-10-09", "--end", "2999-01-01"], "CommandError: --end: end_date must"),
+    "unknown source": (
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--source", "nope"],
+        "CommandError: --source: Unknown source nope; choose one of: ",
+    ),
+    "csv without path": (
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--source", "csv"],
+        "CommandError: --path: The csv source needs a directory path",
+    ),
+    "csv path not found": (
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--source", "csv", "--path", "/nonexistent/bars"],
+        "CommandError: --path: Directory not found: /nonexistent/bars",
+    ),
+    "argparse: not a number": (
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--parallelism", "many"],
+        "manage.py batch_sync: error: argument --parallelism: invalid int value: 'many' (see --help)",
+    ),
+    "argparse: unknown option": (
+        ["--start", "2025-10-09", "--bogus"],
+        "manage.py batch_sync: error: unrecognized arguments: --bogus (see --help)",
+    ),
+    "argparse: unknown action": (
+        ["sync", "--start", "2025-10-09"],
+        "manage.py batch_sync: error: argument action: invalid choice: 'sync'",
+    ),
+}
+
+
+# Runs each case through Django's own manage.py entry point (`ManagementUtility`), in one
+# process to spare a Django start per case; exit status and both streams are caught per case.
+CASES_DRIVER = """
+import contextlib, io, json, sys
+import django
+django.setup()
+from django.core.management import ManagementUtility
+results = {}
+for name, args in json.loads(sys.argv[1]).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            ManagementUtility(["manage.py", "batch_sync", *args]).execute()
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+    results[name] = [code, out.getvalue(), err.getvalue()]
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bad_arguments_exit_2_with_one_readable_line(
+    manage_py: list[str], subprocess_env: dict[str, str]
+) -> None:
+    env = {**subprocess_env, "DJANGO_SETTINGS_MODULE": "syncproject.settings"}
+    cases = {name: args for name, (args, _) in BAD_ARGUMENTS.items()}
+    # One real `manage.py` process too, for the process's own exit status.
+    real = subprocess.Popen(
+        [*manage_py, "batch_sync", *cases["end before start"]],
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    driver = subprocess.run(
+        [manage_py[0], "-c", CASES_DRIVER, json.dumps(cases)],
+        env=env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    results = {name: tuple(result) for name, result in json.loads(driver.stdout).items()}
+    real_out, real_err = real.communicate(timeout=TIMEOUT)
+    results["end before start (process)"] = (real.returncode, real_out, real_err)
+
+    problems = []
+    for name, (code, stdout, stderr) in results.items():
+        expected = BAD_ARGUMENTS[name.removesuffix(" (process)")][1]
+        lines = stderr.splitlines()
+        if code != 2 or stdout or len(lines) != 1 or not lines[0].startswith(expected):
+            problems.append(f"{name}: exit {code}, stdout {stdout!r}, stderr {stderr!r}")
+    assert not problems, "\n".join(problems)
+    assert not SyncJob.objects.exists()
+
+
+# --- acceptance 1: the national day range and September, twice ---------------------------------
+
+
+def _bars_digest() -> tuple[int, int]:
+    return DailyBar.objects.count(), len(set(DailyBar.objects.values_list("trade_date", flat=True)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_acceptance_holiday_and_september_ranges_then_again_loads_nothing_twice(
+    manage_py: list[str], subprocess_env: dict[str, str]
+) -> None:
+    october = run(manage_py, subprocess_env, "--start", "2025-10-01", "--end", "2025-10-09")
+    assert october.returncode == 0, october.stderr
+    job = latest_job()
+    assert (job.status, job.total_days, job.success_days, job.skipped_days) == ("succeeded", 9, 1, 8)
+    day = SyncDay.objects.get(job=job, date=OCT_9)
+    assert (day.status, day.rows) == (SyncDayStatus.SUCCEEDED, 5500)
+    assert set(SyncDay.objects.filter(job=job).exclude(date=OCT_9).values_list("status", "skip_reason")) == {
+        (SyncDayStatus.SKIPPED, SkipReason.NON_TRADING)
+    }
+    assert DailyBar.objects.filter(trade_date=OCT_9).count() == 5500
+    # Not a terminal: plain progress lines (no carriage returns), then the summary.
+    assert "\r" not in october.stdout
+    assert "[9/9] 100.0% current=2025-10-09 ok=1 failed=0 skipped=8" in october.stdout
+    assert "Batch sync finished: 1 succeeded, 0 failed, 8 skipped, took 0m " in october.stdout
+    assert f"Job {job.task_id} succeeded" in october.stdout
+    # ... and structured log lines with the job id on stderr.
+    assert f"job={job.task_id} event=started" in october.stderr
+    assert f"job={job.task_id} event=finished status=succeeded" in october.stderr
+
+    september = run(manage_py, subprocess_env, "--start", "2025-09-01", "--end", "2025-09-30")
+    assert september.returncode == 0, september.stderr
+    job = latest_job()
+    assert (job.status, job.total_days, job.success_days, job.skipped_days) == ("succeeded", 30, 22, 8)
+    weekend = SyncDay.objects.filter(job=job, status=SyncDayStatus.SKIPPED)
+    assert all(d.date.weekday() >= 5 and d.skip_reason == SkipReason.NON_TRADING for d in weekend)
+    assert "Batch sync finished: 22 succeeded, 0 failed, 8 skipped" in september.stdout
+    loaded = _bars_digest()
+    assert loaded == (23 * 5500, 23)
+
+    for start, end, total in (("2025-10-01", "2025-10-09", 9), ("2025-09-01", "2025-09-30", 30)):
+        again = run(manage_py, subprocess_env, "--start", start, "--end", end)
+        assert again.returncode == 0, again.stderr
+        job = latest_job()
+        assert (job.success_days, job.skipped_days, job.rows_loaded) == (0, total, 0)
+        assert f"Batch sync finished: 0 succeeded, 0 failed, {total} skipped" in again.stdout
+        assert SyncDay.objects.filter(job=job, skip_reason=SkipReason.ALREADY_LOADED).count() == total - 8
+    assert _bars_digest() == loaded
+
+
+# --- exit 1, plan, --detach (in process) ----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_day_exits_1_and_the_summary_lists_its_error(csv_dir: Path) -> None:
+    (csv_dir / "2025-09-01.csv").write_bytes(demo_day_csv(dt.date(2025, 9, 1)))
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "batch_sync", "--start", "2025-09-01", "--end", "2025-09-02", "--source", "csv",
+            "--path", str(csv_dir), stdout=out,
+        )  # fmt: skip
+    assert exited.value.code == 1
+    text = out.getvalue()
+    assert "Batch sync finished: 1 succeeded, 1 failed, 0 skipped" in text
+    assert "2025-09-02: missing file" in text
+    job = latest_job()
+    assert f"Job {job.task_id} failed" in text
+    assert job.status == SyncJobStatus.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dry_run_shows_the_plan_and_changes_nothing() -> None:
+    out = io.StringIO()
+    call_command("batch_sync", "plan", "--start", "2025-10-08", "--end", "2025-10-09", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "2025-10-08  skip  non_trading",
+        "2025-10-09  load  ",
+        "2 days: 1 to load, 1 skipped (dry run: nothing changed)",
+    ]
+    assert not SyncJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detach_enqueues_on_the_cluster_and_prints_the_task_id_and_how_to_follow() -> None:
+    out = io.StringIO()
+    call_command("batch_sync", "--start", "2025-10-09", "--end", "2025-10-09", "--detach", stdout=out)
+    job = latest_job()
+    assert job.status == SyncJobStatus.PENDING
+    queued = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]
+    assert [(task["func"], task["args"]) for task in queued] == [("batchsync.tasks.sync_job_work", (job.pk,))]
+    text = out.getvalue()
+    assert f"task id: {job.task_id}" in text
+    assert f"cluster task: {queued[0]['id']}" in text
+    assert f"follow:  python manage.py batch_sync status {job.task_id}" in text
+    assert "python manage.py qcluster" in text
+    assert not DailyBar.objects.exists()  # nothing ran here
+
+
+# --- a terminal: the live progress bar -----------------------------------------------------------
+
+
+def _read_all(fd: int, proc: subprocess.Popen[bytes]) -> bytes:
+    chunks = []
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    return b"".join(chunks)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_env: dict[str, str]) -> None:
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*manage_py, "batch_sync", "--start", "2025-09-01", "--end", "2025-09-03"],
+        env=subprocess_env,
+        cwd=PROJECT_DIR,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    try:
+        screen = _read_all(controller, proc).decode()
+        assert proc.wait(timeout=TIMEOUT) == 0, screen
+    finally:
+        os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
+    bars = [part for part in screen.split("\r") if part.startswith("[") and "%" in part]
+    assert len(bars) >= 3, screen  # redrawn in place as the days go by
+    assert any("2025-09-02" in bar and "ok 1 failed 0 skipped 0" in bar for bar in bars), screen
+    assert any(bar.startswith("[####################] 100.0%") for bar in bars), screen
+    assert "event=day_done" not in screen  # the info log lines would break the bar
+    assert "Batch sync finished: 3 succeeded, 0 failed, 0 skipped" in screen
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_source_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    """The `latency` source: demo bars 0.5 s after each request, slow enough to interrupt."""
+    return {**subprocess_env, "BATCHSYNC_EXTRA_SOURCES": "latency=batchsync.sources.latency.LatencySource"}
+
+
+@pytest.fixture
+def foreground(manage_py: list[str], slow_source_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [*manage_py, "batch_sync", "--start", "2025-09-01", "--end", "2025-09-09", "--source", "latency"],
+        env=slow_source_env,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=TIMEOUT)
+
+
+def _wait_for_log(proc: subprocess.Popen[str], needle: str) -> list[str]:
+    assert proc.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return seen
+    raise AssertionError(f"{needle!r} never logged:\n{''.join(seen)}")
+
+
+def _assert_cancelled_and_slot_free(job: SyncJob) -> None:
+    assert job.status == SyncJobStatus.CANCELLED
+    assert 1 <= job.success_days < 7
+    assert not SyncDay.objects.filter(job=job, status=SyncDayStatus.RUNNING).exists()
+    assert SyncDay.objects.filter(job=job, status=SyncDayStatus.PENDING).count() == 7 - job.success_days
+    loaded = set(SyncDay.objects.filter(job=job, status="succeeded").values_list("date", flat=True))
+    assert set(DailyBar.objects.values_list("trade_date", flat=True).distinct()) == loaded
+    assert DailyBar.objects.count() == 5500 * len(loaded)
+    # The slot is free: a new job starts at once.
+    request = services.JobRequest(OCT_9, OCT_9, source="demo", source_options={})
+    assert services.sync_job_create(request, enqueue=None).status == SyncJobStatus.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_stops_after_the_current_day_cancels_the_job_and_frees_the_slot(
+    foreground: subprocess.Popen[str],
+) -> None:
+    _wait_for_log(foreground, "event=day_start [4/9] date=2025-09-02")  # the second day is loading
+    foreground.send_signal(signal.SIGINT)
+    stdout, stderr = foreground.communicate(timeout=TIMEOUT)
+    assert foreground.returncode == 130, stderr
+    job = latest_job()
+    assert job.success_days == 2  # the day in flight was finished, then nothing more
+    assert "Stopping after the current day" in stderr
+    assert "Batch sync cancelled: 2 succeeded, 0 failed, 2 skipped" in stdout
+    _assert_cancelled_and_slot_free(job)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_twice_abandons_the_day_in_flight_and_still_frees_the_slot(
+    foreground: subprocess.Popen[str],
+) -> None:
+    _wait_for_log(foreground, "event=day_start [4/9] date=2025-09-02")
+    foreground.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    foreground.send_signal(signal.SIGINT)
+    stdout, stderr = foreground.communicate(timeout=TIMEOUT)
+    assert foreground.returncode == 130, stderr
+    job = latest_job()
+    assert job.success_days == 1  # the day in flight was dropped (rolled back), not loaded
+    assert SyncDay.objects.get(job=job, date=dt.date(2025, 9, 2)).status == SyncDayStatus.PENDING
+    assert "Batch sync cancelled: 1 succeeded, 0 failed, 2 skipped" in stdout
+    assert "Traceback" not in stderr
+    _assert_cancelled_and_slot_free(job)
+
+
+def test_exit_codes_are_documented(settings: Any) -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme.split("## Running a sync from the command line", 1)[1].split("\n## ", 1)[0]
+    for code in ("0", "1", "2", "130"):
+        assert f"| {code} |" in section

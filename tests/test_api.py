@@ -217,6 +217,7 @@ def test_progress_accepts_the_numeric_id_and_huge_numbers_are_404(
 def test_other_api_urls_are_404_in_the_envelope(operator: APIClient) -> None:
     error_body(operator.get("/api/v1/sync-status/sync/nothing/here"), 404)
     error_body(operator.get(f"{BATCH}/progress/has%2Fslash"), 404)
+    error_body(operator.post(f"{BATCH}/line%0Abreak/cancel"), 404)  # no HTML page, no CSRF page
 
 
 @pytest.mark.django_db(transaction=True)

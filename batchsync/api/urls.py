@@ -36,4 +36,4 @@ urlpatterns = [
     path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
 ]
 # Mounted last by the project's urls: every other /api/... URL is a 404 in the envelope.
-not_found_urlpatterns = [re_path(r"^(?P<path>.*)$", views.api_not_found)]
+not_found_urlpatterns = [re_path(r"^(?P<path>[\s\S]*)$", views.api_not_found)]

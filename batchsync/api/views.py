@@ -8,7 +8,9 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
@@ -64,6 +66,7 @@ TASK_ID = OpenApiParameter(
     str,
     OpenApiParameter.PATH,
     pattern=f"^{TASK_ID_REGEX}$",
+    examples=[OpenApiExample("The seed's task id", value="2025-10-01_2025-10-09_1697587200")],
     description="Task id of the job, as returned by the start (e.g. 2025-10-01_2025-10-09_1697587200).",
 )
 
@@ -117,6 +120,37 @@ class SyncJobBatchApi(SyncApiView):
             "`queue` is true). With `dry_run` the answer is the plan and nothing is created."
         ),
         request=s.SyncJobStartInputSerializer,
+        examples=[
+            OpenApiExample(
+                "The seed's example",
+                value={"start_date": "2025-10-01", "end_date": "2025-10-09"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Dry run with options",
+                value={
+                    "start_date": "2025-10-01",
+                    "end_date": "2025-10-09",
+                    "source": "demo",
+                    "reprocess": "all",
+                    "parallelism": 2,
+                    "dry_run": True,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Started",
+                value={
+                    "status": "success",
+                    "data": {
+                        "task_id": "2025-10-01_2025-10-09_1697587200",
+                        "total_days": 9,
+                        "message": "批量同步任务已启动，将同步 9 天的数据",  # noqa: RUF001
+                    },
+                },
+                response_only=True,
+            ),
+        ],
         responses={
             200: OpenApiResponse(
                 PolymorphicProxySerializer(
@@ -299,6 +333,7 @@ class SyncJobErrorsApi(SyncApiView):
         return paginator.get_paginated_response(s.SyncErrorOutputSerializer(page, many=True).data)
 
 
+@csrf_exempt  # it changes nothing, and an unknown URL should say so, whatever the method
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any other /api/ URL: a 404 in the envelope, not an HTML page."""
     return JsonResponse(

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from batchsync import runner, services
+from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import Reprocess, SyncDay, SyncError, SyncJob, SyncJobStatus
 from batchsync.sources.demo import demo_day_csv
 from tests.factories import SyncErrorFactory, SyncJobFactory
@@ -88,7 +89,7 @@ def finished_and_running(csv_dir: Path) -> tuple[SyncJob, SyncJob]:
 @pytest.mark.django_db
 def test_job_list_shows_status_progress_counts_and_every_column(client_en: Client) -> None:
     eta = timezone.now() + dt.timedelta(minutes=20)
-    job = SyncJobFactory(
+    job = SyncJobFactory.create(
         status=SyncJobStatus.RUNNING,
         total_days=9,
         processed_days=3,
@@ -128,20 +129,24 @@ def test_job_list_shows_status_progress_counts_and_every_column(client_en: Clien
 
 @pytest.mark.django_db
 def test_job_list_is_newest_first(client_en: Client) -> None:
-    old = SyncJobFactory(created_at=timezone.now() - dt.timedelta(days=2))
-    new = SyncJobFactory(created_at=timezone.now())
-    middle = SyncJobFactory(created_at=timezone.now() - dt.timedelta(days=1))
+    old = SyncJobFactory.create(created_at=timezone.now() - dt.timedelta(days=2))
+    new = SyncJobFactory.create(created_at=timezone.now())
+    middle = SyncJobFactory.create(created_at=timezone.now() - dt.timedelta(days=1))
     html = client_en.get(LIST_URL).content.decode()
     assert html.index(new.task_id) < html.index(middle.task_id) < html.index(old.task_id)
 
 
 @pytest.mark.django_db
 def test_job_list_filters_by_status_source_and_dates_and_searches_task_ids(client_en: Client) -> None:
-    failed = SyncJobFactory(status=SyncJobStatus.FAILED, source="csv", task_id="2024-01-01_2024-01-31_1")
+    failed = SyncJobFactory.create(
+        status=SyncJobStatus.FAILED, source="csv", task_id="2024-01-01_2024-01-31_1"
+    )
     failed.start_date, failed.end_date = dt.date(2024, 1, 1), dt.date(2024, 1, 31)
     failed.save()
-    done = SyncJobFactory(status=SyncJobStatus.SUCCEEDED, source="demo", task_id="2025-10-01_2025-10-09_2")
-    old = SyncJobFactory(
+    done = SyncJobFactory.create(
+        status=SyncJobStatus.SUCCEEDED, source="demo", task_id="2025-10-01_2025-10-09_2"
+    )
+    old = SyncJobFactory.create(
         created_at=timezone.now() - dt.timedelta(days=400), task_id="2025-10-01_2025-10-09_3"
     )
 
@@ -192,7 +197,7 @@ def run_action(client: Client, action: str, jobs: list[SyncJob]) -> Any:
 @pytest.mark.django_db
 def test_actions_cancel_pause_resume_call_the_services_and_report_refusals(client_en: Client) -> None:
     pending = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 10))
-    done = SyncJobFactory(status=SyncJobStatus.SUCCEEDED)
+    done = SyncJobFactory.create(status=SyncJobStatus.SUCCEEDED)
 
     response = run_action(client_en, "pause_jobs", [pending])
     pending.refresh_from_db()
@@ -283,9 +288,9 @@ def test_job_page_shows_progress_calendar_errors_and_only_allowed_buttons(
     }
     assert visible_operations(html) == {"cancel", "pause"}
     # The live script polls the REST API's progress endpoint of this job.
-    config = json.loads(
-        re.search(r'id="bs-live-config" type="application/json">(.*?)</script>', html).group(1)
-    )
+    config_json = re.search(r'id="bs-live-config" type="application/json">(.*?)</script>', html)
+    assert config_json is not None
+    config = json.loads(config_json.group(1))
     assert config["progressUrl"] == f"/api/v1/sync-status/sync/batch/progress/{second.task_id}"
     assert admin_client.get(config["progressUrl"]).json()["data"]["status"] == "running"
 
@@ -465,7 +470,7 @@ def test_start_form_refuses_a_second_job_unless_queued(client_en: Client) -> Non
     }
     response = client_en.post(ADD_URL, body)
     assert response.status_code == 200
-    assert form_errors(response)["__all__"] == [str(services.SyncAlreadyRunning().message)]
+    assert form_errors(response)["__all__"] == [str(SyncAlreadyRunning().message)]
     assert SyncJob.objects.count() == 1
     response = client_en.post(ADD_URL, {**body, "queue": "on"})
     queued = SyncJob.objects.exclude(pk=running.pk).get()
@@ -481,7 +486,7 @@ def test_jobs_days_and_errors_cannot_be_edited_added_or_deleted(client_en: Clien
     job = create_job(dt.date(2025, 10, 8), dt.date(2025, 10, 9))
     day = job.days.first()
     assert day is not None
-    error = SyncErrorFactory(job=job, day=day, traceback="Traceback (most recent call last):\n  boom")
+    error = SyncErrorFactory.create(job=job, day=day, traceback="Traceback (most recent call last):\n  boom")
     # The job page is read-only; POSTing to it changes nothing.
     response = client_en.post(change_url(job), {"status": "succeeded", "total_days": "1"})
     assert response.status_code == 405

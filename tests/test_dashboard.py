@@ -48,7 +48,8 @@ def running_job(**fields: object) -> SyncJob:
         "end_date": dt.date(2025, 10, 10),
         **fields,
     }
-    return SyncJobFactory(**values)
+    job: SyncJob = SyncJobFactory.create(**values)
+    return job
 
 
 @pytest.mark.django_db
@@ -81,9 +82,9 @@ def test_a_non_staff_follower_logs_in_on_the_dashboards_own_form(client: Client)
 @pytest.mark.django_db
 def test_dashboard_follows_the_running_job_in_the_seeds_form(follower: Client) -> None:
     for days_ago in range(25):
-        SyncJobFactory(created_at=timezone.now() - dt.timedelta(days=days_ago + 1))
+        SyncJobFactory.create(created_at=timezone.now() - dt.timedelta(days=days_ago + 1))
     job = running_job(created_at=timezone.now() - dt.timedelta(days=30))  # oldest, but running
-    SyncErrorFactory(job=job, date=dt.date(2025, 10, 2), error="connection timeout")
+    SyncErrorFactory.create(job=job, date=dt.date(2025, 10, 2), error="connection timeout")
     html = follower.get(DASHBOARD).content.decode()
     block = re.search(r'<pre class="bs-seed" id="bs-seed">(.*?)</pre>', html, re.S)
     assert block is not None
@@ -110,8 +111,8 @@ def test_dashboard_follows_the_running_job_in_the_seeds_form(follower: Client) -
 
 @pytest.mark.django_db
 def test_dashboard_shows_the_last_job_when_none_runs(follower: Client) -> None:
-    SyncJobFactory(created_at=timezone.now() - dt.timedelta(hours=2))
-    last = SyncJobFactory(
+    SyncJobFactory.create(created_at=timezone.now() - dt.timedelta(hours=2))
+    last = SyncJobFactory.create(
         status=SyncJobStatus.FAILED,
         total_days=9,
         processed_days=9,
@@ -167,7 +168,7 @@ def test_dashboard_queries_do_not_grow_with_jobs_or_errors(follower: Client) -> 
 @pytest.mark.django_db
 def test_seed_block_in_chinese_matches_the_seeds_text() -> None:
     job = running_job()
-    errors = [SyncErrorFactory(job=job, date=dt.date(2025, 10, 2), error="connection timeout")]
+    errors = [SyncErrorFactory.create(job=job, date=dt.date(2025, 10, 2), error="connection timeout")]
     eta = timezone.localtime(job.estimated_completion).strftime("%H:%M:%S")
     with override("zh-hans"):
         block = seed_status_block(job, errors)

@@ -481,7 +481,9 @@ def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) 
     day re-claimed (fence moved) or reset, raises `LeaseLost`, and its transaction is rolled
     back, so it never commits a day it no longer owns.
     """
-    day = SyncDay.objects.select_for_update().select_related("job").get(pk=claim.id)
+    # of=("self",): lock the day only. A plain FOR UPDATE would lock the joined job row too,
+    # for the whole COPY, and serialize every parallel worker's day on it.
+    day = SyncDay.objects.select_for_update(of=("self",)).select_related("job").get(pk=claim.id)
     if (
         day.status != SyncDayStatus.RUNNING
         or day.fence != claim.fence

@@ -13,9 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,7 +54,8 @@ def register_test_sources(settings: Any, **overrides: Any) -> None:
 def worker_env(base: dict[str, str], **extra: str) -> dict[str, str]:
     """Environment of a worker subprocess: this test database, test sources, short leases.
 
-    The cluster name is unique per call, so a Redis-backed cluster never sees another run's tasks.
+    The ORM broker's queue lives in the test database, so the cluster's name stays the one this
+    process enqueues under; a Redis test passes its own BATCHSYNC_Q_NAME to isolate itself.
     """
     env = dict(base)
     env.update(
@@ -63,7 +63,6 @@ def worker_env(base: dict[str, str], **extra: str) -> dict[str, str]:
             "BATCHSYNC_EXTRA_SOURCES": EXTRA_SOURCES,
             "BATCHSYNC_LEASE_SECONDS": str(LEASE_SECONDS),
             "BATCHSYNC_SOURCE_RETRY_BACKOFF": str(BACKOFF_SECONDS),
-            "BATCHSYNC_Q_NAME": f"batchsync-test-{uuid.uuid4().hex[:10]}",
             "BATCHSYNC_LOG_LEVEL": "INFO",
             "DJANGO_DEBUG": "0",
         }
@@ -140,27 +139,19 @@ class Process:
             raise AssertionError(f"{self.args} did not exit in {timeout}s:\n{self.log()[-3000:]}") from None
 
     def stop(self) -> None:
-        """SIGTERM the whole group (a cluster's workers too), then SIGKILL what is left."""
-        if self.popen is None or self.popen.poll() is not None:
-            _kill_group(self.popen.pid if self.popen else None, signal.SIGKILL)
+        """SIGKILL the whole group (a cluster's workers too): the test is over, no need to be nice."""
+        if self.popen is None:
             return
-        _kill_group(self.pid, signal.SIGCONT)
-        _kill_group(self.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(15)
-        except subprocess.TimeoutExpired:
-            pass
-        _kill_group(self.pid, signal.SIGKILL)
-        self.popen.wait(5)
+        _kill_group(self.popen.pid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
 
 
 def _kill_group(pid: int | None, sig: signal.Signals) -> None:
     if pid is None:
         return
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_manage(
@@ -183,7 +174,12 @@ def qcluster(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Iterat
     """A real `manage.py qcluster` with `workers` worker processes, stopped on exit."""
     cluster = Process(["qcluster"], {**env, "BATCHSYNC_Q_WORKERS": str(workers)}, log_path).start()
     try:
-        wait_until(lambda: "running" in cluster.log(), timeout=60, what="qcluster to start")
+        # "Q Cluster <name> [<queue>] running." (translated with the active language).
+        wait_until(
+            lambda: any(word in cluster.log() for word in ("running.", "正在运行")),
+            timeout=60,
+            what="qcluster to start",
+        )
         yield cluster
     finally:
         cluster.stop()

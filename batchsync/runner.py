@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -58,10 +59,21 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+# The sessions already named, and for which worker: a session keeps its name, so the query
+# runs once per session, not twice per day. Weak keys: a closed connection drops out.
+_tagged_sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 def _tag_connection(worker_id: str) -> None:
     """Name this thread's database session after the worker, so a fencer can find and end it."""
+    connection.ensure_connection()
+    session = connection.connection
+    if session is not None and _tagged_sessions.get(session) == worker_id:
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('application_name', %s, false)", [worker_id[:63]])
+    if session is not None and not connection.in_atomic_block:  # a rollback would undo it
+        _tagged_sessions[session] = worker_id
 
 
 class _Heartbeat(threading.Thread):

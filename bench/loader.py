@@ -1,0 +1,425 @@
+"""Loader benchmark: rows/s of psql \\copy, our loader, Django bulk_create and the whole command.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/loader.py --days 250
+
+Generates N trading days x 5,500 bars as CSV files (bench/data/csv, git-ignored, reused on the
+next run), then in one run, on its own database `batchsync_bench` on the DATABASE_URL server
+(dropped and created here, so user data is never touched), measures:
+
+1. `psql \\copy` of every file into an unindexed table, in one psql session: the physical limit.
+2. `loader.replace_day` on the same files, one transaction per day, into `daily_bar` (with its
+   primary key and checks), through the csv source.
+3. Django `bulk_create(update_conflicts=True)` of the same rows, parsed from the same files, on
+   the first `--bulk-days` days (it is slow; rows/s is per row, so it extrapolates).
+4. The whole `manage.py batch_sync --source csv` command in a subprocess, on a fresh state:
+   wall clock of the process (Django start, calendar, job rows, progress) and the runner's own
+   time from the job row.
+
+Each is printed as a ratio to the psql figure. Then the command runs again on `--rss-days` days
+to show that its peak RSS (os.wait4's ru_maxrss) does not grow with the number of days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+BENCH_DB = "batchsync_bench"
+ROWS_PER_DAY = 5500
+LAST_DAY = dt.date(2025, 12, 31)
+PSQL = shutil.which("psql") or "/usr/bin/psql"
+
+
+@dataclass
+class Result:
+    name: str
+    rows: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def prepare_database(server_url: str) -> None:
+    """Drop and create the bench database (connecting to the DATABASE_URL database to do it)."""
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def drop_database(server_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+
+
+def trading_days(count: int) -> list[dt.date]:
+    """The last `count` XSHG sessions up to LAST_DAY."""
+    from batchsync import calendars
+
+    start = LAST_DAY - dt.timedelta(days=count * 2 + 30)
+    return sorted(calendars.trading_days("XSHG", start, LAST_DAY))[-count:]
+
+
+def generate_files(days: list[dt.date], directory: Path) -> None:
+    """One demo CSV per day, `YYYYMMDD.csv`; files already there are reused."""
+    from batchsync.sources.demo import demo_day_csv
+
+    directory.mkdir(parents=True, exist_ok=True)
+    made = 0
+    for day in days:
+        path = directory / f"{day:%Y%m%d}.csv"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(demo_day_csv(day))
+            tmp.replace(path)
+            made += 1
+    print(f"data: {len(days)} days x {ROWS_PER_DAY} rows in {directory} ({made} files generated)")
+
+
+def checkpoint() -> None:
+    """Flush dirty pages so the next measurement does not pay for the previous one."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+
+
+def truncate_bars() -> None:
+    """Empty `daily_bar` (no dead rows left behind) and checkpoint."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE daily_bar")
+    checkpoint()
+
+
+def bench_psql(bench_url: str, files: list[Path]) -> Result:
+    from django.db import connection
+
+    from batchsync.sources.base import BAR_COLUMNS
+
+    columns = ", ".join(BAR_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_raw")
+        cursor.execute("CREATE TABLE bench_raw (LIKE daily_bar INCLUDING DEFAULTS)")  # no PK, no checks
+    checkpoint()
+    script = "".join(
+        f"\\copy bench_raw ({columns}) from '{path}' with (format csv, header true)\n" for path in files
+    )
+    started = time.perf_counter()
+    subprocess.run(
+        [PSQL, bench_url, "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+        input=script.encode(),
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_raw")
+        (rows,) = cursor.fetchone()
+        cursor.execute("DROP TABLE bench_raw")
+    return Result("psql \\copy, unindexed table", rows, seconds, f"one psql session, {len(files)} files")
+
+
+def bench_loader(days: list[dt.date], directory: Path) -> Result:
+    from django.db import connection, transaction
+
+    from batchsync import loader
+    from batchsync.models import DailyBar
+    from batchsync.sources.csv import CsvDirectorySource
+
+    truncate_bars()
+    source = CsvDirectorySource(path=directory)
+    rows = 0
+    started = time.perf_counter()
+    for day in days:
+        with transaction.atomic(), connection.cursor() as cursor:
+            rows += loader.replace_day(cursor, day, source.fetch_day(day))
+    seconds = time.perf_counter() - started
+    assert DailyBar.objects.count() == rows == len(days) * ROWS_PER_DAY
+    return Result("loader.replace_day (daily_bar, PK + checks)", rows, seconds, "one transaction per day")
+
+
+def _bars_from_csv(path: Path) -> list[Any]:
+    from batchsync.models import DailyBar
+
+    bars = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            bars.append(
+                DailyBar(
+                    ts_code=row["ts_code"],
+                    trade_date=dt.datetime.strptime(row["trade_date"], "%Y%m%d").date(),
+                    open=Decimal(row["open"]),
+                    high=Decimal(row["high"]),
+                    low=Decimal(row["low"]),
+                    close=Decimal(row["close"]),
+                    pre_close=Decimal(row["pre_close"]),
+                    change=Decimal(row["change"]),
+                    pct_chg=Decimal(row["pct_chg"]),
+                    vol=Decimal(row["vol"]),
+                    amount=Decimal(row["amount"]),
+                )
+            )
+    return bars
+
+
+def bench_bulk_create(days: list[dt.date], directory: Path) -> Result:
+    from django.db import transaction
+
+    from batchsync.models import DailyBar
+
+    truncate_bars()
+    fields = ["open", "high", "low", "close", "pre_close", "change", "pct_chg", "vol", "amount"]
+    rows = 0
+    started = time.perf_counter()
+    for day in days:
+        bars = _bars_from_csv(directory / f"{day:%Y%m%d}.csv")
+        with transaction.atomic():
+            DailyBar.objects.bulk_create(
+                bars,
+                batch_size=1000,
+                update_conflicts=True,
+                unique_fields=["trade_date", "ts_code"],
+                update_fields=fields,
+            )
+        rows += len(bars)
+    seconds = time.perf_counter() - started
+    assert DailyBar.objects.count() == rows
+    note = f"{len(days)} days (csv.DictReader -> model instances -> INSERT .. ON CONFLICT), per row"
+    return Result("Django bulk_create(update_conflicts=True)", rows, seconds, note)
+
+
+def reset_state() -> None:
+    """A fresh database state for the command: no bars, no jobs."""
+
+    from batchsync.models import SyncJob
+
+    SyncJob.objects.all().delete()
+    truncate_bars()
+
+
+@dataclass
+class CommandRun:
+    days: int
+    rows: int
+    wall_seconds: float
+    runner_seconds: float
+    max_rss_mb: float
+    exit_code: int
+
+
+def run_command(bench_url: str, days: list[dt.date], directory: Path, log: Path) -> CommandRun:
+    """Run `manage.py batch_sync` over the days in a subprocess; time it and read its peak RSS."""
+    from batchsync.models import SyncJob
+
+    reset_state()
+    env = {**os.environ, "DATABASE_URL": bench_url, "PYTHONPATH": str(PROJECT_DIR)}
+    command = [
+        sys.executable,
+        str(PROJECT_DIR / "manage.py"),
+        "batch_sync",
+        "--start",
+        days[0].isoformat(),
+        "--end",
+        days[-1].isoformat(),
+        "--source",
+        "csv",
+        "--path",
+        str(directory),
+    ]
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    job = SyncJob.objects.get()
+    if process.returncode != 0 or job.success_days != len(days):
+        sys.exit(f"batch_sync failed (exit {process.returncode}, job {job.status}); see {log}")
+    return CommandRun(
+        days=len(days),
+        rows=job.rows_loaded,
+        wall_seconds=wall,
+        runner_seconds=job.duration_seconds or 0.0,
+        max_rss_mb=usage.ru_maxrss / 1024.0,  # KiB on Linux
+        exit_code=process.returncode,
+    )
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        memory_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        memory = f"{memory_kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        memory = "unknown RAM"
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (server,) = cursor.fetchone()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {memory}, Python {platform.python_version()}, "
+        f"PostgreSQL {server}, {platform.system()} {platform.release()}"
+    )
+
+
+def best_of(name: str, rows: int, runs: list[float], note: str = "") -> Result:
+    spread = ", ".join(f"{seconds:.2f}" for seconds in runs)
+    return Result(name, rows, min(runs), f"{note}; runs: {spread} s" if note else f"runs: {spread} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=250, help="trading days to load (default 250)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of psql/loader/command; best counts")
+    parser.add_argument("--bulk-days", type=int, default=25, help="days for bulk_create (slow; default 25)")
+    parser.add_argument(
+        "--rss-days", type=int, default=25, help="a second, shorter command run to compare peak RSS"
+    )
+    parser.add_argument("--data", type=Path, default=PROJECT_DIR / "bench" / "data" / "csv")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--keep-db", action="store_true", help=f"keep the {BENCH_DB} database")
+    args = parser.parse_args()
+
+    server_url = os.environ.get("DATABASE_URL", "").strip()
+    if not server_url:
+        sys.exit("bench/loader.py needs DATABASE_URL (a PostgreSQL server; it creates its own database)")
+    if urlsplit(server_url).path.strip("/") == BENCH_DB:
+        sys.exit(f"point DATABASE_URL at another database of the server; {BENCH_DB} is dropped here")
+    bench_url = with_database(server_url, BENCH_DB)
+    prepare_database(server_url)
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncproject.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    call_command("migrate", verbosity=0)
+    logs = PROJECT_DIR / "bench" / "data"
+    load_before = os.getloadavg()[0]
+    try:
+        days = trading_days(args.days)
+        generate_files(days, args.data)
+        files = [args.data / f"{day:%Y%m%d}.csv" for day in days]
+        total_rows = len(days) * ROWS_PER_DAY
+        machine_text = machine()
+        print(f"machine: {machine_text}")
+        print(f"days: {days[0]} .. {days[-1]} ({len(days)} trading days, {total_rows:,} rows)")
+        print(f"rounds: {args.repeat} (psql, loader, command interleaved; the best of each counts)\n")
+
+        psql_runs: list[float] = []
+        loader_runs: list[float] = []
+        commands: list[CommandRun] = []
+        for round_number in range(1, args.repeat + 1):
+            psql_runs.append(bench_psql(bench_url, files).seconds)
+            loader_runs.append(bench_loader(days, args.data).seconds)
+            commands.append(run_command(bench_url, days, args.data, logs / "command.log"))
+            print(
+                f"round {round_number}: psql {psql_runs[-1]:.2f} s, loader {loader_runs[-1]:.2f} s, "
+                f"command {commands[-1].wall_seconds:.2f} s (runner {commands[-1].runner_seconds:.2f} s)"
+            )
+        bulk = bench_bulk_create(days[: args.bulk_days], args.data)
+        short = run_command(bench_url, days[-args.rss_days :], args.data, logs / "command-short.log")
+    finally:
+        connections.close_all()
+        if not args.keep_db:
+            drop_database(server_url)
+    load_after = os.getloadavg()[0]
+
+    results = [
+        best_of("psql \\copy, unindexed table", total_rows, psql_runs, "one psql session"),
+        best_of("loader.replace_day (daily_bar, PK + checks)", total_rows, loader_runs, "a txn per day"),
+        bulk,
+        best_of(
+            "batch_sync command, wall clock of the process",
+            total_rows,
+            [run.wall_seconds for run in commands],
+            "incl. start-up",
+        ),
+        best_of(
+            "batch_sync command, runner time (job duration)",
+            total_rows,
+            [run.runner_seconds for run in commands],
+        ),
+    ]
+    base = results[0].rows_per_second
+    print(f"\n{'method':48} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x psql':>7}")
+    for result in results:
+        print(
+            f"{result.name:48} {result.rows:>10,} {result.seconds:>8.2f} "
+            f"{result.rows_per_second:>10,.0f} {result.rows_per_second / base:>7.2f}   {result.note}"
+        )
+    loader_rate, bulk_rate, command_rate = (
+        results[1].rows_per_second,
+        results[2].rows_per_second,
+        results[3].rows_per_second,
+    )
+    checks = [
+        ("loader >= 0.6 x psql", loader_rate / base, 0.6),
+        ("command (wall clock) >= 0.5 x psql", command_rate / base, 0.5),
+        ("loader >= 3 x bulk_create", loader_rate / bulk_rate, 3.0),
+        ("command (wall clock) >= 3 x bulk_create", command_rate / bulk_rate, 3.0),
+    ]
+    print()
+    for label, value, target in checks:
+        print(f"{'met   ' if value >= target else 'MISSED'} {label}: {value:.2f}")
+    full = max(commands, key=lambda run: run.max_rss_mb)
+    print("\npeak RSS of the batch_sync process (ru_maxrss of the child):")
+    for run in (short, *commands):
+        print(
+            f"  {run.days:>4} days, {run.rows:>9,} rows: "
+            f"{run.max_rss_mb:7.1f} MiB  ({run.wall_seconds:.1f} s)"
+        )
+    growth = full.max_rss_mb - short.max_rss_mb
+    print(f"  growth from {short.days} to {full.days} days (largest run): {growth:+.1f} MiB")
+    print(f"\nload average (1 min) before/after: {load_before:.2f} / {load_after:.2f}")
+    if args.json:
+        payload = {
+            "machine": machine_text,
+            "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
+            "ratios": {label: value for label, value, _ in checks},
+            "rss": [asdict(short), *(asdict(run) for run in commands)],
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+
+
+if __name__ == "__main__":
+    main()

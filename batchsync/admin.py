@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -145,19 +145,45 @@ class CalendarMonth:
     cells: list[CalendarCell | None]  # index 0..30 = day of month 1..31; None outside the range
 
 
-def calendar_months(days: Sequence[SyncDay]) -> list[CalendarMonth]:
-    """The job's days as one row per month, 31 columns (day of month)."""
+def _calendar_rows(cells: Iterable[CalendarCell]) -> list[CalendarMonth]:
     months: list[CalendarMonth] = []
     current: CalendarMonth | None = None
-    for day in days:
-        label = day.date.strftime("%Y-%m")
+    for cell in cells:
+        label = cell.date.strftime("%Y-%m")
         if current is None or current.label != label:
             current = CalendarMonth(label=label, cells=[None] * 31)
             months.append(current)
-        current.cells[day.date.day - 1] = CalendarCell(
-            date=day.date, state=day_state(day.status, day.skip_reason), tooltip=day_tooltip(day)
-        )
+        current.cells[cell.date.day - 1] = cell
     return months
+
+
+def calendar_months(days: Sequence[SyncDay]) -> list[CalendarMonth]:
+    """The job's days as one row per month, 31 columns (day of month)."""
+    return _calendar_rows(
+        CalendarCell(date=day.date, state=day_state(day.status, day.skip_reason), tooltip=day_tooltip(day))
+        for day in days
+    )
+
+
+def plan_months(plan: Sequence[services.DayPlan]) -> list[CalendarMonth]:
+    """A dry run's plan in the same grid: the days that would load (pending) or be skipped."""
+    cells = []
+    for day in plan:
+        state = day_state(day.status, day.skip_reason)
+        cells.append(
+            CalendarCell(
+                date=day.date, state=state, tooltip=f"{day.date.isoformat()} · {DAY_STATE_LABELS[state]}"
+            )
+        )
+    return _calendar_rows(cells)
+
+
+def state_legend(states: Iterable[str]) -> list[tuple[str, Any, int]]:
+    """(state, label, how many days) for every calendar state, in a fixed order."""
+    counts: dict[str, int] = dict.fromkeys(DAY_STATE_LABELS, 0)
+    for state in states:
+        counts[state] += 1
+    return [(key, label, counts[key]) for key, label in DAY_STATE_LABELS.items()]
 
 
 def allowed_operations(job: SyncJob) -> list[str]:
@@ -461,31 +487,48 @@ class SyncJobAdmin(SyncJobAdminBase):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = SyncJobStartForm(request.POST or None)
+        plan: list[services.DayPlan] | None = None
         if request.method == "POST" and form.is_valid():
             user = request.user.get_username()
-            serializer = SyncJobStartInputSerializer(data=form.api_data(), context={"requested_by": user})
-            if serializer.is_valid():
+            body = {**form.api_data(), "dry_run": "_preview" in request.POST}
+            serializer = SyncJobStartInputSerializer(data=body, context={"requested_by": user})
+            if not serializer.is_valid():
+                for field, reasons in serializer.errors.items():
+                    for reason in reasons if isinstance(reasons, list) else [reasons]:
+                        form.add_error(field if field in form.fields else None, str(reason))
+            elif serializer.validated_data["dry_run"]:
+                job_request = serializer.job_request(requested_by=user)
+                plan = services.sync_days_plan(
+                    job_request.start_date, job_request.end_date, job_request.reprocess
+                )
+            else:
                 try:
                     job = services.sync_job_create(serializer.job_request(requested_by=user))
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:
                     self.message_user(request, job.message, messages.SUCCESS)
-                    return HttpResponseRedirect(
-                        reverse(
-                            "admin:batchsync_syncjob_change", args=[job.pk], current_app=self.admin_site.name
-                        )
-                    )
-            else:
-                for field, reasons in serializer.errors.items():
-                    for reason in reasons if isinstance(reasons, list) else [reasons]:
-                        form.add_error(field if field in form.fields else None, str(reason))
+                    return HttpResponseRedirect(self._job_url(job))
+        plan_context: dict[str, Any] = {}
+        if plan is not None:
+            to_load = sum(1 for day in plan if day.status == SyncDayStatus.PENDING)
+            plan_context = {
+                "plan_message": _(
+                    "Dry run: %(days)s days, %(load)s to load, %(skipped)s skipped; nothing was created"
+                )
+                % {"days": len(plan), "load": to_load, "skipped": len(plan) - to_load},
+                "months": plan_months(plan),
+                "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in plan),
+                "day_numbers": range(1, 32),
+            }
         context = {
             **self.admin_site.each_context(request),
             "title": _("Start a sync"),
             "subtitle": None,
             "opts": self.opts,
             "form": form,
+            "plan": plan,
+            **plan_context,
             "has_view_permission": self.has_view_permission(request),
             "media": self.media + form.media,
             **(extra_context or {}),
@@ -511,9 +554,6 @@ class SyncJobAdmin(SyncJobAdminBase):
         can_change = self.has_change_permission(request, job)
         can_add = self.has_add_permission(request)
         operations = [op for op in allowed_operations(job) if (can_add if op == "retry" else can_change)]
-        state_counts: dict[str, int] = dict.fromkeys(DAY_STATE_LABELS, 0)
-        for day in days:
-            state_counts[day_state(day.status, day.skip_reason)] += 1
         info = self.opts.app_label, self.opts.model_name
         live = {
             "taskId": job.task_id,
@@ -541,11 +581,11 @@ class SyncJobAdmin(SyncJobAdminBase):
             "job": job,
             "progress": progress,
             "errors": errors,
-            "errors_total": job.errors.count() if len(errors) >= ERRORS_SHOWN else len(errors),
+            "errors_total": job.errors.count(),
             "errors_url": reverse("admin:batchsync_syncerror_changelist") + f"?job__id__exact={job.pk}",
             "months": calendar_months(days),
             "day_numbers": range(1, 32),
-            "state_legend": [(key, label, state_counts[key]) for key, label in DAY_STATE_LABELS.items()],
+            "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
             "all_operations": [(op, OPERATION_LABELS[op], op in operations) for op in OPERATION_LABELS],
             "can_operate": can_change or can_add,
             "duration": format_duration(job.duration_seconds),
@@ -638,7 +678,7 @@ class SyncJobAdmin(SyncJobAdminBase):
                 "states": states,
                 "details": details,
                 "errors": errors,
-                "errors_total": len(errors) if len(errors) < ERRORS_SHOWN else job.errors.count(),
+                "errors_total": job.errors.count(),
                 "operations": allowed_operations(job),
                 "since": now.isoformat(),
             }

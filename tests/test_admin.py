@@ -355,6 +355,22 @@ def test_job_page_buttons_call_the_services(
     assert admin_client.post(control_url(first, "explode")).status_code == 403
 
 
+@pytest.mark.django_db
+def test_job_page_and_calendar_queries_do_not_grow_with_days_or_errors(client_en: Client) -> None:
+    def count(url: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client_en.get(url).status_code == 200
+        return len(queries)
+
+    short = create_job(dt.date(2025, 10, 8), dt.date(2025, 10, 10))
+    services.sync_job_cancel(short, enqueue=None)
+    SyncErrorFactory.create(job=short)
+    long = create_job(dt.date(2023, 1, 1), dt.date(2025, 10, 10))  # 1,014 days
+    SyncErrorFactory.create_batch(60, job=long)
+    assert count(change_url(long)) == count(change_url(short))
+    assert count(calendar_url(long)) == count(calendar_url(short))
+
+
 # --- starting a sync ---------------------------------------------------------------------
 
 
@@ -476,6 +492,30 @@ def test_start_form_refuses_a_second_job_unless_queued(client_en: Client) -> Non
     queued = SyncJob.objects.exclude(pk=running.pk).get()
     assert queued.status == SyncJobStatus.QUEUED
     assert response["Location"] == change_url(queued)
+
+
+@pytest.mark.django_db
+def test_start_form_preview_shows_the_plan_and_creates_nothing(client_en: Client) -> None:
+    body = {
+        "start_date": "2025-10-01",
+        "end_date": "2025-10-14",
+        "source": "demo",
+        "reprocess": "failed",
+        "parallelism": "1",
+        "priority": "0",
+        "_preview": "1",
+    }
+    response = client_en.post(ADD_URL, body)
+    assert response.status_code == 200
+    assert not SyncJob.objects.exists()
+    html = response.content.decode()
+    assert "Dry run: 14 days, 4 to load, 10 skipped; nothing was created" in html
+    cells = dict(re.findall(r'data-date="([\d-]+)" data-state="(\w+)"', html))
+    assert cells["2025-10-01"] == "skipped_non_trading" and cells["2025-10-09"] == "pending"
+    assert list(cells.values()).count("pending") == 4
+    # The preview is validated like a start.
+    response = client_en.post(ADD_URL, {**body, "end_date": "2025-09-01"})
+    assert "end_date" in form_errors(response) and 'id="bs-plan"' not in response.content.decode()
 
 
 # --- nothing is edited by hand -----------------------------------------------------------

@@ -260,8 +260,10 @@ def test_operator_starts_watches_cancels_and_inspects_jobs_in_a_real_browser(
     expect(page.locator("#bs-status")).to_have_text("succeeded", timeout=60_000)
     expect(page.locator("#bs-progress")).to_have_attribute("aria-valuenow", "100")
     expect(page.locator('[data-field="success"]').first).to_have_text("15")
-    assert cells_in(page, "succeeded") == 15 and cells_in(page, "skipped_non_trading") == 4
-    assert cells_in(page, "pending") == 0 and cells_in(page, "running") == 0
+    expect(page.locator("#bs-calendar .bs-day--succeeded")).to_have_count(15)
+    expect(page.locator("#bs-calendar .bs-day--skipped_non_trading")).to_have_count(4)
+    expect(page.locator("#bs-calendar .bs-day--pending")).to_have_count(0)
+    expect(page.locator("#bs-calendar .bs-day--running")).to_have_count(0)
     expect(page.locator("#bs-operations form[data-operation=retry]")).to_be_visible()
     expect(page.locator("#bs-operations form[data-operation=cancel]")).to_be_hidden()
     # Hover and click on a day show its rows, duration and attempts.
@@ -308,7 +310,8 @@ def test_operator_starts_watches_cancels_and_inspects_jobs_in_a_real_browser(
     page.wait_for_url("**/change/")
     expect(page.locator("#bs-status")).to_have_text("failed", timeout=60_000)
     expect(page.locator('[data-field="failed"]').first).to_have_text("3")
-    assert cells_in(page, "failed") == 3 and cells_in(page, "succeeded") == 4
+    expect(page.locator("#bs-calendar .bs-day--failed")).to_have_count(3)
+    expect(page.locator("#bs-calendar .bs-day--succeeded")).to_have_count(4)
     expect(page.locator("#bs-errors details.bs-error")).to_have_count(3)
     bad_row = page.locator("#bs-errors details.bs-error", has_text="2025-10-17")
     expect(bad_row).to_contain_text("2025-10-17.csv")

@@ -197,12 +197,12 @@
     try {
       const body = await getJson(config.progressUrl);
       const data = body.data;
-      applyProgress(data);
       const key = [data.status, data.current, data.current_date, data.failed, data.success].join("|");
       if (key !== lastKey) {
+        await refreshCalendar(); // first, so the numbers and the calendar change together
         lastKey = key;
-        await refreshCalendar();
       }
+      applyProgress(data);
       failures = 0;
       if (liveBadge) {
         liveBadge.hidden = isFinished(status);

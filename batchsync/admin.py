@@ -75,6 +75,9 @@ DAY_STATE_CODES: dict[str, str] = {
     "running": "R",
 }
 ERRORS_SHOWN = 50
+# The live calendar asks for days that ran since its last poll; workers on other hosts stamp
+# days with their own clocks, so a minute of overlap keeps a small clock skew from hiding one.
+SINCE_MARGIN = dt.timedelta(seconds=60)
 ERROR_TOOLTIP_CHARS = 300
 
 
@@ -680,7 +683,7 @@ class SyncJobAdmin(SyncJobAdminBase):
                 "errors": errors,
                 "errors_total": job.errors.count(),
                 "operations": allowed_operations(job),
-                "since": now.isoformat(),
+                "since": (now - SINCE_MARGIN).isoformat(),
             }
         )
 

@@ -318,6 +318,10 @@ def test_calendar_endpoint_sends_states_and_only_changed_details(
     assert "2025-10-10.csv" in data["details"]["2025-10-10"]["error"]
     assert data["errors_total"] == 1 and "Traceback" in data["errors"][0]["traceback"]
     assert data["operations"] == ["retry"]
+    # Days that ran before `since` are left out (only their state letter is sent).
+    future = (timezone.now() + dt.timedelta(hours=1)).isoformat()
+    assert admin_client.get(calendar_url(first), {"since": future}).json()["details"] == {}
+    assert set(admin_client.get(calendar_url(second), {"since": future}).json()["details"]) == {"2025-10-13"}
 
 
 @pytest.mark.django_db(transaction=True)

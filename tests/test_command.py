@@ -16,7 +16,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -354,7 +353,7 @@ def _assert_cancelled_and_slot_free(job: SyncJob) -> None:
 def test_ctrl_c_stops_after_the_current_day_cancels_the_job_and_frees_the_slot(
     foreground: subprocess.Popen[str],
 ) -> None:
-    _wait_for_log(foreground, "event=day_start [4/9] date=2025-09-02")  # the second day is loading
+    _wait_for_log(foreground, "date=2025-09-02 attempt=1")  # the second day is loading
     foreground.send_signal(signal.SIGINT)
     stdout, stderr = foreground.communicate(timeout=TIMEOUT)
     assert foreground.returncode == 130, stderr
@@ -369,7 +368,7 @@ def test_ctrl_c_stops_after_the_current_day_cancels_the_job_and_frees_the_slot(
 def test_ctrl_c_twice_abandons_the_day_in_flight_and_still_frees_the_slot(
     foreground: subprocess.Popen[str],
 ) -> None:
-    _wait_for_log(foreground, "event=day_start [4/9] date=2025-09-02")
+    _wait_for_log(foreground, "date=2025-09-02 attempt=1")
     foreground.send_signal(signal.SIGINT)
     time.sleep(0.1)
     foreground.send_signal(signal.SIGINT)
@@ -383,7 +382,7 @@ def test_ctrl_c_twice_abandons_the_day_in_flight_and_still_frees_the_slot(
     _assert_cancelled_and_slot_free(job)
 
 
-def test_exit_codes_are_documented(settings: Any) -> None:
+def test_exit_codes_are_documented() -> None:
     readme = (PROJECT_DIR / "README.md").read_text()
     section = readme.split("## Running a sync from the command line", 1)[1].split("\n## ", 1)[0]
     for code in ("0", "1", "2", "130"):

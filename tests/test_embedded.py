@@ -93,9 +93,10 @@ def test_migrate_and_sync_on_the_embedded_server_and_the_data_outlives_each_proc
     assert (pgdata / "PG_VERSION").exists()  # initdb ran in the folder we chose
     assert _wait_until_stopped(pgdata) == []  # the last process left: the server stopped
 
-    sync = manage(embedded_env, "batch_sync", "--start", "2025-10-09", "--end", "2025-10-09")
+    # The README's quick start: the national day holiday and the first trading day after it.
+    sync = manage(embedded_env, "batch_sync", "--start", "2025-10-01", "--end", "2025-10-09")
     assert sync.returncode == 0, sync.stderr
-    assert "Batch sync finished: 1 succeeded, 0 failed, 0 skipped" in sync.stdout
+    assert "Batch sync finished: 1 succeeded, 0 failed, 8 skipped" in sync.stdout
     assert _wait_until_stopped(pgdata) == []
 
     # A new process (a new server start) sees the same data.
@@ -103,9 +104,9 @@ def test_migrate_and_sync_on_the_embedded_server_and_the_data_outlives_each_proc
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.strip().splitlines()[-1] == "5500 ['succeeded']"
 
-    again = manage(embedded_env, "batch_sync", "--start", "2025-10-09", "--end", "2025-10-09")
+    again = manage(embedded_env, "batch_sync", "--start", "2025-10-01", "--end", "2025-10-09")
     assert again.returncode == 0, again.stderr
-    assert "Batch sync finished: 0 succeeded, 0 failed, 1 skipped" in again.stdout
+    assert "Batch sync finished: 0 succeeded, 0 failed, 9 skipped" in again.stdout
     assert _wait_until_stopped(pgdata) == []
 
 

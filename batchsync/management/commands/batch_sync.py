@@ -381,7 +381,11 @@ class Command(BaseCommand):
         job = outcome.job
         self.stdout.write(f"Worker {worker_id} loaded {outcome.days_loaded} day(s)")
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
-        return EXIT_DAYS_FAILED if job.status == SyncJobStatus.FAILED else EXIT_OK
+        if job.status == SyncJobStatus.FAILED:
+            return EXIT_DAYS_FAILED
+        if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
+            return EXIT_STOPPED
+        return EXIT_OK
 
     def _action_recover(self, options: dict[str, Any]) -> int:
         """Run the reaper once (the cluster schedule does it every minute)."""

@@ -38,15 +38,15 @@ def insert_raises(constraint: str, create: Any) -> None:
 def test_job_start_after_end_is_refused_by_the_database() -> None:
     insert_raises(
         "syncjob_start_lte_end",
-        lambda: SyncJobFactory(start_date=dt.date(2025, 10, 9), end_date=dt.date(2025, 10, 8)),
+        lambda: SyncJobFactory.create(start_date=dt.date(2025, 10, 9), end_date=dt.date(2025, 10, 8)),
     )
-    assert SyncJobFactory(start_date=DAY, end_date=DAY).pk
+    assert SyncJobFactory.create(start_date=DAY, end_date=DAY).pk
 
 
 @pytest.mark.parametrize("active", ACTIVE_STATUSES)
 def test_a_second_active_job_is_refused_by_the_partial_unique_index(active: str) -> None:
-    SyncJobFactory(status=SyncJobStatus.RUNNING)
-    insert_raises("syncjob_one_active", lambda: SyncJobFactory(status=active))
+    SyncJobFactory.create(status=SyncJobStatus.RUNNING)
+    insert_raises("syncjob_one_active", lambda: SyncJobFactory.create(status=active))
 
 
 def test_finished_queued_and_paused_jobs_do_not_hold_the_slot() -> None:
@@ -58,14 +58,14 @@ def test_finished_queued_and_paused_jobs_do_not_hold_the_slot() -> None:
         SyncJobStatus.QUEUED,
         SyncJobStatus.PAUSED,
     ):
-        SyncJobFactory(status=status)
-    running = SyncJobFactory(status=SyncJobStatus.RUNNING)
+        SyncJobFactory.create(status=status)
+    running = SyncJobFactory.create(status=SyncJobStatus.RUNNING)
     assert SyncJob.objects.active().get() == running
 
 
 def test_an_update_into_the_running_slot_is_refused_too() -> None:
-    SyncJobFactory(status=SyncJobStatus.RUNNING)
-    other = SyncJobFactory(status=SyncJobStatus.QUEUED)
+    SyncJobFactory.create(status=SyncJobStatus.RUNNING)
+    other = SyncJobFactory.create(status=SyncJobStatus.QUEUED)
     insert_raises(
         "syncjob_one_active",
         lambda: SyncJob.objects.filter(pk=other.pk).update(status=SyncJobStatus.PENDING),
@@ -75,12 +75,15 @@ def test_an_update_into_the_running_slot_is_refused_too() -> None:
 def test_job_counts_must_add_up() -> None:
     insert_raises(
         "syncjob_processed_is_sum",
-        lambda: SyncJobFactory(total_days=5, processed_days=3, success_days=1, failed_days=1, skipped_days=0),
+        lambda: SyncJobFactory.create(
+            total_days=5, processed_days=3, success_days=1, failed_days=1, skipped_days=0
+        ),
     )
     insert_raises(
-        "syncjob_processed_lte_total", lambda: SyncJobFactory(total_days=1, processed_days=2, success_days=2)
+        "syncjob_processed_lte_total",
+        lambda: SyncJobFactory.create(total_days=1, processed_days=2, success_days=2),
     )
-    insert_raises("syncjob_status_valid", lambda: SyncJobFactory(status="exploded"))
+    insert_raises("syncjob_status_valid", lambda: SyncJobFactory.create(status="exploded"))
 
 
 def test_only_one_lock_row_exists() -> None:
@@ -95,12 +98,12 @@ def test_only_one_lock_row_exists() -> None:
     "reason", [SkipReason.NON_TRADING, SkipReason.ALREADY_LOADED, SkipReason.PREVIOUSLY_FAILED]
 )
 def test_a_skipped_day_carries_its_reason(reason: str) -> None:
-    day = SyncDayFactory(status=SyncDayStatus.SKIPPED, skip_reason=reason)
+    day = SyncDayFactory.create(status=SyncDayStatus.SKIPPED, skip_reason=reason)
     assert day.get_skip_reason_display()
 
 
 def test_skip_reason_is_required_when_skipped_and_forbidden_otherwise() -> None:
-    job = SyncJobFactory()
+    job = SyncJobFactory.create()
     insert_raises(
         "syncday_skip_reason_iff_skipped",
         lambda: SyncDay.objects.create(job=job, date=DAY, status=SyncDayStatus.SKIPPED),
@@ -120,9 +123,9 @@ def test_skip_reason_is_required_when_skipped_and_forbidden_otherwise() -> None:
 
 
 def test_a_job_has_each_date_once() -> None:
-    day = SyncDayFactory(date=DAY)
-    insert_raises("syncday_unique_job_date", lambda: SyncDayFactory(job=day.job, date=DAY))
-    assert SyncDayFactory(date=DAY).pk  # another job may have the same date
+    day = SyncDayFactory.create(date=DAY)
+    insert_raises("syncday_unique_job_date", lambda: SyncDayFactory.create(job=day.job, date=DAY))
+    assert SyncDayFactory.create(date=DAY).pk  # another job may have the same date
 
 
 # --- DailyBar -----------------------------------------------------------------------------

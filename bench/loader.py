@@ -30,6 +30,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -52,10 +53,84 @@ class Result:
     rows: int
     seconds: float
     note: str = ""
+    cpu_seconds: float | None = None  # client process + server backends
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def rows_per_cpu_second(self) -> float | None:
+        return self.rows / self.cpu_seconds if self.cpu_seconds else None
+
+
+class ServerCpu:
+    """CPU seconds used by the bench database's server processes while the block runs.
+
+    Samples pg_stat_activity and /proc/<pid>/stat (utime + stime) every 50 ms from its own
+    connection, so backends that come and go (psql's, the command's) are counted too; only the
+    last few ms of a backend that exits are missed. Works when the server runs on this machine;
+    `seconds` is None otherwise. Used because wall clock on a shared machine is noisy.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.baseline: dict[int, int] = {}
+        self.latest: dict[int, int] = {}
+        self.local = True
+        self.stopped = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.seconds: float | None = None
+
+    @staticmethod
+    def _ticks(pid: int) -> int | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+    def _sample(self, cursor: Any, into: dict[int, int]) -> None:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        for (pid,) in cursor.fetchall():
+            ticks = self._ticks(pid)
+            if ticks is not None:  # None: it exited between the query and the read
+                into[pid] = max(ticks, into.get(pid, 0))
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (own,) = cursor.fetchone() or (0,)
+            try:  # the server's processes are visible here only if it runs on this machine
+                self.local = b"postgres" in Path(f"/proc/{own}/cmdline").read_bytes()
+            except OSError:
+                self.local = False
+            self._sample(cursor, self.baseline)
+            self.latest.update(self.baseline)
+            self.ready.set()
+            while not self.stopped.wait(0.05):
+                self._sample(cursor, self.latest)
+            self._sample(cursor, self.latest)
+
+    def __enter__(self) -> ServerCpu:
+        self.thread.start()
+        self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+        if self.local and self.latest:
+            used = sum(ticks - self.baseline.get(pid, 0) for pid, ticks in self.latest.items())
+            self.seconds = used / self.TICK
 
 
 def with_database(url: str, name: str) -> str:
@@ -133,21 +208,26 @@ def bench_psql(bench_url: str, files: list[Path]) -> Result:
     script = "".join(
         f"\\copy bench_raw ({columns}) from '{path}' with (format csv, header true)\n" for path in files
     )
-    started = time.perf_counter()
-    subprocess.run(
-        [PSQL, bench_url, "-X", "-q", "-v", "ON_ERROR_STOP=1"],
-        input=script.encode(),
-        check=True,
-    )
-    seconds = time.perf_counter() - started
+    script_path = files[0].parent.parent / "psql-copy.sql"
+    script_path.write_text(script)
+    with ServerCpu(bench_url) as server:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [PSQL, bench_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script_path)]
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"psql failed (exit {os.waitstatus_to_exitcode(status)})")
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM bench_raw")
         (rows,) = cursor.fetchone()
         cursor.execute("DROP TABLE bench_raw")
-    return Result("psql \\copy, unindexed table", rows, seconds, f"one psql session, {len(files)} files")
+    cpu = None if server.seconds is None else server.seconds + usage.ru_utime + usage.ru_stime
+    return Result("psql \\copy, unindexed table", rows, seconds, "one psql session", cpu)
 
 
-def bench_loader(days: list[dt.date], directory: Path) -> Result:
+def bench_loader(bench_url: str, days: list[dt.date], directory: Path) -> Result:
     from django.db import connection, transaction
 
     from batchsync import loader
@@ -157,13 +237,15 @@ def bench_loader(days: list[dt.date], directory: Path) -> Result:
     truncate_bars()
     source = CsvDirectorySource(path=directory)
     rows = 0
-    started = time.perf_counter()
-    for day in days:
-        with transaction.atomic(), connection.cursor() as cursor:
-            rows += loader.replace_day(cursor, day, source.fetch_day(day))
-    seconds = time.perf_counter() - started
+    with ServerCpu(bench_url) as server:
+        started, client = time.perf_counter(), time.thread_time()
+        for day in days:
+            with transaction.atomic(), connection.cursor() as cursor:
+                rows += loader.replace_day(cursor, day, source.fetch_day(day))
+        seconds, client = time.perf_counter() - started, time.thread_time() - client
     assert DailyBar.objects.count() == rows == len(days) * ROWS_PER_DAY
-    return Result("loader.replace_day (daily_bar, PK + checks)", rows, seconds, "one transaction per day")
+    cpu = None if server.seconds is None else server.seconds + client
+    return Result("loader.replace_day (daily_bar, PK + checks)", rows, seconds, "a txn per day", cpu)
 
 
 def _bars_from_csv(path: Path) -> list[Any]:
@@ -190,7 +272,7 @@ def _bars_from_csv(path: Path) -> list[Any]:
     return bars
 
 
-def bench_bulk_create(days: list[dt.date], directory: Path) -> Result:
+def bench_bulk_create(bench_url: str, days: list[dt.date], directory: Path) -> Result:
     from django.db import transaction
 
     from batchsync.models import DailyBar
@@ -198,22 +280,24 @@ def bench_bulk_create(days: list[dt.date], directory: Path) -> Result:
     truncate_bars()
     fields = ["open", "high", "low", "close", "pre_close", "change", "pct_chg", "vol", "amount"]
     rows = 0
-    started = time.perf_counter()
-    for day in days:
-        bars = _bars_from_csv(directory / f"{day:%Y%m%d}.csv")
-        with transaction.atomic():
-            DailyBar.objects.bulk_create(
-                bars,
-                batch_size=1000,
-                update_conflicts=True,
-                unique_fields=["trade_date", "ts_code"],
-                update_fields=fields,
-            )
-        rows += len(bars)
-    seconds = time.perf_counter() - started
+    with ServerCpu(bench_url) as server:
+        started, client = time.perf_counter(), time.thread_time()
+        for day in days:
+            bars = _bars_from_csv(directory / f"{day:%Y%m%d}.csv")
+            with transaction.atomic():
+                DailyBar.objects.bulk_create(
+                    bars,
+                    batch_size=1000,
+                    update_conflicts=True,
+                    unique_fields=["trade_date", "ts_code"],
+                    update_fields=fields,
+                )
+            rows += len(bars)
+        seconds, client = time.perf_counter() - started, time.thread_time() - client
     assert DailyBar.objects.count() == rows
-    note = f"{len(days)} days (csv.DictReader -> model instances -> INSERT .. ON CONFLICT), per row"
-    return Result("Django bulk_create(update_conflicts=True)", rows, seconds, note)
+    note = f"first {len(days)} days only (csv.DictReader -> model instances -> INSERT .. ON CONFLICT)"
+    cpu = None if server.seconds is None else server.seconds + client
+    return Result("Django bulk_create(update_conflicts=True)", rows, seconds, note, cpu)
 
 
 def reset_state() -> None:
@@ -233,6 +317,7 @@ class CommandRun:
     runner_seconds: float
     max_rss_mb: float
     exit_code: int
+    cpu_seconds: float | None
 
 
 def run_command(bench_url: str, days: list[dt.date], directory: Path, log: Path) -> CommandRun:
@@ -254,7 +339,7 @@ def run_command(bench_url: str, days: list[dt.date], directory: Path, log: Path)
         "--path",
         str(directory),
     ]
-    with log.open("wb") as out:
+    with log.open("wb") as out, ServerCpu(bench_url) as server:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(process.pid, 0)
@@ -270,6 +355,7 @@ def run_command(bench_url: str, days: list[dt.date], directory: Path, log: Path)
         runner_seconds=job.duration_seconds or 0.0,
         max_rss_mb=usage.ru_maxrss / 1024.0,  # KiB on Linux
         exit_code=process.returncode,
+        cpu_seconds=None if server.seconds is None else server.seconds + usage.ru_utime + usage.ru_stime,
     )
 
 
@@ -299,9 +385,18 @@ def machine() -> str:
     )
 
 
-def best_of(name: str, rows: int, runs: list[float], note: str = "") -> Result:
-    spread = ", ".join(f"{seconds:.2f}" for seconds in runs)
-    return Result(name, rows, min(runs), f"{note}; runs: {spread} s" if note else f"runs: {spread} s")
+def best_of(runs: list[Result], name: str = "") -> Result:
+    """The fastest run by wall clock, with the least CPU of all runs, and every run's time."""
+    best = min(runs, key=lambda run: run.seconds)
+    spread = ", ".join(f"{run.seconds:.2f}" for run in runs)
+    cpus = [run.cpu_seconds for run in runs if run.cpu_seconds is not None]
+    return Result(
+        name or best.name,
+        best.rows,
+        best.seconds,
+        f"{best.note}; runs: {spread} s" if best.note else f"runs: {spread} s",
+        min(cpus) if cpus else None,
+    )
 
 
 def main() -> None:
@@ -345,18 +440,20 @@ def main() -> None:
         print(f"days: {days[0]} .. {days[-1]} ({len(days)} trading days, {total_rows:,} rows)")
         print(f"rounds: {args.repeat} (psql, loader, command interleaved; the best of each counts)\n")
 
-        psql_runs: list[float] = []
-        loader_runs: list[float] = []
+        psql_runs: list[Result] = []
+        loader_runs: list[Result] = []
         commands: list[CommandRun] = []
         for round_number in range(1, args.repeat + 1):
-            psql_runs.append(bench_psql(bench_url, files).seconds)
-            loader_runs.append(bench_loader(days, args.data).seconds)
+            psql_runs.append(bench_psql(bench_url, files))
+            loader_runs.append(bench_loader(bench_url, days, args.data))
             commands.append(run_command(bench_url, days, args.data, logs / "command.log"))
             print(
-                f"round {round_number}: psql {psql_runs[-1]:.2f} s, loader {loader_runs[-1]:.2f} s, "
-                f"command {commands[-1].wall_seconds:.2f} s (runner {commands[-1].runner_seconds:.2f} s)"
+                f"round {round_number}: psql {psql_runs[-1].seconds:.2f} s, "
+                f"loader {loader_runs[-1].seconds:.2f} s, command {commands[-1].wall_seconds:.2f} s "
+                f"(runner {commands[-1].runner_seconds:.2f} s), load {os.getloadavg()[0]:.1f}",
+                flush=True,
             )
-        bulk = bench_bulk_create(days[: args.bulk_days], args.data)
+        bulk = bench_bulk_create(bench_url, days[: args.bulk_days], args.data)
         short = run_command(bench_url, days[-args.rss_days :], args.data, logs / "command-short.log")
     finally:
         connections.close_all()
@@ -364,29 +461,34 @@ def main() -> None:
             drop_database(server_url)
     load_after = os.getloadavg()[0]
 
+    command_name = "batch_sync command (whole process)"
     results = [
-        best_of("psql \\copy, unindexed table", total_rows, psql_runs, "one psql session"),
-        best_of("loader.replace_day (daily_bar, PK + checks)", total_rows, loader_runs, "a txn per day"),
+        best_of(psql_runs),
+        best_of(loader_runs),
         bulk,
         best_of(
-            "batch_sync command, wall clock of the process",
-            total_rows,
-            [run.wall_seconds for run in commands],
-            "incl. start-up",
+            [Result(command_name, r.rows, r.wall_seconds, "incl. start-up", r.cpu_seconds) for r in commands]
         ),
-        best_of(
-            "batch_sync command, runner time (job duration)",
-            total_rows,
-            [run.runner_seconds for run in commands],
-        ),
+        best_of([Result("  of which the runner (job duration)", r.rows, r.runner_seconds) for r in commands]),
     ]
     base = results[0].rows_per_second
-    print(f"\n{'method':48} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x psql':>7}")
+    print(f"\nwall clock (best of {args.repeat}; bulk_create once):")
+    print(f"{'method':44} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x psql':>7}")
     for result in results:
         print(
-            f"{result.name:48} {result.rows:>10,} {result.seconds:>8.2f} "
+            f"{result.name:44} {result.rows:>10,} {result.seconds:>8.2f} "
             f"{result.rows_per_second:>10,.0f} {result.rows_per_second / base:>7.2f}   {result.note}"
         )
+    cpu_base = results[0].rows_per_cpu_second
+    if cpu_base:
+        print("\nCPU seconds, client process + server backends (least of the runs):")
+        print(f"{'method':44} {'rows':>10} {'CPU s':>8} {'rows/CPU s':>10} {'x psql':>7}")
+        for result in results:
+            if result.rows_per_cpu_second and result.cpu_seconds:
+                print(
+                    f"{result.name:44} {result.rows:>10,} {result.cpu_seconds:>8.2f} "
+                    f"{result.rows_per_cpu_second:>10,.0f} {result.rows_per_cpu_second / cpu_base:>7.2f}"
+                )
     loader_rate, bulk_rate, command_rate = (
         results[1].rows_per_second,
         results[2].rows_per_second,
@@ -398,7 +500,7 @@ def main() -> None:
         ("loader >= 3 x bulk_create", loader_rate / bulk_rate, 3.0),
         ("command (wall clock) >= 3 x bulk_create", command_rate / bulk_rate, 3.0),
     ]
-    print()
+    print("\ntargets (wall clock):")
     for label, value, target in checks:
         print(f"{'met   ' if value >= target else 'MISSED'} {label}: {value:.2f}")
     full = max(commands, key=lambda run: run.max_rss_mb)
@@ -417,6 +519,7 @@ def main() -> None:
             "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
             "ratios": {label: value for label, value, _ in checks},
             "rss": [asdict(short), *(asdict(run) for run in commands)],
+            "load_average": [load_before, load_after],
         }
         args.json.write_text(json.dumps(payload, indent=2))
 

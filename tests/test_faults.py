@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.utils import translation
+from django.utils import timezone, translation
 
 from batchsync import loader, runner, services, tasks
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
@@ -425,3 +425,84 @@ def test_transient_errors_beyond_the_retry_count_and_permanent_errors_fail_the_d
         "fault: 2025-09-02 is refused by the source"
     ]
     assert bar_count(SEP_1) == bar_count(SEP_2) == 0
+
+
+# --- the reaper --------------------------------------------------------------------------------
+
+
+def queued_tasks() -> list[tuple[str, tuple[Any, ...]]]:
+    """The django-q2 tasks waiting in the ORM broker (this test database): (function, args)."""
+    from django_q.models import OrmQ
+
+    return [(task.func(), tuple(task.task["args"])) for task in OrmQ.objects.order_by("id")]
+
+
+def expire(job: SyncJob) -> None:
+    """Put the job's and its running days' leases in the past, as if their workers died."""
+    past = timezone.now() - dt.timedelta(seconds=1)
+    SyncJob.objects.filter(pk=job.pk).update(lease_expires_at=past)
+    SyncDay.objects.filter(job=job, status=SyncDayStatus.RUNNING).update(lease_expires_at=past)
+
+
+def test_reaper_returns_a_dead_workers_days_and_enqueues_new_workers(tmp_path: Path) -> None:
+    job = fault_job(tmp_path / "m", parallelism=2)
+    fence = services.sync_job_join(job.pk, "dead:1:a")
+    assert fence is not None
+    claim = services.sync_day_claim(job.pk, "dead:1:a", fence)
+    assert claim is not None
+    assert services.sync_jobs_recover_stalled() == []  # leases still good: nothing to do
+    expire(job)
+    recovered = services.sync_jobs_recover_stalled()
+    assert [j.pk for j in recovered] == [job.pk]
+    job = job_now(job)
+    assert (job.status, job.recoveries) == (SyncJobStatus.RUNNING, 1)
+    day = SyncDay.objects.get(pk=claim.id)
+    assert (day.status, day.attempts) == (SyncDayStatus.PENDING, 1)  # the attempt is counted
+    assert queued_tasks() == [("batchsync.tasks.sync_job_work", (job.pk,))] * 2
+    assert services.sync_jobs_recover_stalled() == []  # its lease was renewed for the new workers
+
+
+def test_reaper_finishes_a_stalled_pausing_or_cancelling_job_and_frees_the_slot(tmp_path: Path) -> None:
+    for operation, final in (("pause", SyncJobStatus.PAUSED), ("cancel", SyncJobStatus.CANCELLED)):
+        job = fault_job(tmp_path / operation)
+        fence = services.sync_job_join(job.pk, "dead:1:a")
+        assert fence is not None and services.sync_day_claim(job.pk, "dead:1:a", fence) is not None
+        job = getattr(services, f"sync_job_{operation}")(job, enqueue=None)
+        assert job.status in (SyncJobStatus.PAUSING, SyncJobStatus.CANCELLING)  # a day is in flight
+        expire(job)
+        services.sync_jobs_recover_stalled()
+        job = job_now(job)
+        assert job.status == final and not SyncJob.objects.active().exists()
+        assert not SyncDay.objects.filter(job=job, status=SyncDayStatus.RUNNING).exists()
+        if final == SyncJobStatus.PAUSED:
+            services.sync_job_cancel(job, enqueue=None)
+
+
+def test_reaper_enqueues_a_pending_job_nobody_picked_up_once_per_deadline(tmp_path: Path) -> None:
+    job = fault_job(tmp_path / "m")  # created with enqueue=None: as if the enqueue was lost
+    assert services.sync_jobs_recover_stalled() == []  # still within its pickup deadline
+    SyncJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert [j.pk for j in services.sync_jobs_recover_stalled()] == [job.pk]
+    assert queued_tasks() == [("batchsync.tasks.sync_job_work", (job.pk,))]
+    assert services.sync_jobs_recover_stalled() == []  # a new deadline: not enqueued again at once
+    assert len(queued_tasks()) == 1
+
+
+def test_reaper_schedule_is_installed_and_runs_the_reaper() -> None:
+    """The migration's schedule, fired by django-q2's own scheduler, queues our reaper task."""
+    import importlib
+
+    from django.apps import apps as django_apps
+    from django_q.models import Schedule
+    from django_q.scheduler import scheduler
+
+    migration = importlib.import_module("batchsync.migrations.0003_reaper_schedule")
+    migration.add_reaper_schedule(django_apps, None)  # a flushed test database lost the row
+    schedule = Schedule.objects.get(name="batchsync reaper")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (migration.REAPER, "I", 1)
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=timezone.now() - dt.timedelta(seconds=1))
+    scheduler()
+    assert queued_tasks() == [(migration.REAPER, ())]
+    from django.utils.module_loading import import_string
+
+    assert import_string(migration.REAPER)() == 0  # the task runs (nothing stalled here)

@@ -73,7 +73,11 @@ def worker_env(base: dict[str, str], **extra: str) -> dict[str, str]:
 
 
 def wait_until(
-    predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "condition",
 ) -> T:
     """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
     deadline = time.monotonic() + timeout

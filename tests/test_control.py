@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -57,13 +57,22 @@ def _test_sources(settings: Any) -> None:
 
 
 def control(operation: str, job: SyncJob) -> SyncJob:
-    return getattr(services, f"sync_job_{operation}")(job, enqueue=None)
+    result: SyncJob = getattr(services, f"sync_job_{operation}")(job, enqueue=None)
+    return result
+
+
+def make_job(**fields: Any) -> SyncJob:
+    return cast(SyncJob, SyncJobFactory(**fields))
+
+
+def make_day(**fields: Any) -> SyncDay:
+    return cast(SyncDay, SyncDayFactory(**fields))
 
 
 # --- the transition table -------------------------------------------------------------------
 
 
-EXPECTED = {
+EXPECTED: dict[str, dict[str, str]] = {
     # operation: {from: to} for a job with nothing in flight and a free slot
     "cancel": {S.PENDING: S.CANCELLED, S.QUEUED: S.CANCELLED, S.PAUSED: S.CANCELLED},
     "pause": {S.PENDING: S.PAUSED, S.QUEUED: S.PAUSED},
@@ -77,7 +86,7 @@ EXPECTED = {
 def test_every_operation_from_every_status_is_allowed_or_raises_invalid_transition(
     operation: str, status: str
 ) -> None:
-    job = SyncJobFactory(status=status)
+    job = make_job(status=status)
     allowed = status in services.TRANSITIONS[operation]
     assert (operation in services.sync_job_allowed_operations(job)) == allowed
     if not allowed:
@@ -100,22 +109,22 @@ def test_every_operation_from_every_status_is_allowed_or_raises_invalid_transiti
 
 @pytest.mark.django_db
 def test_invalid_transitions_named_in_the_issue() -> None:
-    succeeded = SyncJobFactory(status=S.SUCCEEDED)
-    cancelled = SyncJobFactory(status=S.CANCELLED)
+    succeeded = make_job(status=S.SUCCEEDED)
+    cancelled = make_job(status=S.CANCELLED)
     with pytest.raises(InvalidTransition):
         services.sync_job_resume(succeeded, enqueue=None)
     with pytest.raises(InvalidTransition):
         services.sync_job_cancel(cancelled, enqueue=None)
     with pytest.raises(InvalidTransition):
-        services.sync_job_retry(SyncJobFactory(status=S.RUNNING), enqueue=None)
+        services.sync_job_retry(make_job(status=S.RUNNING), enqueue=None)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_running_job_stops_after_the_day_in_flight_or_at_once_when_none_is() -> None:
-    job = SyncJobFactory(
+    job = make_job(
         status=S.RUNNING, total_days=1, lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
     )
-    day = SyncDayFactory(
+    day = make_day(
         job=job,
         status=SyncDayStatus.RUNNING,
         worker_id="w:1:a",
@@ -131,10 +140,10 @@ def test_running_job_stops_after_the_day_in_flight_or_at_once_when_none_is() -> 
     job = services.sync_job_finish_if_done(job.pk, enqueue=None)
     assert (job.status, job.success_days) == (S.CANCELLED, 1)
     # With nothing in flight a pause is immediate.
-    idle = SyncJobFactory(
+    idle = make_job(
         status=S.RUNNING, total_days=1, lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
     )
-    SyncDayFactory(job=idle, status=SyncDayStatus.PENDING)
+    make_day(job=idle, status=SyncDayStatus.PENDING)
     assert services.sync_job_pause(idle, enqueue=None).status == S.PAUSED
 
 
@@ -169,10 +178,10 @@ def test_queue_runs_by_priority_then_age_and_never_two_at_once(settings: Any) ->
 
 @pytest.mark.django_db
 def test_retry_plans_failed_and_never_run_days_by_default_all_or_none_on_request() -> None:
-    job = SyncJobFactory(status=S.FAILED, start_date=dt.date(2025, 9, 1), end_date=dt.date(2025, 9, 4))
+    job = make_job(status=S.FAILED, start_date=dt.date(2025, 9, 1), end_date=dt.date(2025, 9, 4))
     for day, status in [(1, "succeeded"), (2, "failed"), (3, "pending")]:
-        SyncDayFactory(job=job, date=dt.date(2025, 9, day), status=status)
-    SyncDayFactory(job=job, date=dt.date(2025, 9, 4), status="skipped", skip_reason="non_trading")
+        make_day(job=job, date=dt.date(2025, 9, day), status=status)
+    make_day(job=job, date=dt.date(2025, 9, 4), status="skipped", skip_reason="non_trading")
 
     def planned(reprocess: str) -> dict[int, str]:
         request = services.sync_job_retry_request(job, reprocess=reprocess)
@@ -238,7 +247,7 @@ def test_command_control_actions_show_the_job_id_and_persist_the_state() -> None
 def test_command_exit_codes_for_bad_transitions_and_unknown_jobs(
     transactional_db: Any, subprocess_env: dict[str, str]
 ) -> None:
-    job = SyncJobFactory(status=S.SUCCEEDED)
+    job = make_job(status=S.SUCCEEDED)
     env = subprocess_env
     result = run_manage(["batch_sync", "resume", job.task_id], env)
     assert result.returncode == 2
@@ -339,6 +348,7 @@ def test_cancel_pause_resume_and_retry_while_running(
         job = wait_for_status(job, S.SUCCEEDED, S.FAILED)
         assert (job.status, job.success_days, job.rows_loaded) == (S.SUCCEEDED, 10, 55000)
         assert job.duration_seconds is not None
+        assert job.finished_at is not None and job.started_at is not None
         wall = (job.finished_at - job.started_at).total_seconds()
         assert job.duration_seconds <= wall - 0.5, (job.duration_seconds, wall, time.monotonic() - paused_at)
         ledger.checked(assert_clean(FIRST))

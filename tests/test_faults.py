@@ -117,7 +117,7 @@ def test_kill_9_foreground_worker_mid_day_then_another_worker_completes_the_job(
     if reloaded:
         preload_partial(SEP_3, 1000)
         loads.clear()
-    pause = {"fetch_delay": 60} if point == "fetch" else {"copy_pause": 60}
+    pause: dict[str, Any] = {"fetch_delay": 60} if point == "fetch" else {"copy_pause": 60}
     job = fault_job(tmp_path / "m", delay_dates=[SEP_3.isoformat()], delay_attempts=1, **pause)
     events = Events(tmp_path / "m")
 
@@ -181,7 +181,7 @@ def test_kill_9_cluster_worker_mid_copy_the_other_worker_takes_the_day_over(
 def test_worker_frozen_past_its_lease_commits_nothing_when_it_wakes(
     tmp_path: Path, env: dict[str, str], loads: LoadLog, ledger: Ledger, point: str
 ) -> None:
-    pause = {"fetch_delay": 1.5} if point == "fetch" else {"copy_pause": 1.5}
+    pause: dict[str, Any] = {"fetch_delay": 1.5} if point == "fetch" else {"copy_pause": 1.5}
     job = fault_job(tmp_path / "m", parallelism=2, delay_dates=[SEP_2.isoformat()], delay_attempts=1, **pause)
     events = Events(tmp_path / "m")
     with qcluster(env, tmp_path / "cluster.log", workers=2) as cluster:

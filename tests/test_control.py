@@ -121,9 +121,7 @@ def test_invalid_transitions_named_in_the_issue() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_running_job_stops_after_the_day_in_flight_or_at_once_when_none_is() -> None:
-    job = make_job(
-        status=S.RUNNING, total_days=1, lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
-    )
+    job = make_job(status=S.RUNNING, total_days=1, lease_expires_at=timezone.now() + dt.timedelta(seconds=60))
     day = make_day(
         job=job,
         status=SyncDayStatus.RUNNING,

@@ -468,7 +468,9 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
             day.fence += 1
             day.attempts += 1
             day.started_at = now
-            day.save()
+            day.save(
+                update_fields=["status", "worker_id", "lease_expires_at", "fence", "attempts", "started_at"]
+            )
             SyncJob.objects.filter(pk=job_id).update(
                 current_date=day.date, worker_id=worker_id, lease_expires_at=_lease_until(now)
             )

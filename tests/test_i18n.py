@@ -32,6 +32,12 @@ SEED_WORDS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> None:
+    """Back to LANGUAGE_CODE: an earlier test in this process may have left another one active."""
+    translation.deactivate()
+
+
 def statistics(po: Path) -> str:
     """msgfmt's check (formats, headers) and its count of translated/untranslated/fuzzy."""
     result = subprocess.run(

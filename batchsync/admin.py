@@ -52,6 +52,11 @@ if TYPE_CHECKING:  # django-stubs makes ModelAdmin generic; at run time it is no
 else:
     SyncJobAdminBase = ReadOnlyAdminBase = admin.ModelAdmin
 
+# The admin's "View site" opens the progress dashboard; the header names the project.
+admin.site.site_url = "/sync/"
+admin.site.site_header = gettext_lazy("batchsync administration")
+admin.site.site_title = gettext_lazy("batchsync admin")
+
 # --- presentation helpers (pure; shared by the list, the detail page and the dashboard) -------
 
 # Calendar cell states: a day's status, with skipped days split by their reason.

@@ -581,8 +581,11 @@ def test_admin_pages_follow_the_users_language(admin_client: Client) -> None:
     job = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 10))
     english = admin_client.get(change_url(job), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     chinese = admin_client.get(change_url(job), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "Start a sync" in admin_client.get(LIST_URL, HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "启动同步" in admin_client.get(LIST_URL, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    listing_en = admin_client.get(LIST_URL, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Start a sync" in listing_en and "batchsync administration" in listing_en
+    assert 'href="/sync/"' in listing_en  # "View site" opens the dashboard
+    listing_zh = admin_client.get(LIST_URL, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "启动同步" in listing_zh and "batchsync 管理" in listing_zh
     assert "<dt>total days</dt>" in english and "Cancel</button>" in english
     assert "<dt>总天数</dt>" in chinese and "取消</button>" in chinese
     assert "批量同步任务已启动" in chinese and "Batch sync job started" in english

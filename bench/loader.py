@@ -312,6 +312,7 @@ def reset_state() -> None:
 @dataclass
 class CommandRun:
     days: int
+    parallelism: int
     rows: int
     wall_seconds: float
     runner_seconds: float
@@ -320,7 +321,9 @@ class CommandRun:
     cpu_seconds: float | None
 
 
-def run_command(bench_url: str, days: list[dt.date], directory: Path, log: Path) -> CommandRun:
+def run_command(
+    bench_url: str, days: list[dt.date], directory: Path, log: Path, parallelism: int = 1
+) -> CommandRun:
     """Run `manage.py batch_sync` over the days in a subprocess; time it and read its peak RSS."""
     from batchsync.models import SyncJob
 
@@ -338,6 +341,8 @@ def run_command(bench_url: str, days: list[dt.date], directory: Path, log: Path)
         "csv",
         "--path",
         str(directory),
+        "--parallelism",
+        str(parallelism),
     ]
     with log.open("wb") as out, ServerCpu(bench_url) as server:
         started = time.perf_counter()
@@ -350,6 +355,7 @@ def run_command(bench_url: str, days: list[dt.date], directory: Path, log: Path)
         sys.exit(f"batch_sync failed (exit {process.returncode}, job {job.status}); see {log}")
     return CommandRun(
         days=len(days),
+        parallelism=parallelism,
         rows=job.rows_loaded,
         wall_seconds=wall,
         runner_seconds=job.duration_seconds or 0.0,
@@ -407,6 +413,12 @@ def main() -> None:
     parser.add_argument(
         "--rss-days", type=int, default=25, help="a second, shorter command run to compare peak RSS"
     )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=2,
+        help="also run the command with --parallelism N (0: only the default, 1 worker)",
+    )
     parser.add_argument("--data", type=Path, default=PROJECT_DIR / "bench" / "data" / "csv")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep-db", action="store_true", help=f"keep the {BENCH_DB} database")
@@ -443,14 +455,21 @@ def main() -> None:
         psql_runs: list[Result] = []
         loader_runs: list[Result] = []
         commands: list[CommandRun] = []
+        parallel: list[CommandRun] = []
         for round_number in range(1, args.repeat + 1):
             psql_runs.append(bench_psql(bench_url, files))
             loader_runs.append(bench_loader(bench_url, days, args.data))
             commands.append(run_command(bench_url, days, args.data, logs / "command.log"))
+            extra = ""
+            if args.parallel > 1:
+                parallel.append(
+                    run_command(bench_url, days, args.data, logs / "command-parallel.log", args.parallel)
+                )
+                extra = f", command --parallelism {args.parallel} {parallel[-1].wall_seconds:.2f} s"
             print(
                 f"round {round_number}: psql {psql_runs[-1].seconds:.2f} s, "
                 f"loader {loader_runs[-1].seconds:.2f} s, command {commands[-1].wall_seconds:.2f} s "
-                f"(runner {commands[-1].runner_seconds:.2f} s), load {os.getloadavg()[0]:.1f}",
+                f"(runner {commands[-1].runner_seconds:.2f} s){extra}, load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
         bulk = bench_bulk_create(bench_url, days[: args.bulk_days], args.data)
@@ -471,6 +490,11 @@ def main() -> None:
         ),
         best_of([Result("  of which the runner (job duration)", r.rows, r.runner_seconds) for r in commands]),
     ]
+    if parallel:
+        name = f"batch_sync command --parallelism {args.parallel}"
+        results.append(
+            best_of([Result(name, r.rows, r.wall_seconds, "incl. start-up", r.cpu_seconds) for r in parallel])
+        )
     base = results[0].rows_per_second
     print(f"\nwall clock (best of {args.repeat}; bulk_create once):")
     print(f"{'method':44} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x psql':>7}")
@@ -500,14 +524,19 @@ def main() -> None:
         ("loader >= 3 x bulk_create", loader_rate / bulk_rate, 3.0),
         ("command (wall clock) >= 3 x bulk_create", command_rate / bulk_rate, 3.0),
     ]
+    if parallel:
+        checks.insert(
+            2,
+            (f"command --parallelism {args.parallel} >= 0.5 x psql", results[5].rows_per_second / base, 0.5),
+        )
     print("\ntargets (wall clock):")
     for label, value, target in checks:
         print(f"{'met   ' if value >= target else 'MISSED'} {label}: {value:.2f}")
     full = max(commands, key=lambda run: run.max_rss_mb)
     print("\npeak RSS of the batch_sync process (ru_maxrss of the child):")
-    for run in (short, *commands):
+    for run in (short, *commands, *parallel):
         print(
-            f"  {run.days:>4} days, {run.rows:>9,} rows: "
+            f"  {run.days:>4} days, {run.parallelism} worker(s), {run.rows:>9,} rows: "
             f"{run.max_rss_mb:7.1f} MiB  ({run.wall_seconds:.1f} s)"
         )
     growth = full.max_rss_mb - short.max_rss_mb
@@ -518,7 +547,7 @@ def main() -> None:
             "machine": machine_text,
             "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
             "ratios": {label: value for label, value, _ in checks},
-            "rss": [asdict(short), *(asdict(run) for run in commands)],
+            "commands": [asdict(short), *(asdict(run) for run in (*commands, *parallel))],
             "load_average": [load_before, load_after],
         }
         args.json.write_text(json.dumps(payload, indent=2))

@@ -292,7 +292,7 @@ def sync_job_retry(
 def sync_job_get(task_id: str) -> SyncJob:
     """The job with this task id (or numeric id), or `JobNotFound`."""
     lookup = Q(task_id=task_id)
-    if str(task_id).isdigit():
+    if str(task_id).isascii() and str(task_id).isdigit() and int(task_id) < 2**63:
         lookup |= Q(pk=int(task_id))
     job = SyncJob.objects.filter(lookup).first()
     if job is None:

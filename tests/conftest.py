@@ -18,12 +18,13 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def fast_leases(settings: Any) -> dict[str, Any]:
     """Short leases and backoffs so fault tests finish in seconds."""
-    settings.BATCHSYNC = {
+    overridden: dict[str, Any] = {
         **settings.BATCHSYNC,
         "LEASE_SECONDS": 2.0,
         "SOURCE_RETRY_BACKOFF_SECONDS": 0.05,
     }
-    return settings.BATCHSYNC
+    settings.BATCHSYNC = overridden
+    return overridden
 
 
 def database_url() -> str:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 
 
-class SyncJobFactory(factory.django.DjangoModelFactory):
+class SyncJobFactory(factory.django.DjangoModelFactory[SyncJob]):
     class Meta:
         model = SyncJob
 
@@ -22,7 +22,7 @@ class SyncJobFactory(factory.django.DjangoModelFactory):
     total_days = 0
 
 
-class SyncDayFactory(factory.django.DjangoModelFactory):
+class SyncDayFactory(factory.django.DjangoModelFactory[SyncDay]):
     class Meta:
         model = SyncDay
 
@@ -31,7 +31,7 @@ class SyncDayFactory(factory.django.DjangoModelFactory):
     status = SyncDayStatus.PENDING
 
 
-class SyncErrorFactory(factory.django.DjangoModelFactory):
+class SyncErrorFactory(factory.django.DjangoModelFactory[SyncError]):
     class Meta:
         model = SyncError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import threading
@@ -147,7 +148,11 @@ class Command(BaseCommand):
         return parser
 
     def handle(self, *args: Any, **options: Any) -> None:
-        translation.activate("en")
+        """Run the action in the terminal's language (BATCHSYNC_CLI_LANGUAGE: en or zh-hans)."""
+        with translation.override(os.environ.get("BATCHSYNC_CLI_LANGUAGE", "en")):
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         self.verbosity = int(options.get("verbosity", 1))
         action: str = options["action"]
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,6 +15,9 @@ from batchsync import services
 from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # Fields the server owns: a client sending one of these gets a 400 that says so.
 SERVER_OWNED_FIELDS = frozenset(
@@ -206,7 +209,16 @@ class SyncJobControlInputSerializer(StrictInputSerializer):
     """Body of POST .../cancel, /pause, /resume: nothing (an empty object or no body)."""
 
 
-class SyncJobListFilterSerializer(StrictInputSerializer):
+class PageFilterSerializer(StrictInputSerializer):
+    """Query parameters of a plain paginated list."""
+
+    page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
+    )
+
+
+class SyncJobListFilterSerializer(PageFilterSerializer):
     """Query parameters of GET .../sync/batch."""
 
     status = serializers.ChoiceField(
@@ -218,30 +230,13 @@ class SyncJobListFilterSerializer(StrictInputSerializer):
     date = serializers.DateField(
         required=False, help_text=gettext_lazy("Only jobs whose range contains this day (YYYY-MM-DD).")
     )
-    page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
-    page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
-    )
 
 
-class SyncDayListFilterSerializer(StrictInputSerializer):
+class SyncDayListFilterSerializer(PageFilterSerializer):
     """Query parameters of GET .../batch/<task_id>/days."""
 
     status = serializers.ChoiceField(
         choices=SyncDayStatus.choices, required=False, help_text=gettext_lazy("Only days in this status.")
-    )
-    page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
-    page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
-    )
-
-
-class PageFilterSerializer(StrictInputSerializer):
-    """Query parameters of a plain paginated list."""
-
-    page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
-    page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
     )
 
 
@@ -393,49 +388,53 @@ class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
 SUCCESS = [("success", "success")]
 
 
-class SyncJobStartEnvelopeSerializer(serializers.Serializer[Any]):
+def _success_envelope(
+    name: str, data: type[serializers.Serializer[Any]], help_text: StrOrPromise
+) -> type[serializers.Serializer[Any]]:
+    """`{"status": "success", "data": <data>}` as a named class: the schema's component name."""
     status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobStartOutputSerializer(help_text=gettext_lazy("The started (or queued) job."))  # type: ignore[assignment]
+    fields = {"status": status, "data": data(help_text=help_text)}
+    return type(name, (serializers.Serializer,), {"__module__": __name__, **fields})
 
 
-class SyncJobPlanEnvelopeSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobPlanOutputSerializer(help_text=gettext_lazy("The plan of a dry run."))  # type: ignore[assignment]
+def _page(
+    name: str, results: type[serializers.Serializer[Any]], help_text: StrOrPromise
+) -> type[serializers.Serializer[Any]]:
+    """One page of a list (`count`, `next`, `previous`, `results`), as the pagination answers."""
+    fields = {
+        "count": serializers.IntegerField(help_text=gettext_lazy("Items in all pages.")),
+        "next": serializers.URLField(allow_null=True, help_text=gettext_lazy("URL of the next page.")),
+        "previous": serializers.URLField(
+            allow_null=True, help_text=gettext_lazy("URL of the previous page.")
+        ),
+        "results": results(many=True, help_text=help_text),
+    }
+    return type(name, (serializers.Serializer,), {"__module__": __name__, **fields})
 
 
-class SyncJobProgressEnvelopeSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobProgressOutputSerializer(help_text=gettext_lazy("The job's progress."))  # type: ignore[assignment]
-
-
-class _PageSerializer(serializers.Serializer[Any]):
-    count = serializers.IntegerField(help_text=gettext_lazy("Items in all pages."))
-    next = serializers.URLField(allow_null=True, help_text=gettext_lazy("URL of the next page."))
-    previous = serializers.URLField(allow_null=True, help_text=gettext_lazy("URL of the previous page."))
-
-
-class SyncJobPageSerializer(_PageSerializer):
-    results = SyncJobProgressOutputSerializer(many=True, help_text=gettext_lazy("Jobs, newest first."))
-
-
-class SyncDayPageSerializer(_PageSerializer):
-    results = SyncDayOutputSerializer(many=True, help_text=gettext_lazy("Days in date order."))
-
-
-class SyncErrorPageSerializer(_PageSerializer):
-    results = SyncErrorOutputSerializer(many=True, help_text=gettext_lazy("Errors, newest first."))
-
-
-class SyncJobPageEnvelopeSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncJobPageSerializer(help_text=gettext_lazy("One page of jobs."))  # type: ignore[assignment]
-
-
-class SyncDayPageEnvelopeSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncDayPageSerializer(help_text=gettext_lazy("One page of days."))  # type: ignore[assignment]
-
-
-class SyncErrorPageEnvelopeSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    data = SyncErrorPageSerializer(help_text=gettext_lazy("One page of errors."))  # type: ignore[assignment]
+SyncJobStartEnvelopeSerializer = _success_envelope(
+    "SyncJobStartEnvelopeSerializer",
+    SyncJobStartOutputSerializer,
+    gettext_lazy("The started (or queued) job."),
+)
+SyncJobPlanEnvelopeSerializer = _success_envelope(
+    "SyncJobPlanEnvelopeSerializer", SyncJobPlanOutputSerializer, gettext_lazy("The plan of a dry run.")
+)
+SyncJobProgressEnvelopeSerializer = _success_envelope(
+    "SyncJobProgressEnvelopeSerializer", SyncJobProgressOutputSerializer, gettext_lazy("The job's progress.")
+)
+SyncJobPageEnvelopeSerializer = _success_envelope(
+    "SyncJobPageEnvelopeSerializer",
+    _page("SyncJobPageSerializer", SyncJobProgressOutputSerializer, gettext_lazy("Jobs, newest first.")),
+    gettext_lazy("One page of jobs."),
+)
+SyncDayPageEnvelopeSerializer = _success_envelope(
+    "SyncDayPageEnvelopeSerializer",
+    _page("SyncDayPageSerializer", SyncDayOutputSerializer, gettext_lazy("Days in date order.")),
+    gettext_lazy("One page of days."),
+)
+SyncErrorPageEnvelopeSerializer = _success_envelope(
+    "SyncErrorPageEnvelopeSerializer",
+    _page("SyncErrorPageSerializer", SyncErrorOutputSerializer, gettext_lazy("Errors, newest first.")),
+    gettext_lazy("One page of errors."),
+)

@@ -519,12 +519,8 @@ class SyncJobAdmin(SyncJobAdminBase):
                     return HttpResponseRedirect(self._job_url(job))
         plan_context: dict[str, Any] = {}
         if plan is not None:
-            to_load = sum(1 for day in plan if day.status == SyncDayStatus.PENDING)
             plan_context = {
-                "plan_message": _(
-                    "Dry run: %(days)s days, %(load)s to load, %(skipped)s skipped; nothing was created"
-                )
-                % {"days": len(plan), "load": to_load, "skipped": len(plan) - to_load},
+                "plan_message": services.sync_days_plan_summary(plan)[1],
                 "months": plan_months(plan),
                 "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in plan),
                 "day_numbers": range(1, 32),

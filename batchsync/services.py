@@ -166,6 +166,17 @@ def sync_days_plan(
     return plan
 
 
+def sync_days_plan_summary(plan: list[DayPlan]) -> tuple[int, str]:
+    """How many days of the plan would load, and the dry run's one-line message."""
+    to_load = sum(1 for day in plan if day.status == SyncDayStatus.PENDING)
+    message = _("Dry run: %(days)s days, %(load)s to load, %(skipped)s skipped; nothing was created") % {
+        "days": len(plan),
+        "load": to_load,
+        "skipped": len(plan) - to_load,
+    }
+    return to_load, message
+
+
 # --- creating jobs -----------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -17,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -82,6 +83,19 @@ class SyncApiView(APIView):
     throttle_classes = [SyncJobWriteThrottle]
     throttle_scope = "batchsync_control"
 
+    def paginated(
+        self,
+        request: Request,
+        items: QuerySet[Any],
+        output: type[serializers.Serializer[Any]],
+        shape: Callable[[Any], Any] | None = None,
+    ) -> Response:
+        """One page of `items` in the envelope, each row shaped (optionally) and serialized by `output`."""
+        paginator = EnvelopePagination()
+        page = paginator.paginate_queryset(items, request, view=self) or []
+        rows = [shape(item) for item in page] if shape else page
+        return paginator.get_paginated_response(output(rows, many=True).data)
+
 
 class SyncJobBatchApi(SyncApiView):
     """The seed's start endpoint (POST) and the job history (GET)."""
@@ -105,10 +119,12 @@ class SyncJobBatchApi(SyncApiView):
             source=filters.validated_data.get("source"),
             date=filters.validated_data.get("date"),
         )
-        paginator = EnvelopePagination()
-        page = paginator.paginate_queryset(jobs, request, view=self) or []
-        data = [selectors.sync_job_progress(job, job.recent_errors) for job in page]  # type: ignore[attr-defined]
-        return paginator.get_paginated_response(s.SyncJobProgressOutputSerializer(data, many=True).data)
+        return self.paginated(
+            request,
+            jobs,
+            s.SyncJobProgressOutputSerializer,
+            lambda job: selectors.sync_job_progress(job, job.recent_errors),
+        )
 
     @extend_schema(
         operation_id="sync_batch_start",
@@ -177,14 +193,13 @@ class SyncJobBatchApi(SyncApiView):
 
 
 def _plan_data(plan: list[services.DayPlan]) -> dict[str, Any]:
-    to_load = sum(1 for day in plan if day.status == SyncDayStatus.PENDING)
+    to_load, message = services.sync_days_plan_summary(plan)
     return {
         "dry_run": True,
         "total_days": len(plan),
         "to_load": to_load,
         "skipped": len(plan) - to_load,
-        "message": _("Dry run: %(days)s days, %(load)s to load, %(skipped)s skipped; nothing was created")
-        % {"days": len(plan), "load": to_load, "skipped": len(plan) - to_load},
+        "message": message,
         "days": [
             {
                 "date": day.date,
@@ -309,9 +324,7 @@ class SyncJobDaysApi(SyncApiView):
         filters.is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
         days = selectors.sync_day_list(job, status=filters.validated_data.get("status"))
-        paginator = EnvelopePagination()
-        page = paginator.paginate_queryset(days, request, view=self) or []
-        return paginator.get_paginated_response(s.SyncDayOutputSerializer(page, many=True).data)
+        return self.paginated(request, days, s.SyncDayOutputSerializer)
 
 
 class SyncJobErrorsApi(SyncApiView):
@@ -328,9 +341,7 @@ class SyncJobErrorsApi(SyncApiView):
     def get(self, request: Request, task_id: str) -> Response:
         s.PageFilterSerializer(data=request.query_params, context=QUERY).is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
-        paginator = EnvelopePagination()
-        page = paginator.paginate_queryset(selectors.sync_error_list(job), request, view=self) or []
-        return paginator.get_paginated_response(s.SyncErrorOutputSerializer(page, many=True).data)
+        return self.paginated(request, selectors.sync_error_list(job), s.SyncErrorOutputSerializer)
 
 
 @csrf_exempt  # it changes nothing, and an unknown URL should say so, whatever the method

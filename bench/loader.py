@@ -2,21 +2,25 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/loader.py --days 250
 
-Generates N trading days x 5,500 bars as CSV files (bench/data/csv, git-ignored, reused on the
-next run), then in one run, on its own database `batchsync_bench` on the DATABASE_URL server
-(dropped and created here, so user data is never touched), measures:
+Generates N trading days x 5,500 bars as CSV files (the demo source's bytes, in bench/data/csv,
+git-ignored, reused on the next run), then in one run, on its own database `batchsync_bench` on
+the DATABASE_URL server (dropped and created here, so user data is never touched), measures:
 
-1. `psql \\copy` of every file into an unindexed table, in one psql session: the physical limit.
-2. `loader.replace_day` on the same files, one transaction per day, into `daily_bar` (with its
-   primary key and checks), through the csv source.
+1. `psql \\copy` of every file into an unindexed table, in one psql session: the physical
+   limit. Also into `daily_bar` itself (its primary key and checks), for reference.
+2. `loader.replace_day` on the same files, one transaction per day, into `daily_bar`, through
+   the csv source.
 3. Django `bulk_create(update_conflicts=True)` of the same rows, parsed from the same files, on
    the first `--bulk-days` days (it is slow; rows/s is per row, so it extrapolates).
-4. The whole `manage.py batch_sync --source csv` command in a subprocess, on a fresh state:
-   wall clock of the process (Django start, calendar, job rows, progress) and the runner's own
-   time from the job row.
+4. The whole `manage.py batch_sync --source csv` command in a subprocess, on a fresh state
+   (no bars, no jobs): wall clock of the process (Django start-up, calendar, job rows, progress)
+   and the runner's own time from the job row; again with `--parallelism 2`.
 
-Each is printed as a ratio to the psql figure. Then the command runs again on `--rss-days` days
-to show that its peak RSS (os.wait4's ru_maxrss) does not grow with the number of days.
+psql, the loader and the command run interleaved `--repeat` times and the best run of each
+counts (the machine may be shared). Each figure is printed as a ratio to the psql one, in wall
+clock and in CPU seconds (client + server backends, read from /proc). Then the command runs on
+`--rss-days` days to show that its peak RSS (GNU time's %M) does not grow with the days.
+Django runs with DEBUG off, as in production.
 """
 
 from __future__ import annotations

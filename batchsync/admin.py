@@ -194,14 +194,6 @@ def state_legend(states: Iterable[str]) -> list[tuple[str, Any, int]]:
     return [(key, label, counts[key]) for key, label in DAY_STATE_LABELS.items()]
 
 
-def allowed_operations(job: SyncJob) -> list[str]:
-    """The operator operations the job's status allows now (`services.TRANSITIONS`, plus retry)."""
-    operations = [name for name, table in services.TRANSITIONS.items() if job.status in table]
-    if "retry" not in services.TRANSITIONS and job.status in FINISHED_STATUSES:
-        operations.append("retry")
-    return operations
-
-
 OPERATION_LABELS: dict[str, Any] = {
     "cancel": gettext_lazy("Cancel"),
     "pause": gettext_lazy("Pause"),
@@ -553,11 +545,15 @@ class SyncJobAdmin(SyncJobAdminBase):
         if not self.has_view_or_change_permission(request, job):
             raise PermissionDenied
         errors = list(selectors.sync_error_list(job)[:ERRORS_SHOWN])
-        progress = selectors.sync_job_progress(job, errors=errors[:10])
+        progress = selectors.sync_job_progress(job, errors=errors[: get_settings().recent_errors])
         days = selectors.sync_job_calendar_days(job)
         can_change = self.has_change_permission(request, job)
         can_add = self.has_add_permission(request)
-        operations = [op for op in allowed_operations(job) if (can_add if op == "retry" else can_change)]
+        operations = [
+            op
+            for op in services.sync_job_allowed_operations(job)
+            if (can_add if op == "retry" else can_change)
+        ]
         info = self.opts.app_label, self.opts.model_name
         live = {
             "taskId": job.task_id,
@@ -683,7 +679,7 @@ class SyncJobAdmin(SyncJobAdminBase):
                 "details": details,
                 "errors": errors,
                 "errors_total": job.errors.count(),
-                "operations": allowed_operations(job),
+                "operations": services.sync_job_allowed_operations(job),
                 "since": (now - SINCE_MARGIN).isoformat(),
             }
         )

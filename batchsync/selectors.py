@@ -20,11 +20,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def sync_job_recent_errors(job: SyncJob, limit: int | None = None) -> list[SyncError]:
     """The job's most recent errors, newest first (the seed shows 10)."""
-    return list(
-        SyncError.objects.filter(job=job).order_by("-created_at", "-id")[
-            : limit or get_settings().recent_errors
-        ]
-    )
+    return list(sync_error_list(job)[: limit or get_settings().recent_errors])
 
 
 def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> dict[str, Any]:

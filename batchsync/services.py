@@ -26,7 +26,6 @@ from batchsync.conf import get_settings
 from batchsync.exceptions import (
     InvalidJobRequest,
     InvalidTransition,
-    JobNotFound,
     LeaseLost,
     SyncAlreadyRunning,
 )
@@ -298,17 +297,6 @@ def sync_job_retry(
 
 
 # --- operator transitions ----------------------------------------------------------------
-
-
-def sync_job_get(task_id: str) -> SyncJob:
-    """The job with this task id (or numeric id), or `JobNotFound`."""
-    lookup = Q(task_id=task_id)
-    if str(task_id).isascii() and str(task_id).isdigit() and int(task_id) < 2**63:
-        lookup |= Q(pk=int(task_id))
-    job = SyncJob.objects.filter(lookup).first()
-    if job is None:
-        raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
-    return job
 
 
 def _locked(job: SyncJob | int) -> SyncJob:

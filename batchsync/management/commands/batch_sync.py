@@ -326,7 +326,7 @@ class Command(BaseCommand):
     def _job(self, options: dict[str, Any]) -> SyncJob:
         if not options["job_id"]:
             raise InvalidJobRequest("job_id", f"{options['action']} needs a job id (see: batch_sync list)")
-        return services.sync_job_get(options["job_id"])
+        return selectors.sync_job_detail(options["job_id"])
 
     def _action_status(self, options: dict[str, Any]) -> int:
         job = self._job(options)

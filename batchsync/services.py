@@ -712,10 +712,15 @@ def _commit_without_flush() -> None:
 
 
 def sync_job_progress_commit(job_id: int) -> SyncJob:
-    """Commit the job's progress after a day, outside the day's COPY transaction."""
+    """Commit the job's progress after a day, outside the day's COPY transaction.
+
+    The job row is locked (briefly) so the ETA is decided on its committed status: read
+    unlocked, another worker could finish the job (paused, ETA cleared) in between, and this
+    update would then put a stale ETA back on the finished job.
+    """
     with transaction.atomic():
         _commit_without_flush()
-        job = SyncJob.objects.get(pk=job_id)
+        job = _locked(job_id)
         _progress_refresh(job)
     return job
 

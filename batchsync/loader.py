@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -268,12 +268,3 @@ def _first_line_not_on(text: str, day: dt.date) -> int | None:
         if len(row) > index and _as_date(row[index]) != day:
             return reader.line_num
     return None
-
-
-def csv_bytes(rows: Iterable[Iterable[Any]], *, header: Sequence[str] = BAR_COLUMNS) -> bytes:
-    """Format rows as CSV with a header (for tests, benchmarks and sources that build CSV)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode()

@@ -349,7 +349,7 @@ class Command(BaseCommand):
         return EXIT_OK
 
     def _action_list(self, options: dict[str, Any]) -> int:
-        jobs = SyncJob.objects.all()[: options["limit"]]
+        jobs = selectors.sync_job_list_recent(options["limit"])
         self.stdout.write(f"{'task id':40} {'status':11} {'range':23} {'ok/fail/skip':14} {'percent':>7}")
         for job in jobs:
             counts = f"{job.success_days}/{job.failed_days}/{job.skipped_days}"

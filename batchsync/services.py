@@ -423,6 +423,50 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
         return job.fence
 
 
+# The claim's two statements (raw SQL: they run twice per day, and the ORM's compile time was
+# most of the claim's cost). First the job row is locked and the transaction set to commit
+# without a WAL flush (`set_config(..., true)` is SET LOCAL; see `_commit_without_flush`).
+# The second statement runs after the lock is granted, so its snapshot sees every claim
+# committed before: the in-flight count is taken under the lock, as `parallelism` needs.
+_CLAIM_LOCK_JOB_SQL = """
+SELECT job.parallelism
+FROM batchsync_syncjob job, set_config('synchronous_commit', 'off', true)
+WHERE job.id = %(job)s AND job.status = %(job_running)s AND job.fence = %(fence)s
+FOR NO KEY UPDATE OF job
+"""
+# Pick the earliest claimable day (SKIP LOCKED) when fewer than `parallelism` are in flight,
+# take it unless it has used up its attempts, and note it on the job. Returns the picked
+# day's id, and its new date/fence/attempts only if it was taken (NULLs: the caller fails it).
+_CLAIM_DAY_SQL = """
+WITH candidate AS (
+    SELECT id FROM batchsync_syncday
+    WHERE job_id = %(job)s
+      AND (status = %(pending)s OR (status = %(running)s AND lease_expires_at < %(now)s))
+      AND (
+          SELECT count(*) FROM batchsync_syncday
+          WHERE job_id = %(job)s AND status = %(running)s AND lease_expires_at >= %(now)s
+      ) < %(parallelism)s
+    ORDER BY date
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE batchsync_syncday day
+    SET status = %(running)s, worker_id = %(worker)s, lease_expires_at = %(until)s,
+        fence = day.fence + 1, attempts = day.attempts + 1, started_at = %(now)s
+    FROM candidate
+    WHERE day.id = candidate.id AND day.attempts < %(max_attempts)s
+    RETURNING day.id, day.date, day.fence, day.attempts
+), job AS (
+    UPDATE batchsync_syncjob
+    SET "current_date" = claimed.date, worker_id = %(worker)s, lease_expires_at = %(until)s
+    FROM claimed
+    WHERE batchsync_syncjob.id = %(job)s
+)
+SELECT candidate.id, claimed.date, claimed.fence, claimed.attempts
+FROM candidate LEFT JOIN claimed ON claimed.id = candidate.id
+"""
+
+
 def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
     """Take the job's next day (earliest first) for this worker, or None when it should stop.
 
@@ -434,24 +478,29 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
     """
     config = get_settings()
     while True:
-        with transaction.atomic():
-            _commit_without_flush()
+        with transaction.atomic(), connection.cursor() as cursor:
             now = timezone.now()
-            job = (
-                SyncJob.objects.select_for_update(no_key=True)
-                .filter(pk=job_id)
-                .values("status", "fence", "parallelism")
-                .first()
+            params: dict[str, Any] = {"job": job_id, "job_running": S.RUNNING, "fence": fence}
+            cursor.execute(_CLAIM_LOCK_JOB_SQL, params)
+            job = cursor.fetchone()
+            if job is None:
+                return None
+            params.update(
+                parallelism=job[0],
+                pending=SyncDayStatus.PENDING,
+                running=SyncDayStatus.RUNNING,
+                now=now,
+                until=_lease_until(now),
+                worker=worker_id,
+                max_attempts=config.max_day_attempts,
             )
-            if job is None or job["status"] != S.RUNNING or job["fence"] != fence:
+            cursor.execute(_CLAIM_DAY_SQL, params)
+            row = cursor.fetchone()
+            if row is None:
                 return None
-            days = SyncDay.objects.filter(job_id=job_id)
-            if days.in_flight(now).count() >= job["parallelism"]:
-                return None
-            day = days.claimable(now).order_by("date").select_for_update(skip_locked=True).first()
-            if day is None:
-                return None
-            if day.attempts >= config.max_day_attempts:
+            day_id, date, day_fence, attempts = row
+            if date is None:  # used up its attempts: locked by the statement above, fail it
+                day = SyncDay.objects.get(pk=day_id)
                 _day_fail(
                     day,
                     _("The worker stopped during this day %(n)s times (killed or lost); giving up")
@@ -461,19 +510,7 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
                     line=None,
                 )
                 continue
-            day.status = SyncDayStatus.RUNNING
-            day.worker_id = worker_id
-            day.lease_expires_at = _lease_until(now)
-            day.fence += 1
-            day.attempts += 1
-            day.started_at = now
-            day.save(
-                update_fields=["status", "worker_id", "lease_expires_at", "fence", "attempts", "started_at"]
-            )
-            SyncJob.objects.filter(pk=job_id).update(
-                current_date=day.date, worker_id=worker_id, lease_expires_at=_lease_until(now)
-            )
-            return ClaimedDay(id=day.pk, date=day.date, fence=day.fence, attempt=day.attempts)
+            return ClaimedDay(id=day_id, date=date, fence=day_fence, attempt=attempts)
 
 
 def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) -> SyncDay:

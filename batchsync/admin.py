@@ -491,7 +491,7 @@ class SyncJobAdmin(SyncJobAdminBase):
         if request.method == "POST" and form.is_valid():
             user = request.user.get_username()
             body = {**form.api_data(), "dry_run": "_preview" in request.POST}
-            serializer = SyncJobStartInputSerializer(data=body, context={"requested_by": user})
+            serializer = SyncJobStartInputSerializer(data=body)
             if not serializer.is_valid():
                 for field, reasons in serializer.errors.items():
                     for reason in reasons if isinstance(reasons, list) else [reasons]:

@@ -15,9 +15,9 @@ from django.views.decorators.cache import never_cache
 
 from batchsync import selectors
 from batchsync.admin import format_duration, format_local
+from batchsync.api.permissions import VIEW_JOBS
 from batchsync.models import ACTIVE_STATUSES, SyncError, SyncJob, SyncJobStatus
 
-VIEW_JOBS = "batchsync.view_syncjob"
 RECENT_JOBS = 20
 LOGIN_URL = "sync-login"  # a URL name; login_required and LogoutView resolve it
 

@@ -172,7 +172,6 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             parallelism=attrs.get("parallelism", 1),
             priority=attrs.get("priority", 0),
             queue=attrs.get("queue", False),
-            requested_by=str(self.context.get("requested_by", "")),
         )
         try:
             services.sync_request_validate(request)

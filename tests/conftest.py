@@ -12,6 +12,8 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from tests.faults import Ledger, LoadLog, load_log
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -57,3 +59,18 @@ def csv_dir(tmp_path: Path) -> Iterator[Path]:
     directory = tmp_path / "csv"
     directory.mkdir()
     yield directory
+
+
+@pytest.fixture
+def loads() -> Iterator[LoadLog]:
+    """Every COPY into daily_bar from any process, logged by a trigger (see `tests.faults.load_log`)."""
+    with load_log() as log:
+        yield log
+
+
+@pytest.fixture
+def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    """The test's record of faults injected and rows checked, written for the reliability summary."""
+    record = Ledger(request.node.name)
+    yield record
+    record.write()

@@ -29,7 +29,6 @@ from tests.faults import (
     fault_env,
     fault_options,
     job_now,
-    load_log,
     qcluster,
     register_test_sources,
     run_manage,
@@ -63,12 +62,6 @@ def redis_client() -> Iterator[Any]:
 @pytest.fixture(autouse=True)
 def _test_sources(settings: Any) -> None:
     register_test_sources(settings)
-
-
-@pytest.fixture
-def loads() -> Iterator[LoadLog]:
-    with load_log() as log:
-        yield log
 
 
 def test_redis_broker_worker_killed_mid_copy_reaper_requeues_through_redis(

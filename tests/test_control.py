@@ -9,7 +9,6 @@ import datetime as dt
 import io
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,7 +37,6 @@ from tests.faults import (
     fault_env,
     fault_options,
     job_now,
-    load_log,
     qcluster,
     register_test_sources,
     run_manage,
@@ -261,19 +259,6 @@ def test_command_exit_codes_for_bad_transitions_and_unknown_jobs(
 
 FIRST = [dt.date(2025, 9, d) for d in (1, 2, 3, 4, 5, 8, 9, 10, 11, 12)]
 SECOND = [dt.date(2025, 9, d) for d in (15, 16, 17, 18, 19, 22, 23, 24, 25, 26)]
-
-
-@pytest.fixture
-def loads() -> Iterator[LoadLog]:
-    with load_log() as log:
-        yield log
-
-
-@pytest.fixture
-def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
-    record = Ledger(request.node.name)
-    yield record
-    record.write()
 
 
 def days_by_status(job: SyncJob) -> dict[str, list[dt.date]]:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from tests.faults import (
     fault_env,
     fault_options,
     job_now,
-    load_log,
     qcluster,
     register_test_sources,
     wait_for_status,
@@ -50,19 +48,6 @@ WEEK = [SEP_1, SEP_2, SEP_3, SEP_4, SEP_5]  # five trading days on XSHG
 @pytest.fixture(autouse=True)
 def _test_sources(settings: Any) -> None:
     register_test_sources(settings)
-
-
-@pytest.fixture
-def loads() -> Iterator[LoadLog]:
-    with load_log() as log:
-        yield log
-
-
-@pytest.fixture
-def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
-    record = Ledger(request.node.name)
-    yield record
-    record.write()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from tests.faults import (
     LoadLog,
     assert_clean,
     fault_options,
-    load_log,
     qcluster,
     register_test_sources,
     wait_for_status,
@@ -37,12 +35,6 @@ SEPTEMBER = (dt.date(2025, 9, 1), dt.date(2025, 9, 30))  # 22 trading days, 8 we
 @pytest.fixture(autouse=True)
 def _test_sources(settings: Any) -> None:
     register_test_sources(settings)
-
-
-@pytest.fixture
-def loads() -> Iterator[LoadLog]:
-    with load_log() as log:
-        yield log
 
 
 def new_job(

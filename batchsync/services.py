@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -702,39 +702,65 @@ def _days_release_expired(job_id: int, now: dt.datetime) -> int:
     return SyncDay.objects.filter(pk__in=expired).update(status=SyncDayStatus.PENDING, lease_expires_at=None)
 
 
+# Counts, rows and ETA recomputed from the days and written in one statement (it runs after
+# every day). The ETA rule is `_progress_refresh`'s docstring; `eta` is the caller's value,
+# kept when there is nothing to estimate from yet.
+_PROGRESS_REFRESH_SQL = """
+UPDATE batchsync_syncjob job SET
+    success_days = stats.success,
+    failed_days = stats.failed,
+    skipped_days = stats.skipped,
+    processed_days = stats.success + stats.failed + stats.skipped,
+    rows_loaded = stats.rows,
+    estimated_completion = CASE
+        WHEN %(working)s AND stats.success + stats.failed > 0
+             AND %(elapsed)s::float8 IS NOT NULL AND stats.remaining > 0
+        THEN %(now)s::timestamptz + make_interval(
+            secs => stats.remaining * (%(elapsed)s::float8 / (stats.success + stats.failed))
+        )
+        WHEN NOT %(working)s OR stats.remaining = 0 THEN NULL
+        ELSE %(eta)s::timestamptz
+    END
+FROM (
+    SELECT
+        count(*) FILTER (WHERE status = %(succeeded)s) AS success,
+        count(*) FILTER (WHERE status = %(failed)s) AS failed,
+        count(*) FILTER (WHERE status = %(skipped)s) AS skipped,
+        coalesce(sum(rows) FILTER (WHERE status = %(succeeded)s), 0) AS rows,
+        count(*) FILTER (WHERE status IN (%(pending)s, %(running)s)) AS remaining
+    FROM batchsync_syncday WHERE job_id = %(job)s
+) stats
+WHERE job.id = %(job)s
+RETURNING job.success_days, job.failed_days, job.skipped_days, job.rows_loaded, job.estimated_completion
+"""
+
+
 def _progress_refresh(job: SyncJob) -> None:
-    """Recompute the job's counts, rows and ETA from its days (idempotent, so crash-safe)."""
-    stats: dict[str, dict[str, Any]] = {
-        row["status"]: dict(row)
-        for row in SyncDay.objects.filter(job_id=job.pk)
-        .values("status")
-        .annotate(n=Count("id"), rows=Sum("rows"))
+    """Recompute the job's counts, rows and ETA from its days (idempotent, so crash-safe).
+
+    ETA: remaining days x seconds per attempted day while the job works; none once it stops
+    or nothing remains; unchanged while no day was attempted yet. The caller holds the job row
+    (locked, or just created), so the statement always finds it.
+    """
+    params = {
+        "job": job.pk,
+        "working": job.status in WORKING_STATUSES,
+        "elapsed": job.duration_seconds,
+        "now": timezone.now(),
+        "eta": job.estimated_completion,
+        "succeeded": SyncDayStatus.SUCCEEDED,
+        "failed": SyncDayStatus.FAILED,
+        "skipped": SyncDayStatus.SKIPPED,
+        "pending": SyncDayStatus.PENDING,
+        "running": SyncDayStatus.RUNNING,
     }
-
-    def count(status: str) -> int:
-        return int(stats.get(status, {}).get("n", 0))
-
-    job.success_days = count(SyncDayStatus.SUCCEEDED)
-    job.failed_days = count(SyncDayStatus.FAILED)
-    job.skipped_days = count(SyncDayStatus.SKIPPED)
+    with connection.cursor() as cursor:
+        cursor.execute(_PROGRESS_REFRESH_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise SyncJob.DoesNotExist(f"job {job.pk} is gone")
+    job.success_days, job.failed_days, job.skipped_days, job.rows_loaded, job.estimated_completion = row
     job.processed_days = job.success_days + job.failed_days + job.skipped_days
-    job.rows_loaded = int(stats.get(SyncDayStatus.SUCCEEDED, {}).get("rows") or 0)
-    attempted = job.success_days + job.failed_days
-    remaining = count(SyncDayStatus.PENDING) + count(SyncDayStatus.RUNNING)
-    elapsed = job.duration_seconds
-    if job.status in WORKING_STATUSES and attempted and elapsed is not None and remaining:
-        seconds_per_day = elapsed / attempted
-        job.estimated_completion = timezone.now() + dt.timedelta(seconds=remaining * seconds_per_day)
-    elif job.status not in WORKING_STATUSES or not remaining:
-        job.estimated_completion = None
-    SyncJob.objects.filter(pk=job.pk).update(
-        success_days=job.success_days,
-        failed_days=job.failed_days,
-        skipped_days=job.skipped_days,
-        processed_days=job.processed_days,
-        rows_loaded=job.rows_loaded,
-        estimated_completion=job.estimated_completion,
-    )
 
 
 def _commit_without_flush() -> None:

@@ -30,7 +30,6 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -40,14 +39,15 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.common import generate_files, machine, recreate_database, trading_days, with_database  # noqa: E402
+
 BENCH_DB = "batchsync_bench"
 ROWS_PER_DAY = 5500
-LAST_DAY = dt.date(2025, 12, 31)
 PSQL = shutil.which("psql") or "/usr/bin/psql"
 TIME = "/usr/bin/time"  # GNU time, for the command's peak RSS
 
@@ -136,51 +136,6 @@ class ServerCpu:
         if self.local and self.latest:
             used = sum(ticks - self.baseline.get(pid, 0) for pid, ticks in self.latest.items())
             self.seconds = used / self.TICK
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def prepare_database(server_url: str) -> None:
-    """Drop and create the bench database (connecting to the DATABASE_URL database to do it)."""
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database(server_url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-
-
-def trading_days(count: int) -> list[dt.date]:
-    """The last `count` XSHG sessions up to LAST_DAY."""
-    from batchsync import calendars
-
-    start = LAST_DAY - dt.timedelta(days=count * 2 + 30)
-    return sorted(calendars.trading_days("XSHG", start, LAST_DAY))[-count:]
-
-
-def generate_files(days: list[dt.date], directory: Path) -> None:
-    """One demo CSV per day, `YYYYMMDD.csv`; files already there are reused."""
-    from batchsync.sources.demo import demo_day_csv
-
-    directory.mkdir(parents=True, exist_ok=True)
-    made = 0
-    for day in days:
-        path = directory / f"{day:%Y%m%d}.csv"
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(demo_day_csv(day))
-            tmp.replace(path)
-            made += 1
-    print(f"data: {len(days)} days x {ROWS_PER_DAY} rows in {directory} ({made} files generated)")
 
 
 def checkpoint() -> None:
@@ -384,32 +339,6 @@ def run_command(
     )
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        memory_kb = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        memory = f"{memory_kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        memory = "unknown RAM"
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        (server,) = cursor.fetchone()
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {memory}, Python {platform.python_version()}, "
-        f"PostgreSQL {server}, {platform.system()} {platform.release()}"
-    )
-
-
 def best_of(runs: list[Result], name: str = "") -> Result:
     """The fastest run by wall clock, with the least CPU of all runs, and every run's time."""
     best = min(runs, key=lambda run: run.seconds)
@@ -449,7 +378,7 @@ def main() -> None:
     if urlsplit(server_url).path.strip("/") == BENCH_DB:
         sys.exit(f"point DATABASE_URL at another database of the server; {BENCH_DB} is dropped here")
     bench_url = with_database(server_url, BENCH_DB)
-    prepare_database(server_url)
+    recreate_database(server_url, BENCH_DB)
     os.environ["DATABASE_URL"] = bench_url
     # As in production: DEBUG would make Django keep every query in memory (up to 9,000).
     os.environ.setdefault("DJANGO_DEBUG", "0")
@@ -465,7 +394,8 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     try:
         days = trading_days(args.days)
-        generate_files(days, args.data)
+        made = generate_files(days, args.data)
+        print(f"data: {len(days)} days x {ROWS_PER_DAY} rows in {args.data} ({made} files generated)")
         files = [args.data / f"{day:%Y%m%d}.csv" for day in days]
         total_rows = len(days) * ROWS_PER_DAY
         machine_text = machine()
@@ -501,7 +431,7 @@ def main() -> None:
     finally:
         connections.close_all()
         if not args.keep_db:
-            drop_database(server_url)
+            recreate_database(server_url, BENCH_DB, drop_only=True)
     load_after = os.getloadavg()[0]
 
     command_name = "batch_sync command (whole process)"

@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -33,13 +32,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.common import generate_files, machine, recreate_database, trading_days, with_database  # noqa: E402
+
 BENCH_DB = "batchsync_bench_parallel"
-LAST_DAY = dt.date(2025, 12, 31)
 CLUSTER_WORKERS = 8
 
 LOAD_LOG_SQL = """
@@ -72,39 +72,6 @@ class Run:
     @property
     def days_per_second(self) -> float:
         return self.days / self.seconds if self.seconds else 0.0
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def recreate_database(server_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def trading_days(count: int) -> list[dt.date]:
-    """The last `count` XSHG sessions up to LAST_DAY."""
-    from batchsync import calendars
-
-    start = LAST_DAY - dt.timedelta(days=count * 2 + 30)
-    return sorted(calendars.trading_days("XSHG", start, LAST_DAY))[-count:]
-
-
-def generate_files(days: list[dt.date], directory: Path) -> None:
-    from batchsync.sources.demo import demo_day_csv
-
-    directory.mkdir(parents=True, exist_ok=True)
-    for day in days:
-        path = directory / f"{day:%Y%m%d}.csv"
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(demo_day_csv(day))
-            tmp.replace(path)
 
 
 def sql(statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -181,18 +148,6 @@ def run_job(source: str, options: dict[str, Any], days: list[dt.date], workers: 
     )
 
 
-def machine() -> str:
-    cpus = os.cpu_count()
-    memory = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    server = sql("SHOW server_version")[0][0]
-    return f"{platform.processor() or platform.machine()}, {cpus} CPUs{memory}, PostgreSQL {server}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=24, help="trading days per latency job (default 24)")
@@ -210,7 +165,7 @@ def main() -> None:
     if urlsplit(server_url).path.strip("/") == BENCH_DB:
         sys.exit(f"point DATABASE_URL at another database of the server; {BENCH_DB} is dropped here")
     bench_url = with_database(server_url, BENCH_DB)
-    recreate_database(server_url)
+    recreate_database(server_url, BENCH_DB)
     env = {
         **os.environ,
         "DATABASE_URL": bench_url,
@@ -255,7 +210,7 @@ def main() -> None:
         cluster.wait()
         connections.close_all()
         if not args.keep_db:
-            recreate_database(server_url, drop_only=True)
+            recreate_database(server_url, BENCH_DB, drop_only=True)
     load_after = os.getloadavg()[0]
 
     for run in runs:

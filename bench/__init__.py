@@ -1,0 +1,1 @@
+"""Benchmarks: run the scripts in this folder directly (see docs/benchmarks.md)."""

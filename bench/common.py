@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +25,17 @@ def recreate_database(server_url: str, name: str, *, drop_only: bool = False) ->
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def bench_database(script: str, name: str) -> tuple[str, str]:
+    """Check DATABASE_URL, (re)create database `name` on its server; return (server URL, bench URL)."""
+    server_url = os.environ.get("DATABASE_URL", "").strip()
+    if not server_url:
+        sys.exit(f"{script} needs DATABASE_URL (a PostgreSQL server; it creates its own database)")
+    if urlsplit(server_url).path.strip("/") == name:
+        sys.exit(f"point DATABASE_URL at another database of the server; {name} is dropped here")
+    recreate_database(server_url, name)
+    return server_url, with_database(server_url, name)
 
 
 def trading_days(count: int) -> list[dt.date]:

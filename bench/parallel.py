@@ -32,12 +32,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.common import generate_files, machine, recreate_database, trading_days, with_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_database,
+    generate_files,
+    machine,
+    recreate_database,
+    trading_days,
+)
 
 BENCH_DB = "batchsync_bench_parallel"
 CLUSTER_WORKERS = 8
@@ -159,13 +164,7 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help=f"keep the {BENCH_DB} database")
     args = parser.parse_args()
 
-    server_url = os.environ.get("DATABASE_URL", "").strip()
-    if not server_url:
-        sys.exit("bench/parallel.py needs DATABASE_URL (a PostgreSQL server; it creates its own database)")
-    if urlsplit(server_url).path.strip("/") == BENCH_DB:
-        sys.exit(f"point DATABASE_URL at another database of the server; {BENCH_DB} is dropped here")
-    bench_url = with_database(server_url, BENCH_DB)
-    recreate_database(server_url, BENCH_DB)
+    server_url, bench_url = bench_database("bench/parallel.py", BENCH_DB)
     env = {
         **os.environ,
         "DATABASE_URL": bench_url,

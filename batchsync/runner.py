@@ -2,7 +2,8 @@
 
 Each day is ONE transaction: prove this worker still owns the day (fence), delete the day's
 bars, COPY the new ones, mark the day done. A crash anywhere leaves the day fully loaded or
-untouched. Progress is committed after the day, in its own short transaction.
+untouched. Progress is committed after the day, in its own short transaction: the one that
+claims the next day (or finishes the job).
 """
 
 from __future__ import annotations
@@ -136,10 +137,10 @@ def _load_claimed_day(source: Source, claim: ClaimedDay, worker_id: str, job_fen
             payload = source.fetch_day(claim.date)
             _tag_connection(worker_id)  # again: the connection may be new after a loss
             with transaction.atomic():
-                day = services.sync_day_lock_for_commit(claim, worker_id, job_fence)
+                services.sync_day_lock_for_commit(claim, worker_id, job_fence)
                 with connection.cursor() as cursor:
                     rows = loader.replace_day(cursor, claim.date, payload)
-                services.sync_day_mark_succeeded(day, rows, started)
+                services.sync_day_mark_succeeded(claim, rows, started)
             return rows
         except LeaseLost:
             raise
@@ -209,6 +210,8 @@ def sync_job_run(
             # to join would otherwise hand the job on forever without loading anything.
             if deadline is not None and claimed_any and time.monotonic() >= deadline:
                 more_work = True
+                # No next claim publishes the last day's progress: do it here.
+                job = _with_reconnect(services.sync_job_progress_commit, job_id)
                 break
             claim = _claim_with_reconnect(job_id, worker_id, fence)
             if claim is None:
@@ -219,8 +222,9 @@ def sync_job_run(
             idle_since = None
             heartbeat.claim = claim
             claimed_any = True
-            # The counts are those of the last progress commit; only the day is new (saves a
-            # query per day: the claim already wrote `current_date`).
+            # The claim published the progress of the days before it, and wrote `current_date`.
+            if claim.progress is not None:
+                claim.progress.apply_to(job)
             job.current_date = claim.date
             if on_progress is not None:
                 on_progress(job)  # the day now being loaded is `current_date`
@@ -264,9 +268,7 @@ def sync_job_run(
                     break
             finally:
                 heartbeat.claim = None
-            job = _with_reconnect(services.sync_job_progress_commit, job_id)
-            if on_progress is not None:
-                on_progress(job)
+            # The day's progress is published by the next claim, or by the finish below.
     finally:
         heartbeat.stopped.set()
         heartbeat.join()

@@ -91,11 +91,35 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
+class JobProgress:
+    """A job's counts, rows and ETA, as just recomputed from its days and committed."""
+
+    success_days: int
+    failed_days: int
+    skipped_days: int
+    rows_loaded: int
+    estimated_completion: dt.datetime | None
+
+    @property
+    def processed_days(self) -> int:
+        return self.success_days + self.failed_days + self.skipped_days
+
+    def apply_to(self, job: SyncJob) -> None:
+        job.success_days = self.success_days
+        job.failed_days = self.failed_days
+        job.skipped_days = self.skipped_days
+        job.processed_days = self.processed_days
+        job.rows_loaded = self.rows_loaded
+        job.estimated_completion = self.estimated_completion
+
+
+@dataclass(frozen=True)
 class ClaimedDay:
     id: int
     date: dt.date
     fence: int
     attempt: int
+    progress: JobProgress | None = None  # the job's progress, published by the claim
 
 
 def sync_job_enqueue_on_commit(job: SyncJob, workers: int) -> None:
@@ -429,7 +453,7 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
 # The second statement runs after the lock is granted, so its snapshot sees every claim
 # committed before: the in-flight count is taken under the lock, as `parallelism` needs.
 _CLAIM_LOCK_JOB_SQL = """
-SELECT job.parallelism
+SELECT job.parallelism, job.started_at, job.active_seconds, job.running_since, job.estimated_completion
 FROM batchsync_syncjob job, set_config('synchronous_commit', 'off', true)
 WHERE job.id = %(job)s AND job.status = %(job_running)s AND job.fence = %(fence)s
 FOR NO KEY UPDATE OF job
@@ -470,6 +494,11 @@ FROM candidate LEFT JOIN claimed ON claimed.id = candidate.id
 def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
     """Take the job's next day (earliest first) for this worker, or None when it should stop.
 
+    The same transaction publishes the job's progress (counts, ETA) so far: this is the
+    progress commit after the previous day, outside any day's COPY transaction, folded into
+    the next claim to save a transaction per day. It runs even when no day is left to claim,
+    as long as the job still runs; a job that stops is refreshed by its finish.
+
     FOR UPDATE SKIP LOCKED lets many workers claim days of one job without waiting on each
     other; a running day whose lease ran out (its worker died) is claimable again. The job row
     is locked first (briefly) so that concurrent claims respect `parallelism` exactly. A day
@@ -482,11 +511,22 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
             now = timezone.now()
             params: dict[str, Any] = {"job": job_id, "job_running": S.RUNNING, "fence": fence}
             cursor.execute(_CLAIM_LOCK_JOB_SQL, params)
-            job = cursor.fetchone()
-            if job is None:
+            locked = cursor.fetchone()
+            if locked is None:
                 return None
+            parallelism, started_at, active_seconds, running_since, eta = locked
+            progress = _progress_refresh(
+                SyncJob(
+                    pk=job_id,
+                    status=S.RUNNING,
+                    started_at=started_at,
+                    active_seconds=active_seconds,
+                    running_since=running_since,
+                    estimated_completion=eta,
+                )
+            )
             params.update(
-                parallelism=job[0],
+                parallelism=parallelism,
                 pending=SyncDayStatus.PENDING,
                 running=SyncDayStatus.RUNNING,
                 now=now,
@@ -510,44 +550,54 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
                     line=None,
                 )
                 continue
-            return ClaimedDay(id=day_id, date=date, fence=day_fence, attempt=attempts)
+            return ClaimedDay(id=day_id, date=date, fence=day_fence, attempt=attempts, progress=progress)
 
 
-def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) -> SyncDay:
+# The fence, checked inside the day's transaction: the day row is locked only if this worker
+# still holds it (same fence, lease not run out) and the job is still working on the same run.
+# OF day: locking the joined job row too would serialize every parallel worker's day on it.
+_DAY_FENCE_SQL = """
+SELECT day.id
+FROM batchsync_syncday day JOIN batchsync_syncjob job ON job.id = day.job_id
+WHERE day.id = %(day)s AND day.status = %(running)s AND day.fence = %(fence)s
+  AND day.worker_id = %(worker)s AND day.lease_expires_at >= %(now)s
+  AND job.fence = %(job_fence)s AND job.status = ANY(%(working)s)
+FOR UPDATE OF day
+"""
+
+
+def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) -> None:
     """Inside the day's transaction: lock the day and prove this worker still owns it.
 
     This is the fence: a worker that lost its lease (frozen past expiry, then woken) finds the
     day re-claimed (fence moved) or reset, raises `LeaseLost`, and its transaction is rolled
-    back, so it never commits a day it no longer owns.
+    back, so it never commits a day it no longer owns. An expired lease not yet re-claimed
+    counts as lost too: someone may be about to take the day, so a late worker stands down.
     """
-    # of=("self",): lock the day only. A plain FOR UPDATE would lock the joined job row too,
-    # for the whole COPY, and serialize every parallel worker's day on it.
-    day = SyncDay.objects.select_for_update(of=("self",)).select_related("job").get(pk=claim.id)
-    if (
-        day.status != SyncDayStatus.RUNNING
-        or day.fence != claim.fence
-        or day.worker_id != worker_id
-        or day.job.fence != job_fence
-        or day.job.status not in WORKING_STATUSES
-        # Expired but not yet re-claimed: someone may be about to; a late worker stands down.
-        or day.lease_expires_at is None
-        or day.lease_expires_at < timezone.now()
-    ):
-        raise LeaseLost(f"day {claim.date} of job {day.job.task_id} is no longer held by {worker_id}")
-    return day
+    params = {
+        "day": claim.id,
+        "running": SyncDayStatus.RUNNING,
+        "fence": claim.fence,
+        "worker": worker_id,
+        "now": timezone.now(),
+        "job_fence": job_fence,
+        "working": list(WORKING_STATUSES),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_DAY_FENCE_SQL, params)
+        held = cursor.fetchone() is not None
+    if not held:
+        raise LeaseLost(f"day {claim.date} (job day {claim.id}) is no longer held by {worker_id}")
 
 
-def sync_day_mark_succeeded(day: SyncDay, rows: int, started: float) -> None:
-    """Record a loaded day (in the day's own transaction, right after its COPY)."""
-    day.status = SyncDayStatus.SUCCEEDED
-    day.rows = rows
-    day.duration_seconds = round(time.monotonic() - started, 4)
-    day.finished_at = timezone.now()
-    day.last_error = ""
-    day.lease_expires_at = None
-    day.save(
-        update_fields=["status", "rows", "duration_seconds", "finished_at", "last_error", "lease_expires_at"]
-    )
+def sync_day_mark_succeeded(claim: ClaimedDay, rows: int, started: float) -> None:
+    """Record a loaded day (in the day's own transaction, right after its COPY and fence)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE batchsync_syncday SET status = %s, rows = %s, duration_seconds = %s, "
+            "finished_at = %s, last_error = '', lease_expires_at = NULL WHERE id = %s",
+            [SyncDayStatus.SUCCEEDED, rows, round(time.monotonic() - started, 4), timezone.now(), claim.id],
+        )
 
 
 def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | None) -> None:
@@ -574,11 +624,11 @@ def sync_day_record_failure(claim: ClaimedDay, worker_id: str, job_fence: int, e
     tb = "".join(traceback_module.format_exception(error))
     with transaction.atomic():
         try:
-            day = sync_day_lock_for_commit(claim, worker_id, job_fence)
+            sync_day_lock_for_commit(claim, worker_id, job_fence)
         except LeaseLost:
             return False
         _day_fail(
-            day,
+            SyncDay.objects.get(pk=claim.id),
             message,
             tb=tb,
             file=getattr(error, "file", "") or "",
@@ -735,7 +785,7 @@ RETURNING job.success_days, job.failed_days, job.skipped_days, job.rows_loaded, 
 """
 
 
-def _progress_refresh(job: SyncJob) -> None:
+def _progress_refresh(job: SyncJob) -> JobProgress:
     """Recompute the job's counts, rows and ETA from its days (idempotent, so crash-safe).
 
     ETA: remaining days x seconds per attempted day while the job works; none once it stops
@@ -759,8 +809,9 @@ def _progress_refresh(job: SyncJob) -> None:
         row = cursor.fetchone()
     if row is None:
         raise SyncJob.DoesNotExist(f"job {job.pk} is gone")
-    job.success_days, job.failed_days, job.skipped_days, job.rows_loaded, job.estimated_completion = row
-    job.processed_days = job.success_days + job.failed_days + job.skipped_days
+    progress = JobProgress(*row)
+    progress.apply_to(job)
+    return progress
 
 
 def _commit_without_flush() -> None:

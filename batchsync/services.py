@@ -574,7 +574,7 @@ def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) 
     back, so it never commits a day it no longer owns. An expired lease not yet re-claimed
     counts as lost too: someone may be about to take the day, so a late worker stands down.
     """
-    params = {
+    params: dict[str, Any] = {
         "day": claim.id,
         "running": SyncDayStatus.RUNNING,
         "fence": claim.fence,

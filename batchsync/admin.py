@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from batchsync import selectors, services, sources
-from batchsync.conf import get_settings
+from batchsync.conf import MAX_PARALLELISM, get_settings
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import (
     ACTIVE_STATUSES,
@@ -245,7 +245,8 @@ class SyncJobStartForm(forms.Form):
     )
     parallelism = forms.IntegerField(
         label=gettext_lazy("parallelism"),
-        initial=1,
+        min_value=1,
+        max_value=MAX_PARALLELISM,
         help_text=gettext_lazy("Days loaded at once (workers on the cluster)."),
     )
     priority = forms.IntegerField(
@@ -264,6 +265,7 @@ class SyncJobStartForm(forms.Form):
         assert isinstance(source_field, forms.ChoiceField)
         source_field.choices = [(name, name) for name in names]
         source_field.initial = get_settings().default_source
+        self.fields["parallelism"].initial = get_settings().default_parallelism
 
     def api_data(self) -> dict[str, Any]:
         """The cleaned form as the API's request body (unset options left out, as a client would)."""

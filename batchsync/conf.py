@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+
+MAX_PARALLELISM = 64
+
+
+def cpu_parallelism() -> int:
+    """Days in flight by default: one per CPU of this machine, at most 4.
+
+    COPY is CPU-bound on both ends; with two days in flight one day's bookkeeping and reading
+    overlap the other's COPY (1.5x on 2 CPUs, docs/benchmarks.md). Beyond 4 a shared server
+    gains little and its other users lose more, as pgloader's default of 4 workers reflects.
+    """
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -20,6 +33,7 @@ class BatchSyncSettings:
         }
     )
     calendar: str = "XSHG"
+    default_parallelism: int = field(default_factory=cpu_parallelism)
     lease_seconds: float = 60.0
     task_slice_seconds: float = 600.0
     max_day_attempts: int = 3
@@ -35,7 +49,10 @@ class BatchSyncSettings:
         unknown = set(raw) - set(known)
         if unknown:
             raise ValueError(f"Unknown BATCHSYNC settings: {', '.join(sorted(unknown))}")
-        return cls(**{known[key]: value for key, value in raw.items()})
+        config = cls(**{known[key]: value for key, value in raw.items()})
+        if not 1 <= config.default_parallelism <= MAX_PARALLELISM:
+            raise ValueError(f"BATCHSYNC DEFAULT_PARALLELISM must be between 1 and {MAX_PARALLELISM}")
+        return config
 
 
 def get_settings() -> BatchSyncSettings:

@@ -126,8 +126,14 @@ def _reconnect() -> None:
         connection.close()
 
 
-def _load_claimed_day(source: Source, claim: ClaimedDay, worker_id: str, job_fence: int) -> int:
-    """Fetch the day (retrying transient source errors) and commit it in one fenced transaction."""
+def _load_claimed_day(
+    source: Source, claim: ClaimedDay, worker_id: str, job_fence: int, abort: threading.Event | None
+) -> int:
+    """Fetch the day (retrying transient source errors) and commit it in one fenced transaction.
+
+    After an abort (`abort` set, this worker's session ended under it) the day is not retried
+    or noted: it was rolled back and given back to pending by whoever aborted it.
+    """
     config = get_settings()
     attempt = 0
     while True:
@@ -145,6 +151,8 @@ def _load_claimed_day(source: Source, claim: ClaimedDay, worker_id: str, job_fen
         except LeaseLost:
             raise
         except RETRYABLE_ERRORS as error:
+            if abort is not None and abort.is_set():
+                raise LeaseLost(f"day {claim.date}: aborted, rolled back") from error
             transient = getattr(error, "transient", True)
             if isinstance(error, CONNECTION_ERRORS):
                 # Connection lost mid-day (server restart, backend terminated): the day's
@@ -178,13 +186,15 @@ def sync_job_run(
     worker_id: str | None = None,
     deadline: float | None = None,
     stop: threading.Event | None = None,
+    abort: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
     enqueue: services.Enqueue | None = services.sync_job_enqueue_on_commit,
 ) -> RunOutcome:
     """Work on a job until no day is left for this worker (or `deadline`, a monotonic time).
 
     `stop` is the foreground command's Ctrl-C: the job is cancelled cooperatively, after the
-    day in flight. Safe to call from many workers at once; each day is claimed by one.
+    day in flight; `abort` is its second Ctrl-C (see `_load_claimed_day`). Safe to call from
+    many workers at once; each day is claimed by one.
     """
     worker_id = worker_id or new_worker_id()
     _with_reconnect(_tag_connection, worker_id)
@@ -239,7 +249,7 @@ def sync_job_run(
                 job.progress_percent,
             )
             try:
-                rows = _load_claimed_day(source, claim, worker_id, fence)
+                rows = _load_claimed_day(source, claim, worker_id, fence, abort)
                 loaded += 1
                 logger.info(
                     "job=%s worker=%s event=day_done date=%s rows=%s",

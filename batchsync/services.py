@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from batchsync import calendars, sources
-from batchsync.conf import get_settings
+from batchsync.conf import MAX_PARALLELISM, get_settings
 from batchsync.exceptions import (
     InvalidJobRequest,
     InvalidTransition,
@@ -84,7 +84,7 @@ class JobRequest:
     source: str
     source_options: dict[str, Any]
     reprocess: str = Reprocess.FAILED
-    parallelism: int = 1
+    parallelism: int | None = None  # None: BATCHSYNC DEFAULT_PARALLELISM (see conf.cpu_parallelism)
     priority: int = 0
     queue: bool = False
     requested_by: str = ""
@@ -152,7 +152,7 @@ def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) 
         )
     if request.reprocess not in Reprocess.values:
         raise InvalidJobRequest("reprocess", _("reprocess must be one of: failed, all, none"))
-    if not 1 <= request.parallelism <= 64:
+    if request.parallelism is not None and not 1 <= request.parallelism <= MAX_PARALLELISM:
         raise InvalidJobRequest("parallelism", _("parallelism must be between 1 and 64"))
     sources.source_get(request.source, request.source_options).validate()
 
@@ -257,7 +257,7 @@ def sync_job_create(
                 end_date=request.end_date,
                 status=S.QUEUED if busy else S.PENDING,
                 reprocess=request.reprocess,
-                parallelism=request.parallelism,
+                parallelism=request.parallelism or get_settings().default_parallelism,
                 priority=request.priority,
                 requested_by=request.requested_by,
                 retry_of=retry_of,
@@ -677,15 +677,35 @@ def sync_worker_heartbeat(
             SyncDay.objects.filter(pk__in=held).update(lease_expires_at=until)
 
 
-def sync_worker_release(job_id: int, worker_id: str) -> int:
-    """Give the days a stopping worker holds back to pending, for the next run to take.
+def sync_workers_abort(job_id: int, worker_ids: list[str]) -> int:
+    """Roll back the days these workers have in flight and give them back to pending.
 
-    For a worker interrupted mid-day (the command's second Ctrl-C): its day transaction was
-    rolled back, so nothing of those days was written, and nobody need wait for its lease.
+    For the command's second Ctrl-C. Ending the workers' sessions first rolls their day
+    transactions back at once (a worker thread may be mid-COPY, and its transaction holds the
+    day row, which the release below would otherwise wait for). Nothing of those days was
+    written, so nobody need wait for their leases. Returns the days given back.
     """
-    return SyncDay.objects.filter(job_id=job_id, worker_id=worker_id, status=SyncDayStatus.RUNNING).update(
-        status=SyncDayStatus.PENDING, lease_expires_at=None
-    )
+    _sessions_end(worker_ids)
+    return SyncDay.objects.filter(
+        job_id=job_id, worker_id__in=worker_ids, status=SyncDayStatus.RUNNING
+    ).update(status=SyncDayStatus.PENDING, lease_expires_at=None)
+
+
+def _sessions_end(worker_ids: list[str]) -> int:
+    """Terminate the other database sessions named after these workers; return how many ended.
+
+    Waits up to 2 s for each to be gone, so their transactions are rolled back on return.
+    """
+    names = sorted({worker[:63] for worker in worker_ids})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 2000)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = ANY(%s)",
+            [names],
+        )
+        (ended,) = cursor.fetchone()
+    return int(ended)
 
 
 def sync_days_fence_expired(job_id: int | None = None) -> int:
@@ -708,14 +728,7 @@ def sync_days_fence_expired(job_id: int | None = None) -> int:
     if not workers:
         return 0
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 2000)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND application_name = ANY(%s)",
-                [workers],
-            )
-            (ended,) = cursor.fetchone()
+        ended = _sessions_end(workers)
     except DatabaseError:
         # Not allowed to signal those sessions (another role): the lease still fences them.
         logger.warning("event=fence_failed workers=%s", ",".join(workers), exc_info=True)

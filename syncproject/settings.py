@@ -166,6 +166,12 @@ BATCHSYNC = {
         "csv": "batchsync.sources.csv.CsvDirectorySource",
     },
     "CALENDAR": os.environ.get("BATCHSYNC_CALENDAR", "XSHG"),
+    # Days in flight when a job does not say (command, API, admin); unset: one per CPU, at most 4.
+    **(
+        {"DEFAULT_PARALLELISM": int(os.environ["BATCHSYNC_DEFAULT_PARALLELISM"])}
+        if os.environ.get("BATCHSYNC_DEFAULT_PARALLELISM")
+        else {}
+    ),
     "LEASE_SECONDS": float(os.environ.get("BATCHSYNC_LEASE_SECONDS", "60")),
     "TASK_SLICE_SECONDS": float(os.environ.get("BATCHSYNC_TASK_SLICE_SECONDS", "600")),
     "MAX_DAY_ATTEMPTS": int(os.environ.get("BATCHSYNC_MAX_DAY_ATTEMPTS", "3")),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -395,6 +395,9 @@ def test_start_form_creates_the_job_through_the_service_and_opens_its_page(clien
         "queue",
     ):
         assert f'name="{name}"' in html
+    # Parallelism starts at the default the command and the API use too.
+    with override_settings(BATCHSYNC={"DEFAULT_PARALLELISM": 3}):
+        assert 'name="parallelism" value="3"' in client_en.get(ADD_URL).content.decode()
     response = client_en.post(
         ADD_URL,
         {

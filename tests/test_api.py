@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 from django.db import connection, connections
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -271,6 +272,13 @@ def test_concurrent_starts_create_exactly_one_job() -> None:
 
 
 # --- start options and validation --------------------------------------------------------
+
+
+def test_parallelism_defaults_to_the_setting(operator: APIClient) -> None:
+    with override_settings(BATCHSYNC={"DEFAULT_PARALLELISM": 3}):
+        task_id = operator.post(BATCH, {"start_date": "2025-10-09", "end_date": "2025-10-09"}, format="json")
+    data = operator.get(f"{BATCH}/progress/{task_id.json()['data']['task_id']}").json()["data"]
+    assert data["parallelism"] == 3
 
 
 def test_start_options_are_stored_on_the_job(operator: APIClient) -> None:

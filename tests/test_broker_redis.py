@@ -83,6 +83,8 @@ def test_redis_broker_worker_killed_mid_copy_reaper_requeues_through_redis(
                     "2025-09-05",
                     "--source",
                     "fault",
+                    "--parallelism",  # one worker, killed mid-COPY: the reaper must requeue it
+                    "1",
                     "--detach",
                 ],
                 env,

@@ -23,7 +23,8 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from batchsync import services
-from batchsync.models import DailyBar, SkipReason, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
+from batchsync.conf import get_settings
+from batchsync.models import DailyBar, SkipReason, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from batchsync.sources.demo import demo_day_csv
 from tests.conftest import PROJECT_DIR
 
@@ -238,13 +239,37 @@ def test_detach_enqueues_on_the_cluster_and_prints_the_task_id_and_how_to_follow
     job = latest_job()
     assert job.status == SyncJobStatus.PENDING
     queued = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]
-    assert [(task["func"], task["args"]) for task in queued] == [("batchsync.tasks.sync_job_work", (job.pk,))]
+    # One cluster task per worker the job may use (the default parallelism).
+    assert job.parallelism == get_settings().default_parallelism
+    assert [(task["func"], task["args"]) for task in queued] == [
+        ("batchsync.tasks.sync_job_work", (job.pk,))
+    ] * job.parallelism
     text = out.getvalue()
     assert f"task id: {job.task_id}" in text
-    assert f"cluster task: {queued[0]['id']}" in text
+    assert f"cluster task: {', '.join(task['id'] for task in queued)}" in text
     assert f"follow:  python manage.py batch_sync status {job.task_id}" in text
     assert "python manage.py qcluster" in text
     assert not DailyBar.objects.exists()  # nothing ran here
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallelism_defaults_to_the_setting_and_the_option_overrides_it(
+    manage_py: list[str], subprocess_env: dict[str, str]
+) -> None:
+    env = {**subprocess_env, "BATCHSYNC_DEFAULT_PARALLELISM": "3"}
+    for extra, expected in [([], 3), (["--parallelism", "1"], 1)]:
+        done = subprocess.run(
+            [*manage_py, "batch_sync", "--start", "2025-10-09", "--end", "2025-10-09", "--force", *extra],
+            env=env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        job = latest_job()
+        assert (job.parallelism, job.status, job.rows_loaded) == (expected, SyncJobStatus.SUCCEEDED, 5500)
 
 
 # --- a terminal: the live progress bar -----------------------------------------------------------
@@ -289,7 +314,7 @@ def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_en
             proc.kill()
     bars = [part for part in screen.split("\r") if part.startswith("[") and "%" in part]
     assert len(bars) >= 3, screen  # redrawn in place as the days go by
-    assert any("2025-09-02" in bar and "ok 1 failed 0 skipped 0" in bar for bar in bars), screen
+    assert any("ok 1 failed 0 skipped 0" in bar for bar in bars), screen  # counts as days finish
     assert any(bar.startswith("[####################] 100.0%") for bar in bars), screen
     assert "event=day_done" not in screen  # the info log lines would break the bar
     assert "Batch sync finished: 3 succeeded, 0 failed, 0 skipped" in screen
@@ -304,16 +329,43 @@ def slow_source_env(subprocess_env: dict[str, str]) -> dict[str, str]:
     return {**subprocess_env, "BATCHSYNC_EXTRA_SOURCES": "latency=batchsync.sources.latency.LatencySource"}
 
 
-@pytest.fixture
-def foreground(manage_py: list[str], slow_source_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [*manage_py, "batch_sync", "--start", "2025-09-01", "--end", "2025-09-09", "--source", "latency"],
-        env=slow_source_env,
+def _start_foreground(manage_py: list[str], env: dict[str, str], parallelism: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *manage_py,
+            "batch_sync",
+            "--start",
+            "2025-09-01",
+            "--end",
+            "2025-09-09",
+            "--source",
+            "latency",
+            "--parallelism",
+            str(parallelism),
+        ],
+        env=env,
         cwd=PROJECT_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@pytest.fixture
+def foreground(manage_py: list[str], slow_source_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """One worker: exactly one day in flight at a time."""
+    yield from _stopped_at_exit(_start_foreground(manage_py, slow_source_env, 1))
+
+
+@pytest.fixture
+def foreground_two_workers(
+    manage_py: list[str], slow_source_env: dict[str, str]
+) -> Iterator[subprocess.Popen[str]]:
+    """Two worker threads (the default on a 2-CPU machine): two days in flight."""
+    yield from _stopped_at_exit(_start_foreground(manage_py, slow_source_env, 2))
+
+
+def _stopped_at_exit(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
     try:
         yield proc
     finally:
@@ -380,6 +432,49 @@ def test_ctrl_c_twice_abandons_the_day_in_flight_and_still_frees_the_slot(
     assert "Batch sync cancelled: 1 succeeded, 0 failed, 2 skipped" in stdout
     assert "Traceback" not in stderr
     _assert_cancelled_and_slot_free(job)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_with_two_workers_finishes_both_days_in_flight_then_cancels(
+    foreground_two_workers: subprocess.Popen[str],
+) -> None:
+    _wait_for_log(foreground_two_workers, "date=2025-09-02 attempt=1")  # both first days in flight
+    foreground_two_workers.send_signal(signal.SIGINT)
+    _, stderr = foreground_two_workers.communicate(timeout=TIMEOUT)
+    assert foreground_two_workers.returncode == 130, stderr
+    job = latest_job()
+    assert job.parallelism == 2
+    # Every day a worker had started was finished, not dropped; nothing was started after.
+    started = SyncDay.objects.filter(job=job, attempts__gt=0)
+    assert set(started.values_list("status", flat=True)) == {SyncDayStatus.SUCCEEDED}
+    assert 2 <= job.success_days <= 3
+    assert "Stopping after the current day" in stderr
+    assert "Traceback" not in stderr
+    _assert_cancelled_and_slot_free(job)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_twice_with_two_workers_rolls_back_both_days_in_flight(
+    foreground_two_workers: subprocess.Popen[str],
+) -> None:
+    _wait_for_log(foreground_two_workers, "date=2025-09-02 attempt=1")  # both first days in flight
+    foreground_two_workers.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    foreground_two_workers.send_signal(signal.SIGINT)
+    stdout, stderr = foreground_two_workers.communicate(timeout=TIMEOUT)
+    assert foreground_two_workers.returncode == 130, stderr
+    assert "Aborted: the days in flight were rolled back; the job is cancelled." in stderr
+    job = latest_job()
+    assert job.status == SyncJobStatus.CANCELLED
+    # Both worker threads' days went back to pending without a row or an error written.
+    assert job.success_days == 0
+    assert not SyncDay.objects.filter(job=job).exclude(status__in=["pending", "skipped"]).exists()
+    assert not DailyBar.objects.exists()
+    assert not SyncError.objects.filter(job=job).exists()
+    assert "Batch sync cancelled: 0 succeeded, 0 failed, 2 skipped" in stdout
+    assert "Traceback" not in stderr
+    request = services.JobRequest(OCT_9, OCT_9, source="demo", source_options={})
+    assert services.sync_job_create(request, enqueue=None).status == SyncJobStatus.PENDING
 
 
 def test_exit_codes_are_documented() -> None:

@@ -73,7 +73,18 @@ def test_a_detached_job_is_run_by_a_real_qcluster_in_slices(
     # One cluster worker; slices so short that each task loads one day and enqueues the rest.
     env.update({"BATCHSYNC_Q_WORKERS": "1", "BATCHSYNC_TASK_SLICE_SECONDS": "0.01"})
     detach = subprocess.run(
-        [*manage_py, "batch_sync", "--start", "2025-09-01", "--end", "2025-09-03", "--detach"],
+        # One task handed on from slice to slice (one worker, whatever the default parallelism).
+        [
+            *manage_py,
+            "batch_sync",
+            "--start",
+            "2025-09-01",
+            "--end",
+            "2025-09-03",
+            "--parallelism",
+            "1",
+            "--detach",
+        ],
         env=env,
         cwd=PROJECT_DIR,
         capture_output=True,

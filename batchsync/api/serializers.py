@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from batchsync import services
-from batchsync.conf import get_settings
+from batchsync.conf import MAX_PARALLELISM, get_settings
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
 
@@ -48,7 +48,6 @@ SERVER_OWNED_FIELDS = frozenset(
 )
 OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 PRIORITY_LIMIT = 1000
-MAX_PARALLELISM = 64
 
 
 class StrictInputSerializer(serializers.Serializer[Any]):
@@ -116,10 +115,12 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     )
     parallelism = serializers.IntegerField(
         required=False,
-        default=1,
         min_value=1,
         max_value=MAX_PARALLELISM,
-        help_text=gettext_lazy("Days loaded at once (workers on the cluster)."),
+        help_text=gettext_lazy(
+            "Days loaded at once (workers on the cluster). Default: the server's "
+            "BATCHSYNC_DEFAULT_PARALLELISM, else one per CPU, at most 4."
+        ),
     )
     priority = serializers.IntegerField(
         required=False,
@@ -169,7 +170,7 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             source=attrs.get("source") or get_settings().default_source,
             source_options=source_options,
             reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
-            parallelism=attrs.get("parallelism", 1),
+            parallelism=attrs.get("parallelism"),
             priority=attrs.get("priority", 0),
             queue=attrs.get("queue", False),
         )

@@ -133,7 +133,12 @@ class Command(BaseCommand):
             default=None,
             help="which days load again: failed (default: failed and never-run), all, none (never attempted)",
         )
-        parser.add_argument("--parallelism", type=int, default=1, help="days loaded at once (workers)")
+        parser.add_argument(
+            "--parallelism",
+            type=int,
+            default=None,
+            help="days loaded at once (workers); default: BATCHSYNC_DEFAULT_PARALLELISM, or 1 per CPU, max 4",
+        )
         parser.add_argument("--priority", type=int, default=0, help="queue priority, higher first")
         parser.add_argument(
             "--queue", action="store_true", help="queue behind a running job instead of refusing"
@@ -241,8 +246,8 @@ class Command(BaseCommand):
     def _run_foreground(self, job: SyncJob) -> int:
         """Run the job here with `parallelism` threads; Ctrl-C cancels after the day in flight.
 
-        A second Ctrl-C aborts the day in flight: its transaction is rolled back, the day goes
-        back to pending and the job is cancelled at once, so the slot is free on exit either way.
+        A second Ctrl-C aborts the days in flight: their transactions are rolled back, the days
+        go back to pending and the job is cancelled at once, so the slot is free on exit either way.
         """
         span = f"{job.start_date} .. {job.end_date}"
         to_load = job.total_days - job.skipped_days
@@ -250,8 +255,8 @@ class Command(BaseCommand):
             f"Job {job.task_id}: {span}, {job.total_days} days ({to_load} to load, "
             f"{job.skipped_days} skipped), source {job.source}"
         )
-        stop = threading.Event()
-        worker_id = runner.new_worker_id()
+        stop, abort = threading.Event(), threading.Event()
+        worker_ids = self._worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -264,11 +269,12 @@ class Command(BaseCommand):
         try:
             with self._quiet_info_logs(printer.tty):
                 printer(job)
-                job = self._run_workers(job, stop, printer, worker_id)
+                job = self._run_workers(job, worker_ids, stop, abort, printer)
         except KeyboardInterrupt:
+            abort.set()
             printer.finish()
-            self.stderr.write("Aborted: the day in flight was rolled back; cancelling the job.")
-            job = self._abandon(job, worker_id)
+            job = self._abandon(job, worker_ids)
+            self.stderr.write("Aborted: the days in flight were rolled back; the job is cancelled.")
         finally:
             signal.signal(signal.SIGINT, previous)
             printer.finish()
@@ -296,28 +302,45 @@ class Command(BaseCommand):
         finally:
             logger.setLevel(level)
 
-    def _abandon(self, job: SyncJob, worker_id: str) -> SyncJob:
-        """After an abort: give back this worker's day, cancel the job and free the slot."""
+    @staticmethod
+    def _worker_ids(parallelism: int) -> list[str]:
+        """One worker id per thread; the threads' ids share a prefix (at most 63 characters)."""
+        base = runner.new_worker_id()
+        return [base] if parallelism == 1 else [f"{base}-{n}" for n in range(parallelism)]
+
+    def _abandon(self, job: SyncJob, worker_ids: list[str]) -> SyncJob:
+        """After an abort: roll back and give back the days in flight, cancel, free the slot."""
         connection.close()  # the interrupted query may have left the session in any state
-        services.sync_worker_release(job.pk, worker_id)
+        services.sync_workers_abort(job.pk, worker_ids)
         with contextlib.suppress(InvalidTransition):
             services.sync_job_cancel(job)
         return services.sync_job_finish_if_done(job.pk)
 
     def _run_workers(
-        self, job: SyncJob, stop: threading.Event, printer: ProgressPrinter, worker_id: str
+        self,
+        job: SyncJob,
+        worker_ids: list[str],
+        stop: threading.Event,
+        abort: threading.Event,
+        printer: ProgressPrinter,
     ) -> SyncJob:
-        if job.parallelism == 1:
-            return runner.sync_job_run(job.pk, worker_id=worker_id, stop=stop, on_progress=printer).job
+        """Run the job's workers: here, or in threads (daemons: an abort does not wait for them)."""
+        if len(worker_ids) == 1:
+            return runner.sync_job_run(job.pk, worker_id=worker_ids[0], stop=stop, on_progress=printer).job
+        language = translation.get_language()
 
-        def work() -> None:
+        def work(worker_id: str) -> None:
             try:
-                runner.sync_job_run(job.pk, stop=stop, on_progress=printer)
+                with translation.override(language):  # errors are stored in the command's language
+                    runner.sync_job_run(
+                        job.pk, worker_id=worker_id, stop=stop, abort=abort, on_progress=printer
+                    )
             finally:
                 connection.close()
 
         threads = [
-            threading.Thread(target=work, name=f"batchsync-worker-{n}") for n in range(job.parallelism)
+            threading.Thread(target=work, args=(worker_id,), name=f"batchsync-worker-{n}", daemon=True)
+            for n, worker_id in enumerate(worker_ids)
         ]
         for thread in threads:
             thread.start()

@@ -323,12 +323,17 @@ def _should_wait(job_id: int, fence: int, idle_since: float) -> bool:
     Days held by other workers come back if those workers die (their lease runs out), and a
     day locked by a frozen worker is freed by ending its sessions; waiting here lets the job
     finish without the reaper. Gives up after two leases (the reaper covers the rest).
+
+    The pause grows with the idle time (20 ms up to 1 s): usually the other workers are just
+    finishing the job's last days, and a worker that slept a whole second after them would
+    keep the job (and the foreground command) waiting for nothing.
     """
     lease = get_settings().lease_seconds
-    if time.monotonic() - idle_since > 2 * lease + 1:
+    idle = time.monotonic() - idle_since
+    if idle > 2 * lease + 1:
         return False
     if not _with_reconnect(services.sync_job_worth_waiting, job_id, fence):
         return False
     _with_reconnect(services.sync_days_fence_expired, job_id)
-    time.sleep(min(max(lease / 8.0, 0.05), 1.0))
+    time.sleep(min(max(idle / 4.0, 0.02), lease / 8.0, 1.0))
     return True

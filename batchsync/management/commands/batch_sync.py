@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from argparse import ArgumentParser
 from collections.abc import Iterator
 from types import FrameType
@@ -344,8 +343,9 @@ class Command(BaseCommand):
         ]
         for thread in threads:
             thread.start()
-        while any(thread.is_alive() for thread in threads):
-            time.sleep(0.2)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.05)  # short joins: Ctrl-C reaches this (main) thread in between
         return services.sync_job_finish_if_done(job.pk)
 
     # --- controlling jobs --------------------------------------------------------------

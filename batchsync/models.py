@@ -8,7 +8,7 @@ from typing import ClassVar
 from django.db import models
 from django.db.models import F, Q, Value
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -186,7 +186,11 @@ class SyncJob(models.Model):
         percent = f"{self.progress_percent:.1f}"
         status = self.status
         if status == SyncJobStatus.PENDING:
-            return gettext("Batch sync job started; %(days)s days to sync") % {"days": self.total_days}
+            return ngettext(
+                "Batch sync job started; %(days)s day to sync",
+                "Batch sync job started; %(days)s days to sync",
+                self.total_days,
+            ) % {"days": self.total_days}
         if status == SyncJobStatus.QUEUED:
             return gettext("Queued; waits for the running job to finish")
         if status == SyncJobStatus.RUNNING:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import SyncJob, SyncJobStatus
@@ -24,7 +25,6 @@ MSGFMT = shutil.which("msgfmt") or "/usr/bin/msgfmt"
 # The seed's exact Chinese for batchsync's messages.
 SEED_WORDS = {
     "A sync job is already running": "已有同步任务正在运行",
-    "Batch sync job started; %(days)s days to sync": "批量同步任务已启动，将同步 %(days)s 天的数据",  # noqa: RUF001
     "Syncing %(date)s... (%(percent)s%%)": "正在同步 %(date)s... (%(percent)s%%)",
     "Batch sync finished: %(success)s succeeded, %(failed)s failed, %(skipped)s skipped, "
     "took %(minutes)sm %(seconds)ss": "批量同步完成: 成功%(success)s, 失败%(failed)s, 跳过%(skipped)s, "
@@ -109,6 +109,24 @@ def test_seed_messages_have_the_seeds_exact_chinese() -> None:
             assert _(msgid) == chinese
         with translation.override("en"):
             assert _(msgid) == msgid
+    # The start message has a plural form in English; Chinese has one form.
+    singular, plural = (
+        "Batch sync job started; %(days)s day to sync",
+        "Batch sync job started; %(days)s days to sync",
+    )
+    for days in (1, 9):
+        with translation.override("zh-hans"):
+            assert (
+                ngettext(singular, plural, days) % {"days": days}
+                == f"批量同步任务已启动，将同步 {days} 天的数据"  # noqa: RUF001
+            )
+        with translation.override("en"):
+            expected = (
+                "Batch sync job started; 1 day to sync"
+                if days == 1
+                else "Batch sync job started; 9 days to sync"
+            )
+            assert ngettext(singular, plural, days) % {"days": days} == expected
 
 
 def test_chinese_is_the_default_language() -> None:

@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -499,29 +500,58 @@ def main() -> None:
                     f"{result.name:44} {result.rows:>10,} {result.cpu_seconds:>8.2f} "
                     f"{result.rows_per_cpu_second:>10,.0f} {result.rows_per_cpu_second / cpu_base:>7.2f}"
                 )
-    checks = [
-        ("loader >= 0.6 x psql", loader.rows_per_second / base, 0.6),
-        ("loader committed as the runner does >= 0.6 x psql", loader_async.rows_per_second / base, 0.6),
+    # Each line against the psql run of its own round (the runs of a round follow each other
+    # within a minute): steadier than best-of-N when the machine's speed drifts between rounds.
+    per_round: dict[str, list[float]] = {
+        "psql \\copy into daily_bar": [
+            p.seconds / i.seconds for p, i in zip(psql_runs, psql_indexed_runs, strict=True)
+        ],
+        "loader": [p.seconds / r.seconds for p, r in zip(psql_runs, loader_runs, strict=True)],
+        "loader committed as the runner does": [
+            p.seconds / r.seconds for p, r in zip(psql_runs, loader_async_runs, strict=True)
+        ],
+        f"command ({commands[0].parallelism} workers, default)": [
+            p.seconds / r.wall_seconds for p, r in zip(psql_runs, commands, strict=True)
+        ],
+    }
+    if parallel:
+        per_round[f"command --parallelism {args.compare_parallelism}"] = [
+            p.seconds / r.wall_seconds for p, r in zip(psql_runs, parallel, strict=True)
+        ]
+    print("\nx psql of the same round (each round's runs are a minute apart), median and all rounds:")
+    for label, ratios in per_round.items():
+        print(f"  {label:44} {statistics.median(ratios):5.2f}   {', '.join(f'{r:.2f}' for r in ratios)}")
+
+    def median_of(label: str) -> float | None:
+        return statistics.median(per_round[label]) if label in per_round else None
+
+    default_label = f"command ({commands[0].parallelism} workers, default)"
+    compare_label = f"command --parallelism {args.compare_parallelism}"
+    # (what, best-of ratio, target, median of the per-round ratios)
+    checks: list[tuple[str, float, float, float | None]] = [
+        ("loader >= 0.6 x psql", loader.rows_per_second / base, 0.6, median_of("loader")),
         (
-            f"command ({commands[0].parallelism} workers, default) >= 0.5 x psql",
-            command.rows_per_second / base,
-            0.5,
+            "loader committed as the runner does >= 0.6 x psql",
+            loader_async.rows_per_second / base,
+            0.6,
+            median_of("loader committed as the runner does"),
         ),
-        ("loader >= 3 x bulk_create", loader.rows_per_second / bulk.rows_per_second, 3.0),
-        ("command >= 3 x bulk_create", command.rows_per_second / bulk.rows_per_second, 3.0),
+        (f"{default_label} >= 0.5 x psql", command.rows_per_second / base, 0.5, median_of(default_label)),
     ]
     if parallel:
-        checks.insert(
-            3,
-            (
-                f"command --parallelism {args.compare_parallelism} >= 0.5 x psql",
-                results[-2].rows_per_second / base,
-                0.5,
-            ),
+        compare = results[-2]
+        checks.append(
+            (f"{compare_label} >= 0.5 x psql", compare.rows_per_second / base, 0.5, median_of(compare_label))
         )
-    print("\ntargets (wall clock):")
-    for label, value, target in checks:
-        print(f"{'met   ' if value >= target else 'MISSED'} {label}: {value:.2f}")
+    checks += [
+        ("loader >= 3 x bulk_create", loader.rows_per_second / bulk.rows_per_second, 3.0, None),
+        ("command >= 3 x bulk_create", command.rows_per_second / bulk.rows_per_second, 3.0, None),
+    ]
+    print("\ntargets (wall clock: best of the rounds, and the median of the per-round ratios):")
+    for label, value, target, median in checks:
+        verdict = "met   " if value >= target and (median is None or median >= target) else "MISSED"
+        also = "" if median is None else f", median of rounds {median:.2f}"
+        print(f"{verdict} {label}: {value:.2f}{also}")
     full = max(commands, key=lambda run: run.max_rss_mb)
     print("\npeak RSS of the batch_sync process (/usr/bin/time %M):")
     for run in (short, *commands, *parallel):
@@ -538,7 +568,8 @@ def main() -> None:
         payload = {
             "machine": machine_text,
             "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
-            "ratios": {label: value for label, value, _ in checks},
+            "ratios": {label: value for label, value, _, _ in checks},
+            "per_round": per_round,
             "commands": [asdict(short), *(asdict(run) for run in (*commands, *parallel))],
             "load_average": [load_before, load_after],
         }

@@ -34,7 +34,6 @@ class BatchSyncSettings:
     )
     calendar: str = "XSHG"
     default_parallelism: int = field(default_factory=cpu_parallelism)
-    day_synchronous_commit: bool = False
     lease_seconds: float = 60.0
     task_slice_seconds: float = 600.0
     max_day_attempts: int = 3

@@ -556,15 +556,9 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
 # The fence, checked inside the day's transaction: the day row is locked only if this worker
 # still holds it (same fence, lease not run out) and the job is still working on the same run.
 # OF day: locking the joined job row too would serialize every parallel worker's day on it.
-# The same statement sets how the day's transaction commits (see `sync_day_lock_for_commit`).
 _DAY_FENCE_SQL = """
 SELECT day.id
-FROM batchsync_syncday day JOIN batchsync_syncjob job ON job.id = day.job_id,
-     set_config(
-         'synchronous_commit',
-         CASE WHEN %(flush)s THEN current_setting('synchronous_commit') ELSE 'off' END,
-         true
-     )
+FROM batchsync_syncday day JOIN batchsync_syncjob job ON job.id = day.job_id
 WHERE day.id = %(day)s AND day.status = %(running)s AND day.fence = %(fence)s
   AND day.worker_id = %(worker)s AND day.lease_expires_at >= %(now)s
   AND job.fence = %(job_fence)s AND job.status = ANY(%(working)s)
@@ -579,17 +573,8 @@ def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) 
     day re-claimed (fence moved) or reset, raises `LeaseLost`, and its transaction is rolled
     back, so it never commits a day it no longer owns. An expired lease not yet re-claimed
     counts as lost too: someone may be about to take the day, so a late worker stands down.
-
-    Unless DAY_SYNCHRONOUS_COMMIT, the day commits without waiting for its WAL flush (an
-    fsync per day, 7-12% of a day's load here; docs/benchmarks.md). That keeps every promise:
-    the day's bars and its `succeeded` mark are one transaction, so a server crash can only
-    lose both together (the day is then claimable again and redone, never half there), and
-    the job's finish commits synchronously, flushing every day before it: a finished job's
-    days are durable. What a crash can lose is the last fraction of a second of days of a
-    job still running, which that job loads again.
     """
     params: dict[str, Any] = {
-        "flush": get_settings().day_synchronous_commit,
         "day": claim.id,
         "running": SyncDayStatus.RUNNING,
         "fence": claim.fence,
@@ -847,9 +832,7 @@ def _commit_without_flush() -> None:
 
     Only for what is redone after a server crash anyway: a lost claim leaves the day pending
     (its worker's session died with the server), lost progress is recounted from the days.
-    A synchronous commit flushes all earlier WAL with its own: the job's finish and every
-    operator transition commit synchronously (and each day's load, with
-    DAY_SYNCHRONOUS_COMMIT; see `sync_day_lock_for_commit`).
+    The day's own load commits synchronously, which flushes these earlier commits too.
     """
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")

@@ -201,12 +201,7 @@ def bench_psql(bench_url: str, files: list[Path], *, indexed: bool = False) -> R
     return Result(name, rows, seconds, "one psql session", cpu)
 
 
-def bench_loader(bench_url: str, days: list[dt.date], directory: Path, *, flush: bool = True) -> Result:
-    """The loader alone, a transaction per day; `flush=False` commits as the runner does by default.
-
-    The runner commits a day without waiting for its WAL flush (DAY_SYNCHRONOUS_COMMIT off;
-    the job's finish flushes them all); psql, like `flush=True`, waits for one fsync per file.
-    """
+def bench_loader(bench_url: str, days: list[dt.date], directory: Path) -> Result:
     from django.db import connection, transaction
 
     from batchsync import loader
@@ -220,16 +215,11 @@ def bench_loader(bench_url: str, days: list[dt.date], directory: Path, *, flush:
         started, client = time.perf_counter(), time.thread_time()
         for day in days:
             with transaction.atomic(), connection.cursor() as cursor:
-                if not flush:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 rows += loader.replace_day(cursor, day, source.fetch_day(day))
         seconds, client = time.perf_counter() - started, time.thread_time() - client
     assert DailyBar.objects.count() == rows == len(days) * ROWS_PER_DAY
     cpu = None if server.seconds is None else server.seconds + client
-    if flush:
-        return Result("loader.replace_day (daily_bar, PK + checks)", rows, seconds, "a txn per day", cpu)
-    name = "  committed as the runner does (no flush)"
-    return Result(name, rows, seconds, "a txn per day, synchronous_commit off", cpu)
+    return Result("loader.replace_day (daily_bar, PK + checks)", rows, seconds, "a txn per day", cpu)
 
 
 def _bars_from_csv(path: Path) -> list[Any]:
@@ -419,14 +409,12 @@ def main() -> None:
         psql_runs: list[Result] = []
         psql_indexed_runs: list[Result] = []
         loader_runs: list[Result] = []
-        loader_async_runs: list[Result] = []
         commands: list[CommandRun] = []
         parallel: list[CommandRun] = []
         for round_number in range(1, args.repeat + 1):
             psql_runs.append(bench_psql(bench_url, files))
             psql_indexed_runs.append(bench_psql(bench_url, files, indexed=True))
             loader_runs.append(bench_loader(bench_url, days, args.data))
-            loader_async_runs.append(bench_loader(bench_url, days, args.data, flush=False))
             commands.append(run_command(bench_url, days, args.data, logs / "command.log"))
             extra = ""
             if args.compare_parallelism > 0:
@@ -442,7 +430,7 @@ def main() -> None:
             print(
                 f"round {round_number}: psql {psql_runs[-1].seconds:.2f} s "
                 f"(into daily_bar {psql_indexed_runs[-1].seconds:.2f} s), "
-                f"loader {loader_runs[-1].seconds:.2f} s (no flush {loader_async_runs[-1].seconds:.2f} s), "
+                f"loader {loader_runs[-1].seconds:.2f} s, "
                 f"command ({commands[-1].parallelism} workers) "
                 f"{commands[-1].wall_seconds:.2f} s (runner {commands[-1].runner_seconds:.2f} s){extra}, "
                 f"load {os.getloadavg()[0]:.1f}",
@@ -459,7 +447,6 @@ def main() -> None:
     command_name = f"batch_sync command ({commands[0].parallelism} workers, default)"
     psql = best_of(psql_runs)
     loader = best_of(loader_runs)
-    loader_async = best_of(loader_async_runs)
     command = best_of(
         [Result(command_name, r.rows, r.wall_seconds, "incl. start-up", r.cpu_seconds) for r in commands]
     )
@@ -467,7 +454,6 @@ def main() -> None:
         psql,
         best_of(psql_indexed_runs),
         loader,
-        loader_async,
         bulk,
         command,
         best_of([Result("  of which the runner (job duration)", r.rows, r.runner_seconds) for r in commands]),
@@ -507,9 +493,6 @@ def main() -> None:
             p.seconds / i.seconds for p, i in zip(psql_runs, psql_indexed_runs, strict=True)
         ],
         "loader": [p.seconds / r.seconds for p, r in zip(psql_runs, loader_runs, strict=True)],
-        "loader committed as the runner does": [
-            p.seconds / r.seconds for p, r in zip(psql_runs, loader_async_runs, strict=True)
-        ],
         f"command ({commands[0].parallelism} workers, default)": [
             p.seconds / r.wall_seconds for p, r in zip(psql_runs, commands, strict=True)
         ],
@@ -530,12 +513,6 @@ def main() -> None:
     # (what, best-of ratio, target, median of the per-round ratios)
     checks: list[tuple[str, float, float, float | None]] = [
         ("loader >= 0.6 x psql", loader.rows_per_second / base, 0.6, median_of("loader")),
-        (
-            "loader committed as the runner does >= 0.6 x psql",
-            loader_async.rows_per_second / base,
-            0.6,
-            median_of("loader committed as the runner does"),
-        ),
         (f"{default_label} >= 0.5 x psql", command.rows_per_second / base, 0.5, median_of(default_label)),
     ]
     if parallel:

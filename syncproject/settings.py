@@ -166,8 +166,6 @@ BATCHSYNC = {
         "csv": "batchsync.sources.csv.CsvDirectorySource",
     },
     "CALENDAR": os.environ.get("BATCHSYNC_CALENDAR", "XSHG"),
-    # 1: each day's load waits for its WAL flush; default: the job's finish flushes them all.
-    "DAY_SYNCHRONOUS_COMMIT": os.environ.get("BATCHSYNC_DAY_SYNCHRONOUS_COMMIT", "0") == "1",
     # Days in flight when a job does not say (command, API, admin); unset: one per CPU, at most 4.
     **(
         {"DEFAULT_PARALLELISM": int(os.environ["BATCHSYNC_DEFAULT_PARALLELISM"])}

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone, translation
 
-from batchsync import loader, runner, services, sources
+from batchsync import runner, services
 from batchsync.models import (
     DailyBar,
     Reprocess,
@@ -282,53 +282,3 @@ def _last_finish_before(job: SyncJob, moment: float) -> float:
     stamps = SyncDay.objects.filter(job=job, finished_at__isnull=False).values_list("finished_at", flat=True)
     finishes = [stamp.timestamp() for stamp in stamps if stamp and stamp.timestamp() <= moment]
     return max(finishes, default=timezone.now().timestamp())
-
-
-# --- how a day commits ---------------------------------------------------------------------------
-
-
-def _session_setting(name: str) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting(%s)", [name])
-        return str(cursor.fetchone()[0])
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("synchronous", [False, True])
-def test_a_day_commits_without_waiting_for_its_wal_flush_unless_configured(
-    settings: Any, synchronous: bool
-) -> None:
-    settings.BATCHSYNC = {**settings.BATCHSYNC, "DAY_SYNCHRONOUS_COMMIT": synchronous}
-    session_default = _session_setting("synchronous_commit")
-    job = create(OCT_9, OCT_9)
-    fence = services.sync_job_join(job.pk, "w:1:a")
-    assert fence is not None
-    claim = services.sync_day_claim(job.pk, "w:1:a", fence)
-    assert claim is not None
-    with transaction.atomic():
-        services.sync_day_lock_for_commit(claim, "w:1:a", fence)
-        in_the_day = _session_setting("synchronous_commit")
-    assert in_the_day == (session_default if synchronous else "off")
-    assert _session_setting("synchronous_commit") == session_default  # SET LOCAL: this day only
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_jobs_finish_flushes_the_wal_of_every_day_before_it() -> None:
-    """Days commit without a flush; the finish's own (synchronous) commit makes them durable."""
-    job = create(SEP_1, SEP_9)
-    fence = services.sync_job_join(job.pk, "w:1:a")
-    assert fence is not None
-    source = sources.source_get("demo", {})
-    while (claim := services.sync_day_claim(job.pk, "w:1:a", fence)) is not None:
-        with transaction.atomic():
-            services.sync_day_lock_for_commit(claim, "w:1:a", fence)
-            with connection.cursor() as cursor:
-                rows = loader.replace_day(cursor, claim.date, source.fetch_day(claim.date))
-            services.sync_day_mark_succeeded(claim, rows, time.monotonic())
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_insert_lsn()")
-        (after_last_day,) = cursor.fetchone()
-    assert services.sync_job_finish_if_done(job.pk).status == SyncJobStatus.SUCCEEDED
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [after_last_day])
-        assert cursor.fetchone()[0] is True

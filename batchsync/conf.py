@@ -15,7 +15,7 @@ def cpu_parallelism() -> int:
     """Days in flight by default: one per CPU of this machine, at most 4.
 
     COPY is CPU-bound on both ends; with two days in flight one day's bookkeeping and reading
-    overlap the other's COPY (1.5x on 2 CPUs, docs/benchmarks.md). Beyond 4 a shared server
+    overlap the other's COPY (1.5-1.8x on 2 CPUs, docs/benchmarks.md). Beyond 4 a shared server
     gains little and its other users lose more, as pgloader's default of 4 workers reflects.
     """
     return max(1, min(4, os.cpu_count() or 1))

@@ -210,6 +210,7 @@ def sync_job_run(
     claimed_any = False
     more_work = False
     cancel_requested = False
+    day_done = True  # a day of this worker's ended and its progress is not yet published
     try:
         while True:
             if stop is not None and stop.is_set() and not cancel_requested:
@@ -223,7 +224,8 @@ def sync_job_run(
                 # No next claim publishes the last day's progress: do it here.
                 job = _with_reconnect(services.sync_job_progress_commit, job_id)
                 break
-            claim = _claim_with_reconnect(job_id, worker_id, fence)
+            claim = _claim_with_reconnect(job_id, worker_id, fence, publish_progress=day_done)
+            day_done = False
             if claim is None:
                 idle_since = idle_since or time.monotonic()
                 if _should_wait(job_id, fence, idle_since):
@@ -278,7 +280,7 @@ def sync_job_run(
                     break
             finally:
                 heartbeat.claim = None
-            # The day's progress is published by the next claim, or by the finish below.
+                day_done = True  # published by the next claim, or by the finish below
     finally:
         heartbeat.stopped.set()
         heartbeat.join()
@@ -311,10 +313,14 @@ def _with_reconnect(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             attempt += 1
 
 
-def _claim_with_reconnect(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
+def _claim_with_reconnect(
+    job_id: int, worker_id: str, fence: int, *, publish_progress: bool
+) -> ClaimedDay | None:
     """Claim the next day, riding out a short database outage with a few reconnects."""
     _with_reconnect(_tag_connection, worker_id)
-    return _with_reconnect(services.sync_day_claim, job_id, worker_id, fence)
+    return _with_reconnect(
+        services.sync_day_claim, job_id, worker_id, fence, publish_progress=publish_progress
+    )
 
 
 def _should_wait(job_id: int, fence: int, idle_since: float) -> bool:

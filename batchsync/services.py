@@ -491,13 +491,16 @@ FROM candidate LEFT JOIN claimed ON claimed.id = candidate.id
 """
 
 
-def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None:
+def sync_day_claim(
+    job_id: int, worker_id: str, fence: int, *, publish_progress: bool = True
+) -> ClaimedDay | None:
     """Take the job's next day (earliest first) for this worker, or None when it should stop.
 
-    The same transaction publishes the job's progress (counts, ETA) so far: this is the
-    progress commit after the previous day, outside any day's COPY transaction, folded into
-    the next claim to save a transaction per day. It runs even when no day is left to claim,
-    as long as the job still runs; a job that stops is refreshed by its finish.
+    With `publish_progress` the same transaction commits the job's progress (counts, ETA) so
+    far: this is the progress commit after the worker's previous day, outside any day's COPY
+    transaction, folded into the next claim to save a transaction per day. It runs even when
+    no day is left to claim, as long as the job still runs; a job that stops is refreshed by
+    its finish. An idle worker polling for days passes False: nothing of its own changed.
 
     FOR UPDATE SKIP LOCKED lets many workers claim days of one job without waiting on each
     other; a running day whose lease ran out (its worker died) is claimable again. The job row
@@ -515,16 +518,19 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
             if locked is None:
                 return None
             parallelism, started_at, active_seconds, running_since, eta = locked
-            progress = _progress_refresh(
-                SyncJob(
-                    pk=job_id,
-                    status=S.RUNNING,
-                    started_at=started_at,
-                    active_seconds=active_seconds,
-                    running_since=running_since,
-                    estimated_completion=eta,
+            progress = None
+            if publish_progress:
+                progress = _progress_refresh(
+                    SyncJob(
+                        pk=job_id,
+                        status=S.RUNNING,
+                        started_at=started_at,
+                        active_seconds=active_seconds,
+                        running_since=running_since,
+                        estimated_completion=eta,
+                    )
                 )
-            )
+                publish_progress = False  # once: the loop below may claim again
             params.update(
                 parallelism=parallelism,
                 pending=SyncDayStatus.PENDING,
@@ -549,6 +555,7 @@ def sync_day_claim(job_id: int, worker_id: str, fence: int) -> ClaimedDay | None
                     file="",
                     line=None,
                 )
+                publish_progress = True  # the failed day counts: publish it with the next claim
                 continue
             return ClaimedDay(id=day_id, date=date, fence=day_fence, attempt=attempts, progress=progress)
 

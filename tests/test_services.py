@@ -255,3 +255,33 @@ def test_messages_keep_the_seed_form() -> None:
     with translation.override("en"):
         assert finished.message == "Batch sync finished: 7 succeeded, 0 failed, 3 skipped, took 15m 30s"
         assert running.message == "Syncing 2025-10-03... (33.3%)"
+
+
+# --- claims and progress ------------------------------------------------------------------
+
+
+def _job_row_version(job: SyncJob) -> str:
+    """The job row's xmin: it changes with every UPDATE of the row (not with a lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmin::text FROM batchsync_syncjob WHERE id = %s", [job.pk])
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_publishes_progress_only_when_asked() -> None:
+    job = services.sync_job_create(job_request(), enqueue=None)  # one trading day
+    fence = services.sync_job_join(job.pk, "a:1:x")
+    assert fence is not None
+    claim = services.sync_day_claim(job.pk, "a:1:x", fence)
+    assert claim is not None and claim.progress is not None
+    assert claim.progress.processed_days == 0
+    # The only day is taken: an idle worker's poll changes nothing, not even the job row.
+    before = _job_row_version(job)
+    assert services.sync_day_claim(job.pk, "b:1:x", fence, publish_progress=False) is None
+    assert _job_row_version(job) == before
+    # A worker that finished a day publishes it with its next claim, even with no day left.
+    SyncDay.objects.filter(pk=claim.id).update(status=SyncDayStatus.SUCCEEDED, rows=5500)
+    assert services.sync_day_claim(job.pk, "a:1:x", fence) is None
+    assert _job_row_version(job) != before
+    job.refresh_from_db()
+    assert (job.processed_days, job.success_days, job.rows_loaded) == (1, 1, 5500)

@@ -259,15 +259,7 @@ def test_parallelism_defaults_to_the_setting_and_the_option_overrides_it(
 ) -> None:
     env = {**subprocess_env, "BATCHSYNC_DEFAULT_PARALLELISM": "3"}
     for extra, expected in [([], 3), (["--parallelism", "1"], 1)]:
-        done = subprocess.run(
-            [*manage_py, "batch_sync", "--start", "2025-10-09", "--end", "2025-10-09", "--force", *extra],
-            env=env,
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        done = run(manage_py, env, "--start", "2025-10-09", "--end", "2025-10-09", "--force", *extra)
         assert done.returncode == 0, done.stderr
         job = latest_job()
         assert (job.parallelism, job.status, job.rows_loaded) == (expected, SyncJobStatus.SUCCEEDED, 5500)

@@ -24,6 +24,15 @@ from tests.factories import SyncErrorFactory, SyncJobFactory
 
 LIST_URL = "/admin/batchsync/syncjob/"
 ADD_URL = "/admin/batchsync/syncjob/add/"
+# The start form as a user fills it in: 2025-10-01..09, demo, the default options.
+START_FORM = {
+    "start_date": "2025-10-01",
+    "end_date": "2025-10-09",
+    "source": "demo",
+    "reprocess": "failed",
+    "parallelism": "1",
+    "priority": "0",
+}
 
 
 def change_url(job: SyncJob) -> str:
@@ -462,15 +471,7 @@ def form_errors(response: Any) -> dict[str, list[str]]:
 def test_start_form_rejects_what_the_api_rejects(
     client_en: Client, changes: dict[str, str], field: str, reason: str
 ) -> None:
-    body = {
-        "start_date": "2025-10-01",
-        "end_date": "2025-10-09",
-        "source": "demo",
-        "reprocess": "failed",
-        "parallelism": "1",
-        "priority": "0",
-        **changes,
-    }
+    body = {**START_FORM, **changes}
     response = client_en.post(ADD_URL, body)
     assert response.status_code == 200
     errors = form_errors(response)
@@ -483,14 +484,7 @@ def test_start_form_rejects_what_the_api_rejects(
 @pytest.mark.django_db
 def test_start_form_refuses_a_second_job_unless_queued(client_en: Client) -> None:
     running = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 10))
-    body = {
-        "start_date": "2025-10-01",
-        "end_date": "2025-10-09",
-        "source": "demo",
-        "reprocess": "failed",
-        "parallelism": "1",
-        "priority": "0",
-    }
+    body = dict(START_FORM)
     response = client_en.post(ADD_URL, body)
     assert response.status_code == 200
     assert form_errors(response)["__all__"] == [str(SyncAlreadyRunning().message)]
@@ -503,15 +497,7 @@ def test_start_form_refuses_a_second_job_unless_queued(client_en: Client) -> Non
 
 @pytest.mark.django_db
 def test_start_form_preview_shows_the_plan_and_creates_nothing(client_en: Client) -> None:
-    body = {
-        "start_date": "2025-10-01",
-        "end_date": "2025-10-14",
-        "source": "demo",
-        "reprocess": "failed",
-        "parallelism": "1",
-        "priority": "0",
-        "_preview": "1",
-    }
+    body = {**START_FORM, "end_date": "2025-10-14", "_preview": "1"}
     response = client_en.post(ADD_URL, body)
     assert response.status_code == 200
     assert not SyncJob.objects.exists()

@@ -323,7 +323,8 @@ class DailyBar(models.Model):
 
     pk = models.CompositePrimaryKey("trade_date", "ts_code")
     trade_date = models.DateField()
-    ts_code = models.CharField(max_length=12)
+    # Byte order: codes are ASCII, and "C" keeps the key's comparisons memcmp on any server locale.
+    ts_code = models.CharField(max_length=12, db_collation="C")
     open = models.DecimalField(max_digits=14, decimal_places=4)
     high = models.DecimalField(max_digits=14, decimal_places=4)
     low = models.DecimalField(max_digits=14, decimal_places=4)

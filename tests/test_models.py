@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from batchsync.models import (
     ACTIVE_STATUSES,
@@ -153,6 +153,23 @@ def test_bar_key_is_trade_date_and_ts_code() -> None:
     bar(trade_date=DAY - dt.timedelta(days=1))
     assert DailyBar.objects.count() == 3
     assert DailyBar.objects.get(pk=(DAY, "600000.SH")).close == Decimal("10.30")
+
+
+def test_bar_codes_compare_bytewise_in_the_key() -> None:
+    """ts_code is COLLATE "C" in the table and its key: memcmp, not the server locale's strcoll."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coll.collname FROM pg_index i"
+            " JOIN pg_class idx ON idx.oid = i.indexrelid"
+            " JOIN pg_collation coll ON coll.oid = i.indcollation[1]"
+            " WHERE idx.relname = 'daily_bar_pkey'"
+        )
+        assert cursor.fetchone() == ("C",)
+        cursor.execute(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_name = 'daily_bar' AND column_name = 'ts_code'"
+        )
+        assert cursor.fetchone() == ("C",)
 
 
 def test_bar_numbers_are_exact_decimals() -> None:

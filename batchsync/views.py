@@ -13,9 +13,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from batchsync import selectors
+from batchsync import calendars, selectors
 from batchsync.admin import format_duration, format_local
 from batchsync.api.permissions import VIEW_JOBS
+from batchsync.conf import get_settings
 from batchsync.models import ACTIVE_STATUSES, SyncError, SyncJob, SyncJobStatus
 
 RECENT_JOBS = 20
@@ -98,7 +99,10 @@ def _require_view_permission(request: HttpRequest) -> None:
 def sync_dashboard(request: HttpRequest) -> HttpResponse:
     """The page: follows the running job (or the last one) and lists the last 20 jobs."""
     _require_view_permission(request)
-    return render(request, "batchsync/dashboard.html", _dashboard_context(request))
+    # On the page, not the polled panel: the calendar changes with a deploy, not by the second.
+    calendar_warning = calendars.calendar_end_warning(get_settings().calendar, timezone.localdate())
+    context = {**_dashboard_context(request), "calendar_warning": calendar_warning}
+    return render(request, "batchsync/dashboard.html", context)
 
 
 @never_cache

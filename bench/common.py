@@ -39,11 +39,10 @@ def bench_database(script: str, name: str) -> tuple[str, str]:
 
 
 def trading_days(count: int) -> list[dt.date]:
-    """The last `count` XSHG sessions up to LAST_DAY."""
+    """The last `count` XSHG sessions up to LAST_DAY (straight from exchange_calendars)."""
     from batchsync import calendars
 
-    start = LAST_DAY - dt.timedelta(days=count * 2 + 30)
-    return sorted(calendars.trading_days("XSHG", start, LAST_DAY))[-count:]
+    return [day for day in calendars.exchange_sessions("XSHG") if day <= LAST_DAY][-count:]
 
 
 def generate_files(days: list[dt.date], directory: Path) -> int:

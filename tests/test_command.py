@@ -20,12 +20,22 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from batchsync import services
+from batchsync import calendars, services
 from batchsync.conf import get_settings
-from batchsync.models import DailyBar, SkipReason, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
+from batchsync.models import (
+    DailyBar,
+    SkipReason,
+    SyncDay,
+    SyncDayStatus,
+    SyncError,
+    SyncJob,
+    SyncJobStatus,
+    TradingCalendar,
+)
 from batchsync.sources.demo import demo_day_csv
 from tests.conftest import PROJECT_DIR
 
@@ -231,6 +241,39 @@ def test_dry_run_shows_the_plan_and_changes_nothing() -> None:
         "2 days: 1 to load, 1 skipped (dry run: nothing changed)",
     ]
     assert not SyncJob.objects.exists()
+
+
+def calendar_ending_in(days: int) -> dt.date:
+    """Store the XSHG calendar, then move its stored last session to `days` from today."""
+    calendars.calendar_bounds("XSHG")
+    last = timezone.localdate() + dt.timedelta(days=days)
+    TradingCalendar.objects.filter(name="XSHG").update(last_session=last)
+    return last
+
+
+@pytest.mark.django_db(transaction=True)
+def test_plan_and_run_warn_when_the_calendar_ends_within_sixty_days() -> None:
+    last = calendar_ending_in(20)
+    for action in (["plan"], ["run", "--detach"]):
+        out, err = io.StringIO(), io.StringIO()
+        call_command(
+            "batch_sync", *action, "--start", "2025-10-09", "--end", "2025-10-09", stdout=out, stderr=err
+        )
+        assert err.getvalue().splitlines() == [
+            f"Warning: The XSHG calendar ends on {last.isoformat()}, in 20 days: jobs past it are refused "
+            "until exchange_calendars is upgraded (pip install -U exchange_calendars)"
+        ], action
+    assert SyncJob.objects.count() == 1  # the warning does not stop the job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_calendar_warning_while_the_calendar_reaches_further() -> None:
+    calendar_ending_in(61)
+    err = io.StringIO()
+    call_command(
+        "batch_sync", "plan", "--start", "2025-10-09", "--end", "2025-10-09", stdout=io.StringIO(), stderr=err
+    )
+    assert err.getvalue() == ""
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.translation import override
 
-from batchsync import services
-from batchsync.models import SyncJob, SyncJobStatus
+from batchsync import calendars, services
+from batchsync.models import SyncJob, SyncJobStatus, TradingCalendar
 from batchsync.views import seed_status_block
 from tests.factories import SyncErrorFactory, SyncJobFactory
 
@@ -192,3 +192,18 @@ def test_dashboard_follows_a_job_started_through_the_services(follower: Client) 
     html = follower.get(PANEL).content.decode()
     assert 'data-active="1"' in html and job.task_id in html
     assert "Batch sync job started; 9 days to sync" in html
+
+
+@pytest.mark.django_db
+def test_dashboard_warns_while_the_calendar_ends_within_sixty_days(follower: Client) -> None:
+    calendars.calendar_bounds("XSHG")  # stores it
+    last = timezone.localdate() + dt.timedelta(days=20)
+    TradingCalendar.objects.filter(name="XSHG").update(last_session=last)
+    page = follower.get(DASHBOARD).content.decode()
+    assert re.search(
+        rf'<p class="bs-calendar-warning" role="alert">⚠️ The XSHG calendar ends on {last.isoformat()}, '
+        r"in 20 days: jobs past it are refused until exchange_calendars is upgraded",
+        page,
+    )
+    TradingCalendar.objects.filter(name="XSHG").update(last_session=last + dt.timedelta(days=60))
+    assert "bs-calendar-warning" not in follower.get(DASHBOARD).content.decode()

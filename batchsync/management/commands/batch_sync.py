@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
-from batchsync import runner, selectors, services, tasks
+from batchsync import calendars, runner, selectors, services, tasks
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError, InvalidJobRequest, InvalidTransition
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
@@ -196,9 +196,16 @@ class Command(BaseCommand):
     def _action_plan(self, options: dict[str, Any]) -> int:
         return self._print_plan(self._request(options))
 
+    def _warn_if_calendar_ends_soon(self) -> None:
+        """Tell the user before the calendar runs out, not on the first day it refuses a job."""
+        warning = calendars.calendar_end_warning(get_settings().calendar, timezone.localdate())
+        if warning:
+            self.stderr.write(f"Warning: {warning}")
+
     def _print_plan(self, request: services.JobRequest) -> int:
         services.sync_request_validate(request)
         plan = services.sync_days_plan(request.start_date, request.end_date, request.reprocess)
+        self._warn_if_calendar_ends_soon()
         for day in plan:
             self.stdout.write(
                 f"{day.date}  {'load' if day.status == 'pending' else 'skip'}  {day.skip_reason}"
@@ -213,19 +220,19 @@ class Command(BaseCommand):
         if options["dry_run"]:
             return self._action_plan(options)
         request = self._request(options)
+        cluster_tasks: list[str] = []
+
+        def enqueue(job: SyncJob, workers: int) -> None:
+            job_id = job.pk  # as services.sync_job_enqueue_on_commit, keeping the task ids
+            transaction.on_commit(
+                lambda: cluster_tasks.extend(tasks.sync_job_enqueue_workers(job_id, workers))
+            )
+
+        job = services.sync_job_create(request, enqueue=enqueue if options["detach"] else None)
+        self._warn_if_calendar_ends_soon()
         if options["detach"]:
-            cluster_tasks: list[str] = []
-
-            def enqueue(job: SyncJob, workers: int) -> None:
-                job_id = job.pk  # as services.sync_job_enqueue_on_commit, keeping the task ids
-                transaction.on_commit(
-                    lambda: cluster_tasks.extend(tasks.sync_job_enqueue_workers(job_id, workers))
-                )
-
-            job = services.sync_job_create(request, enqueue=enqueue)
             self._print_detached(job, cluster_tasks)
             return EXIT_OK
-        job = services.sync_job_create(request, enqueue=None)
         if job.status == SyncJobStatus.QUEUED:
             self.stdout.write(
                 f"Job {job.task_id} is queued behind the running job; the cluster runs it "

@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -43,6 +43,7 @@ from batchsync.models import (
     SyncError,
     SyncJob,
     SyncJobStatus,
+    TradingCalendar,
 )
 
 if TYPE_CHECKING:  # django-stubs makes ModelAdmin generic; at run time it is not subscriptable
@@ -754,3 +755,18 @@ class SyncErrorAdmin(_ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("traceback"))
     def traceback_block(self, error: SyncError) -> SafeString:
         return format_html('<pre class="bs-traceback">{}</pre>', error.traceback or "-")
+
+
+@admin.register(TradingCalendar)
+class TradingCalendarAdmin(_ReadOnlyAdmin):
+    """Which exchange calendars are stored, from which exchange_calendars, and up to when."""
+
+    list_display = ("name", "first_session", "last_session", "session_count", "source_version", "stored_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TradingCalendar]:
+        calendars: QuerySet[TradingCalendar] = super().get_queryset(request)
+        return calendars.annotate(session_count=Count("sessions"))
+
+    @admin.display(description=gettext_lazy("trading sessions"), ordering="session_count")
+    def session_count(self, calendar: TradingCalendar) -> int:
+        return int(getattr(calendar, "session_count", 0))

@@ -15,10 +15,12 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import override
 
-from batchsync import runner, services
+from batchsync import calendars, runner, services
 from batchsync.exceptions import SyncAlreadyRunning
-from batchsync.models import Reprocess, SyncDay, SyncError, SyncJob, SyncJobStatus
+from batchsync.models import Reprocess, SyncDay, SyncError, SyncJob, SyncJobStatus, TradingCalendar
 from batchsync.sources.demo import demo_day_csv
 from tests.factories import SyncErrorFactory, SyncJobFactory
 
@@ -580,3 +582,17 @@ def test_admin_pages_follow_the_users_language(admin_client: Client) -> None:
     assert "批量同步任务已启动" in chinese and "Batch sync job started" in english
     start_zh = admin_client.get(ADD_URL, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "开始日期" in start_zh and "结束日期" in start_zh
+
+
+@pytest.mark.django_db
+def test_stored_calendars_are_listed_read_only(client_en: Client) -> None:
+    calendars.calendar_bounds("XSHG")  # stores it
+    stored = TradingCalendar.objects.get()
+    html = client_en.get("/admin/batchsync/tradingcalendar/").content.decode()
+    sessions = len(calendars.exchange_sessions("XSHG"))
+    with override("en"):
+        last = date_format(stored.last_session)
+    for text in ("XSHG", stored.source_version, str(sessions), last):
+        assert text in html, text
+    assert client_en.get("/admin/batchsync/tradingcalendar/add/").status_code == 403
+    assert client_en.get("/admin/batchsync/tradingcalendar/XSHG/delete/").status_code == 403

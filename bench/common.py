@@ -45,6 +45,18 @@ def trading_days(count: int) -> list[dt.date]:
     return [day for day in calendars.exchange_sessions("XSHG") if day <= LAST_DAY][-count:]
 
 
+def calendar_store() -> None:
+    """Store the trading calendar in the bench database, as a user's first run does once.
+
+    After that a run reads it from the database; storing it first makes every timed run a
+    user's everyday run, not the one after an install or an exchange_calendars upgrade.
+    """
+    from batchsync import calendars
+    from batchsync.conf import get_settings
+
+    calendars.calendar_bounds(get_settings().calendar)
+
+
 def generate_files(days: list[dt.date], directory: Path) -> int:
     """One demo CSV per day, `YYYYMMDD.csv`; files already there are reused. Returns files made."""
     from batchsync.sources.demo import demo_day_csv

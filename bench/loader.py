@@ -47,6 +47,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.common import (  # noqa: E402
     bench_database,
+    calendar_store,
     generate_files,
     machine,
     recreate_database,
@@ -393,6 +394,7 @@ def main() -> None:
     from django.db import connections
 
     call_command("migrate", verbosity=0)
+    calendar_store()
     logs = PROJECT_DIR / "bench" / "data"
     load_before = os.getloadavg()[0]
     try:

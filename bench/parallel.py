@@ -38,6 +38,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.common import (  # noqa: E402
     bench_database,
+    calendar_store,
     generate_files,
     machine,
     recreate_database,
@@ -182,6 +183,7 @@ def main() -> None:
     from django.db import connections
 
     call_command("migrate", verbosity=0)
+    calendar_store()
     sql(LOAD_LOG_SQL)
     data = PROJECT_DIR / "bench" / "data"
     cluster = start_cluster(env, data / "parallel-cluster.log")

@@ -28,7 +28,8 @@ def sync_job_work(job_id: int) -> str:
     outcome = runner.sync_job_run(job_id, deadline=deadline)
     if outcome.more_work:
         sync_job_enqueue_workers(job_id, 1)
-    return f"{outcome.job.task_id}: {outcome.job.status}, {outcome.days_loaded} days loaded by this worker"
+    days = f"{outcome.days_loaded} day" + ("" if outcome.days_loaded == 1 else "s")
+    return f"{outcome.job.task_id}: {outcome.job.status}, {days} loaded by this worker"
 
 
 def sync_jobs_recover_stalled() -> int:

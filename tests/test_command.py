@@ -240,6 +240,9 @@ def test_dry_run_shows_the_plan_and_changes_nothing() -> None:
         "2025-10-09  load  ",
         "2 days: 1 to load, 1 skipped (dry run: nothing changed)",
     ]
+    out = io.StringIO()
+    call_command("batch_sync", "plan", "--start", "2025-10-09", "--end", "2025-10-09", stdout=out)
+    assert out.getvalue().splitlines()[-1] == "1 day: 1 to load, 0 skipped (dry run: nothing changed)"
     assert not SyncJob.objects.exists()
 
 

@@ -31,7 +31,7 @@ def test_the_work_task_runs_a_job_through_the_cluster_machinery_in_sync_mode() -
     task = Task.objects.get(id=task_id)
     job.refresh_from_db()
     assert task.success, task.result
-    assert task.result == f"{job.task_id}: succeeded, 1 days loaded by this worker"
+    assert task.result == f"{job.task_id}: succeeded, 1 day loaded by this worker"
     assert (job.status, job.success_days, job.skipped_days) == (SyncJobStatus.SUCCEEDED, 1, 1)
     assert DailyBar.objects.filter(trade_date=dt.date(2025, 10, 9)).count() == 5500
 

@@ -40,6 +40,11 @@ OPTION_OF_FIELD = {
 ACTIONS = ("run", "status", "list", "cancel", "pause", "resume", "retry", "plan", "work", "recover")
 
 
+def _days(count: int) -> str:
+    """`1 day`, `2 days`: the command's own English lines."""
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
 def _parse_date(value: str | None, field: str) -> dt.date:
     if not value:
         raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
@@ -212,7 +217,7 @@ class Command(BaseCommand):
             )
         to_load = sum(1 for day in plan if day.status == "pending")
         self.stdout.write(
-            f"{len(plan)} days: {to_load} to load, {len(plan) - to_load} skipped (dry run: nothing changed)"
+            f"{_days(len(plan))}: {to_load} to load, {len(plan) - to_load} skipped (dry run: nothing changed)"
         )
         return EXIT_OK
 
@@ -258,7 +263,7 @@ class Command(BaseCommand):
         span = f"{job.start_date} .. {job.end_date}"
         to_load = job.total_days - job.skipped_days
         self.stdout.write(
-            f"Job {job.task_id}: {span}, {job.total_days} days ({to_load} to load, "
+            f"Job {job.task_id}: {span}, {_days(job.total_days)} ({to_load} to load, "
             f"{job.skipped_days} skipped), source {job.source}"
         )
         stop, abort = threading.Event(), threading.Event()

@@ -8,12 +8,36 @@ from pathlib import Path
 from django.utils.translation import gettext_lazy as _
 
 from syncproject.database import database_config
+from syncproject.secret_key import secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-batchsync-dev-key-change-me-in-production")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+
+def _flag(name: str) -> bool:
+    """An on/off environment variable: on only when set to 1."""
+    return os.environ.get(name, "").strip() == "1"
+
+
+def _names(name: str, default: str) -> list[str]:
+    """A comma-separated environment variable as a list."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Safe unless told otherwise (docs/deploy.md): no debug pages, no shared development key,
+# only this machine's names. The quick start needs none of the variables.
+SECRET_KEY = secret_key(BASE_DIR)
+DEBUG = _flag("DJANGO_DEBUG")
+ALLOWED_HOSTS = _names("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = _names("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# DJANGO_HTTPS=1: the site is reached over HTTPS only (TLS at gunicorn or at a proxy in front,
+# which sends X-Forwarded-Proto; gunicorn trusts it from FORWARDED_ALLOW_IPS): plain HTTP is
+# redirected, cookies are sent over HTTPS only, and browsers are told to keep to HTTPS (HSTS).
+_https = _flag("DJANGO_HTTPS")
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600) if _https else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _flag("DJANGO_HSTS_PRELOAD")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -32,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -80,8 +105,16 @@ TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 
+# Static files are served by whitenoise, from STATIC_ROOT once `collectstatic` has filled it
+# (with gzip copies made there). Before that (the quick start, the tests) they are looked
+# up in the apps on each request, so the admin has its styles with no setup step.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG or not STATIC_ROOT.is_dir()
 
 LOGIN_URL = "/admin/login/"
 

@@ -29,8 +29,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from batchsync import selectors, services, sources
-from batchsync.conf import MAX_PARALLELISM, get_settings
+from batchsync import bounds, selectors, services, sources
+from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import (
     ACTIVE_STATUSES,
@@ -246,12 +246,14 @@ class SyncJobStartForm(forms.Form):
     )
     parallelism = forms.IntegerField(
         label=gettext_lazy("parallelism"),
-        min_value=1,
-        max_value=MAX_PARALLELISM,
+        **bounds.PARALLELISM.limits,
         help_text=gettext_lazy("Days loaded at once (workers on the cluster)."),
     )
     priority = forms.IntegerField(
-        label=gettext_lazy("priority"), initial=0, help_text=gettext_lazy("A higher number runs first.")
+        label=gettext_lazy("priority"),
+        initial=0,
+        **bounds.PRIORITY.limits,
+        help_text=gettext_lazy("A higher number runs first."),
     )
     queue = forms.BooleanField(
         label=gettext_lazy("queue"),

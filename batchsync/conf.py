@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
-MAX_PARALLELISM = 64
+from batchsync.bounds import PARALLELISM
 
 
 def cpu_parallelism() -> int:
@@ -50,8 +50,10 @@ class BatchSyncSettings:
         if unknown:
             raise ValueError(f"Unknown BATCHSYNC settings: {', '.join(sorted(unknown))}")
         config = cls(**{known[key]: value for key, value in raw.items()})
-        if not 1 <= config.default_parallelism <= MAX_PARALLELISM:
-            raise ValueError(f"BATCHSYNC DEFAULT_PARALLELISM must be between 1 and {MAX_PARALLELISM}")
+        if not PARALLELISM.low <= config.default_parallelism <= PARALLELISM.high:
+            raise ValueError(
+                f"BATCHSYNC DEFAULT_PARALLELISM must be between {PARALLELISM.low} and {PARALLELISM.high}"
+            )
         return config
 
 

@@ -21,8 +21,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from batchsync import calendars, sources
-from batchsync.conf import MAX_PARALLELISM, get_settings
+from batchsync import bounds, calendars, sources
+from batchsync.conf import get_settings
 from batchsync.exceptions import (
     InvalidJobRequest,
     InvalidTransition,
@@ -135,25 +135,17 @@ def sync_job_enqueue_on_commit(job: SyncJob, workers: int) -> None:
 
 def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) -> None:
     """Raise `InvalidJobRequest` naming the field when the request cannot run."""
-    config = get_settings()
-    today = today or timezone.localdate()
-    if request.start_date > request.end_date:
-        raise InvalidJobRequest("end_date", _("end_date must not be before start_date"))
-    if request.end_date > today:
-        raise InvalidJobRequest(
-            "end_date", _("end_date must not be in the future (today is %(today)s)") % {"today": today}
-        )
-    span = (request.end_date - request.start_date).days + 1
-    if span > config.max_range_days:
-        raise InvalidJobRequest(
-            "end_date",
-            _("The range is %(span)s days; at most %(max)s days are allowed")
-            % {"span": span, "max": config.max_range_days},
-        )
+    bounds.date_range_check(
+        request.start_date,
+        request.end_date,
+        today=today or timezone.localdate(),
+        max_days=get_settings().max_range_days,
+    )
     if request.reprocess not in Reprocess.values:
         raise InvalidJobRequest("reprocess", _("reprocess must be one of: failed, all, none"))
-    if request.parallelism is not None and not 1 <= request.parallelism <= MAX_PARALLELISM:
-        raise InvalidJobRequest("parallelism", _("parallelism must be between 1 and 64"))
+    if request.parallelism is not None:
+        bounds.PARALLELISM.check(request.parallelism)
+    bounds.PRIORITY.check(request.priority)
     sources.source_get(request.source, request.source_options).validate()
 
 

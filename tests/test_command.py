@@ -38,6 +38,7 @@ from batchsync.models import (
 )
 from batchsync.sources.demo import demo_day_csv
 from tests.conftest import PROJECT_DIR
+from tests.factories import SyncJobFactory
 
 OCT_9 = dt.date(2025, 10, 9)
 TIMEOUT = 60
@@ -85,6 +86,35 @@ BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
     "csv path not found": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--source", "csv", "--path", "/nonexistent/bars"],
         "CommandError: --path: Directory not found: /nonexistent/bars",
+    ),
+    "csv path is a file": (
+        [
+            "--start",
+            "2025-10-09",
+            "--end",
+            "2025-10-09",
+            "--source",
+            "csv",
+            "--path",
+            str(PROJECT_DIR / "manage.py"),
+        ],
+        f"CommandError: --path: Not a directory: {PROJECT_DIR / 'manage.py'}",
+    ),
+    "priority past the database's smallint": (
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--priority", "99999"],
+        "CommandError: --priority: priority must be between -1000 and 1000",
+    ),
+    "parallelism 0": (
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--parallelism", "0"],
+        "CommandError: --parallelism: parallelism must be between 1 and 64",
+    ),
+    "list limit negative": (
+        ["list", "--limit", "-1"],
+        "CommandError: --limit: limit must be between 1 and 500",
+    ),
+    "list limit too large": (
+        ["list", "--limit", "501"],
+        "CommandError: --limit: limit must be between 1 and 500",
     ),
     "argparse: not a number": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--parallelism", "many"],
@@ -311,6 +341,71 @@ def test_parallelism_defaults_to_the_setting_and_the_option_overrides_it(
         assert (job.parallelism, job.status, job.rows_loaded) == (expected, SyncJobStatus.SUCCEEDED, 5500)
 
 
+# --- list and status -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_list_is_a_table_with_a_header_and_aligned_columns() -> None:
+    SyncJobFactory(
+        task_id="2025-09-01_2025-09-30_1795800000",
+        start_date=dt.date(2025, 9, 1),
+        end_date=dt.date(2025, 9, 30),
+        total_days=30,
+        processed_days=30,
+        success_days=22,
+        skipped_days=8,
+    )
+    SyncJobFactory(
+        task_id="2025-10-09_2025-10-09_1795800001_2",
+        status=SyncJobStatus.RUNNING,
+        start_date=OCT_9,
+        end_date=OCT_9,
+        total_days=1,
+    )
+    out = io.StringIO()
+    call_command("batch_sync", "list", stdout=out)
+    header, *rows = out.getvalue().splitlines()
+    assert header.split() == ["task", "id", "status", "range", "days", "ok", "failed", "skipped", "progress"]
+    assert len(rows) == 2
+    # Every column starts where its header does (left-aligned text) or ends where it ends (numbers).
+    for name in ("status", "range"):
+        assert {row[header.index(name) - 1 : header.index(name)] for row in rows} == {" "}
+        assert all(row[header.index(name)] != " " for row in rows)
+    for name in ("days", "ok", "failed", "skipped", "progress"):
+        end = header.index(name) + len(name)
+        assert all(row[end - 1] != " " and row[end : end + 2] in ("  ", "") for row in rows), rows
+    september = next(row for row in rows if "2025-09-01..2025-09-30" in row)
+    assert september.split() == [
+        "2025-09-01_2025-09-30_1795800000",
+        "succeeded",
+        "2025-09-01..2025-09-30",
+        "30",
+        "22",
+        "0",
+        "8",
+        "100.0%",
+    ]
+
+
+@pytest.mark.django_db
+def test_status_shows_a_dash_for_what_is_not_there_never_none() -> None:
+    job = SyncJobFactory.create(status=SyncJobStatus.PENDING, total_days=9, requested_by="")
+    out = io.StringIO()
+    call_command("batch_sync", "status", job.task_id, stdout=out)
+    lines = dict(line.split(None, 1) for line in out.getvalue().splitlines() if " " in line.strip())
+    assert "None" not in out.getvalue()
+    assert lines["estimated_completion"] == lines["end_time"] == lines["retry_of"] == "-"
+    assert lines["worker"] == "-"  # no worker, no lease: nothing about a lease
+
+    job.worker_id = "vm:1:abc-0"
+    job.lease_expires_at = timezone.now()
+    job.save()
+    out = io.StringIO()
+    call_command("batch_sync", "status", job.task_id, stdout=out)
+    worker = next(line for line in out.getvalue().splitlines() if line.startswith("worker "))
+    assert worker.split(None, 1)[1].startswith("vm:1:abc-0 (lease until 20")
+
+
 # --- a terminal: the live progress bar -----------------------------------------------------------
 
 
@@ -356,7 +451,9 @@ def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_en
     # Counts grow as days finish (1 or 2 done while the third loads, with 1 or 2 workers).
     assert any(re.search(r"% 2025-09-0\d ok [12] failed 0 skipped 0", bar) for bar in bars), screen
     assert any(bar.startswith("[####################] 100.0%") for bar in bars), screen
-    assert "event=day_done" not in screen  # the info log lines would break the bar
+    # The info log lines would break the bar: none of them, not even the job's creation before it.
+    assert "event=day_done" not in screen
+    assert "event=created" not in screen and " INFO " not in screen, screen
     assert "Batch sync finished: 3 succeeded, 0 failed, 0 skipped" in screen
 
 
@@ -479,6 +576,44 @@ def test_ctrl_c_twice_rolls_back_the_days_in_flight_and_still_frees_the_slot(
     assert f"Batch sync cancelled: {job.success_days} succeeded, 0 failed, 2 skipped" in stdout
     assert "Traceback" not in stderr
     _assert_cancelled_and_slot_free(job)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_quick_ctrl_c_never_print_a_traceback(
+    manage_py: list[str], subprocess_env: dict[str, str]
+) -> None:
+    """Ctrl-C twice, 50 ms apart, at points spread over a run: whatever the workers were doing
+    (a COPY, a claim, the cancel, the finish) when their sessions were ended, or the summary
+    being printed, the job ends cancelled with no day running and nothing but the messages."""
+    problems = []
+    for offset in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2):
+        proc = subprocess.Popen(
+            [*manage_py, "batch_sync", "--start", "2025-09-01", "--end", "2025-09-30", "--force"],
+            env={**subprocess_env, "BATCHSYNC_DEFAULT_PARALLELISM": "2"},
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            seen = _wait_for_log(proc, "event=day_start")
+            time.sleep(offset)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        job = latest_job()
+        # 130, or killed by the SIGINT itself when it lands while the process is exiting (after
+        # Python has put the default handler back): a shell reports 130 for both.
+        stopped = proc.returncode in (130, -signal.SIGINT)
+        if "Traceback" in stderr or not stopped or job.status != SyncJobStatus.CANCELLED:
+            problems.append(f"at +{offset}s: exit {proc.returncode}, {job.status}\n{''.join(seen)}{stderr}")
+        assert not SyncDay.objects.filter(job=job, status=SyncDayStatus.RUNNING).exists()
+    assert not problems, "\n".join(problems)
 
 
 def test_exit_codes_are_documented() -> None:

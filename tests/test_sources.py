@@ -130,8 +130,10 @@ def test_csv_validate_names_the_path_field(options: dict[str, Any], message: str
 
 def test_csv_validate_refuses_a_file_as_directory(csv_dir: Path) -> None:
     (csv_dir / "f.csv").write_text("")
-    with pytest.raises(InvalidJobRequest, match="Directory not found"):
+    with translation.override("en"), pytest.raises(InvalidJobRequest, match=r"^Not a directory: .*f\.csv$"):
         CsvDirectorySource(path=csv_dir / "f.csv").validate()
+    with translation.override("en"), pytest.raises(InvalidJobRequest, match=r"^Directory not found: "):
+        CsvDirectorySource(path=csv_dir / "nothing-here").validate()
 
 
 @pytest.mark.django_db(transaction=True)

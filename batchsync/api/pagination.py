@@ -7,6 +7,8 @@ from typing import Any
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from batchsync.bounds import PAGE_SIZE
+
 
 class EnvelopePagination(PageNumberPagination):
     """`{"status": "success", "data": {"count", "next", "previous", "results"}}`.
@@ -16,7 +18,7 @@ class EnvelopePagination(PageNumberPagination):
 
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 500
+    max_page_size = PAGE_SIZE.high
 
     def get_paginated_response(self, data: Any) -> Response:
         assert self.page is not None

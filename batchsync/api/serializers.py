@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
-from batchsync import services
-from batchsync.conf import MAX_PARALLELISM, get_settings
+from batchsync import bounds, services
+from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
 
@@ -47,7 +47,6 @@ SERVER_OWNED_FIELDS = frozenset(
     }
 )
 OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-PRIORITY_LIMIT = 1000
 
 
 class StrictInputSerializer(serializers.Serializer[Any]):
@@ -115,8 +114,7 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     )
     parallelism = serializers.IntegerField(
         required=False,
-        min_value=1,
-        max_value=MAX_PARALLELISM,
+        **bounds.PARALLELISM.limits,
         help_text=gettext_lazy(
             "Days loaded at once (workers on the cluster). Default: the server's "
             "BATCHSYNC_DEFAULT_PARALLELISM, else one per CPU, at most 4."
@@ -125,8 +123,7 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     priority = serializers.IntegerField(
         required=False,
         default=0,
-        min_value=-PRIORITY_LIMIT,
-        max_value=PRIORITY_LIMIT,
+        **bounds.PRIORITY.limits,
         help_text=gettext_lazy("Queue priority; a higher number runs first."),
     )
     queue = serializers.BooleanField(
@@ -214,7 +211,7 @@ class PageFilterSerializer(StrictInputSerializer):
 
     page = serializers.IntegerField(required=False, min_value=1, help_text=gettext_lazy("Page number."))
     page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=500, help_text=gettext_lazy("Items per page (at most 500).")
+        required=False, **bounds.PAGE_SIZE.limits, help_text=gettext_lazy("Items per page (at most 500).")
     )
 
 

@@ -46,6 +46,8 @@ class CsvDirectorySource(Source):
         if self.path is None:
             raise InvalidJobRequest("path", _("The csv source needs a directory path (--path DIR)"))
         if not self.path.is_dir():
+            if self.path.exists():
+                raise InvalidJobRequest("path", _("Not a directory: %(path)s") % {"path": self.path})
             raise InvalidJobRequest("path", _("Directory not found: %(path)s") % {"path": self.path})
 
     def day_file(self, day: dt.date) -> Path | None:

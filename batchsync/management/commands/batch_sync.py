@@ -14,14 +14,16 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any, NoReturn
 
+import psycopg
 from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.utils import timezone, translation
 
-from batchsync import calendars, runner, selectors, services, tasks
+from batchsync import bounds, calendars, runner, selectors, services, tasks
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError, InvalidJobRequest, InvalidTransition
+from batchsync.management import output
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
@@ -34,6 +36,8 @@ OPTION_OF_FIELD = {
     "path": "--path",
     "reprocess": "--reprocess",
     "parallelism": "--parallelism",
+    "priority": "--priority",
+    "limit": "--limit",
     "force": "--force",
     "calendar": "BATCHSYNC_CALENDAR",
 }
@@ -143,7 +147,12 @@ class Command(BaseCommand):
             default=None,
             help="days loaded at once (workers); default: BATCHSYNC_DEFAULT_PARALLELISM, or 1 per CPU, max 4",
         )
-        parser.add_argument("--priority", type=int, default=0, help="queue priority, higher first")
+        parser.add_argument(
+            "--priority",
+            type=int,
+            default=0,
+            help=f"queue priority, higher first ({bounds.PRIORITY.low} to {bounds.PRIORITY.high})",
+        )
         parser.add_argument(
             "--queue", action="store_true", help="queue behind a running job instead of refusing"
         )
@@ -153,7 +162,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="show which days would load or skip; change nothing"
         )
-        parser.add_argument("--limit", type=int, default=20, help="rows for list")
+        parser.add_argument(
+            "--limit", type=int, default=20, help=f"jobs shown by list (at most {bounds.LIST_LIMIT.high})"
+        )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -162,14 +173,23 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the action in the terminal's language (BATCHSYNC_CLI_LANGUAGE: en or zh-hans)."""
-        with translation.override(os.environ.get("BATCHSYNC_CLI_LANGUAGE", "en")):
-            self._handle(options)
+        sigint = signal.getsignal(signal.SIGINT)
+        try:
+            with translation.override(os.environ.get("BATCHSYNC_CLI_LANGUAGE", "en")):
+                self._handle(options)
+        finally:
+            # A foreground run's Ctrl-C handler outlives it, to the end of the process: a late
+            # Ctrl-C is ignored instead of interrupting the exit. Called in-process, put back.
+            called_from_shell = getattr(self, "_called_from_command_line", False)
+            if not called_from_shell and signal.getsignal(signal.SIGINT) is not sigint:
+                signal.signal(signal.SIGINT, sigint)
 
     def _handle(self, options: dict[str, Any]) -> None:
         self.verbosity = int(options.get("verbosity", 1))
         action: str = options["action"]
         try:
-            code = getattr(self, f"_action_{action}")(options)
+            with self._quiet_info_logs(self.stdout.isatty()):
+                code = getattr(self, f"_action_{action}")(options)
         except InvalidJobRequest as error:
             option = OPTION_OF_FIELD.get(error.field, error.field)
             raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
@@ -266,28 +286,31 @@ class Command(BaseCommand):
             f"Job {job.task_id}: {span}, {_days(job.total_days)} ({to_load} to load, "
             f"{job.skipped_days} skipped), source {job.source}"
         )
-        stop, abort = threading.Event(), threading.Event()
+        stop, abort, decided = threading.Event(), threading.Event(), threading.Event()
         worker_ids = self._worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
+            if abort.is_set() or decided.is_set():
+                return  # aborting already, or the run is over: a late Ctrl-C changes nothing
             if stop.is_set():
+                abort.set()
                 raise KeyboardInterrupt
             stop.set()
             self.stderr.write("\nStopping after the current day (Ctrl-C again to abort now)...")
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        # Kept after the run (see `handle`): a quick second Ctrl-C must not break the summary.
+        signal.signal(signal.SIGINT, on_sigint)
         try:
-            with self._quiet_info_logs(printer.tty):
-                printer(job)
-                job = self._run_workers(job, worker_ids, stop, abort, printer)
+            printer(job)
+            job = self._run_workers(job, worker_ids, stop, abort, printer)
         except KeyboardInterrupt:
             abort.set()
             printer.finish()
             job = self._abandon(job, worker_ids)
             self.stderr.write("Aborted: the days in flight were rolled back; the job is cancelled.")
         finally:
-            signal.signal(signal.SIGINT, previous)
+            decided.set()
             printer.finish()
         self.stdout.write(job.message)
         for error in selectors.sync_job_recent_errors(job):
@@ -301,7 +324,11 @@ class Command(BaseCommand):
 
     @contextlib.contextmanager
     def _quiet_info_logs(self, terminal: bool) -> Iterator[None]:
-        """On a terminal, info log lines would break the progress bar: show warnings only."""
+        """On a terminal, info log lines would break the progress bar: show warnings only.
+
+        For the whole action, from the job's creation on: its `event=created` line comes before
+        the bar's first drawing.
+        """
         logger = logging.getLogger("batchsync")
         if not terminal or not sys.stderr.isatty() or self.verbosity >= 2:
             yield
@@ -346,6 +373,11 @@ class Command(BaseCommand):
                     runner.sync_job_run(
                         job.pk, worker_id=worker_id, stop=stop, abort=abort, on_progress=printer
                     )
+            except (DatabaseError, InterfaceError, psycopg.Error):
+                if not abort.is_set():
+                    raise
+                # The abort ended this thread's database session on purpose, whatever it was
+                # doing; the main thread gives its day back and cancels the job.
             finally:
                 connection.close()
 
@@ -368,34 +400,15 @@ class Command(BaseCommand):
         return selectors.sync_job_detail(options["job_id"])
 
     def _action_status(self, options: dict[str, Any]) -> int:
-        job = self._job(options)
-        for name, value in selectors.sync_job_progress(job).items():
-            if name == "errors":
-                continue
-            self.stdout.write(f"{name:22} {value}")
-        days = ", ".join(f"{status} {count}" for status, count in selectors.sync_job_day_counts(job).items())
-        self.stdout.write(f"{'days':22} {days}")
-        lease = timezone.localtime(job.lease_expires_at).isoformat() if job.lease_expires_at else None
-        self.stdout.write(f"{'worker':22} {job.worker_id or None} (lease until {lease})")
-        self.stdout.write(f"{'recoveries':22} {job.recoveries}")
-        allowed = ", ".join(services.sync_job_allowed_operations(job)) or "none"
-        self.stdout.write(f"{'operations':22} {allowed}")
-        errors = selectors.sync_job_recent_errors(job)
-        if errors:
-            self.stdout.write("recent errors:")
-            for error in errors:
-                self.stdout.write(f"  {error.date}: {error.error}")
+        for line in output.job_status_lines(self._job(options)):
+            self.stdout.write(line)
         return EXIT_OK
 
     def _action_list(self, options: dict[str, Any]) -> int:
-        jobs = selectors.sync_job_list_recent(options["limit"])
-        self.stdout.write(f"{'task id':40} {'status':11} {'range':23} {'ok/fail/skip':14} {'percent':>7}")
-        for job in jobs:
-            counts = f"{job.success_days}/{job.failed_days}/{job.skipped_days}"
-            span = f"{job.start_date}..{job.end_date}"
-            self.stdout.write(
-                f"{job.task_id:40} {job.status:11} {span} {counts:14} {job.progress_percent:6.1f}%"
-            )
+        for line in output.job_list_lines(
+            selectors.sync_job_list_recent(bounds.LIST_LIMIT.check(options["limit"]))
+        ):
+            self.stdout.write(line)
         return EXIT_OK
 
     def _control(self, options: dict[str, Any], operation: str) -> int:

@@ -1,0 +1,73 @@
+"""Plain-text output of `batch_sync`: aligned tables and values shown to a person."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.utils import timezone
+
+from batchsync import selectors, services
+from batchsync.models import SyncJob
+
+NOTHING = "-"
+
+
+def shown(value: Any) -> str:
+    """A value as the command prints it: `-` for nothing (None or empty), never `None`."""
+    return NOTHING if value is None or value == "" else str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric: Sequence[int] = ()) -> list[str]:
+    """Lines of a table: a header, then the rows; columns two spaces apart, numbers right-aligned."""
+    cells = [list(headers), *([shown(value) for value in row] for row in rows)]
+    widths = [max(len(line[column]) for line in cells) for column in range(len(headers))]
+    lines = []
+    for line in cells:
+        fields = [
+            cell.rjust(width) if column in numeric else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        lines.append("  ".join(fields).rstrip())
+    return lines
+
+
+def job_list_lines(jobs: Iterable[SyncJob]) -> list[str]:
+    """`batch_sync list`: one row per job under a header."""
+    headers = ("task id", "status", "range", "days", "ok", "failed", "skipped", "progress")
+    rows = [
+        (
+            job.task_id,
+            job.status,
+            f"{job.start_date}..{job.end_date}",
+            job.total_days,
+            job.success_days,
+            job.failed_days,
+            job.skipped_days,
+            f"{job.progress_percent:.1f}%",
+        )
+        for job in jobs
+    ]
+    return table(headers, rows, numeric=range(3, len(headers)))
+
+
+def job_status_lines(job: SyncJob) -> list[str]:
+    """`batch_sync status`: every progress field, the days, the worker, what can be done, errors."""
+    lines = [
+        f"{name:22} {shown(value)}"
+        for name, value in selectors.sync_job_progress(job).items()
+        if name != "errors"
+    ]
+    days = ", ".join(f"{status} {count}" for status, count in selectors.sync_job_day_counts(job).items())
+    lines.append(f"{'days':22} {days}")
+    worker = f"{'worker':22} {shown(job.worker_id)}"
+    if job.lease_expires_at:
+        worker += f" (lease until {timezone.localtime(job.lease_expires_at).isoformat()})"
+    lines.append(worker)
+    lines.append(f"{'recoveries':22} {job.recoveries}")
+    lines.append(f"{'operations':22} {', '.join(services.sync_job_allowed_operations(job)) or 'none'}")
+    errors = selectors.sync_job_recent_errors(job)
+    if errors:
+        lines.append("recent errors:")
+        lines.extend(f"  {error.date}: {error.error}" for error in errors)
+    return lines

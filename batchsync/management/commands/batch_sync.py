@@ -178,11 +178,14 @@ class Command(BaseCommand):
             with translation.override(os.environ.get("BATCHSYNC_CLI_LANGUAGE", "en")):
                 self._handle(options)
         finally:
-            # A foreground run's Ctrl-C handler outlives it, to the end of the process: a late
-            # Ctrl-C is ignored instead of interrupting the exit. Called in-process, put back.
-            called_from_shell = getattr(self, "_called_from_command_line", False)
-            if not called_from_shell and signal.getsignal(signal.SIGINT) is not sigint:
-                signal.signal(signal.SIGINT, sigint)
+            if signal.getsignal(signal.SIGINT) is not sigint:  # a foreground run's handler
+                if getattr(self, "_called_from_command_line", False):
+                    # The run is decided and its summary printed: a late Ctrl-C must not kill
+                    # the exit (Python puts the default handler back while it finalizes) and
+                    # change the exit status the job earned.
+                    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                else:
+                    signal.signal(signal.SIGINT, sigint)  # called in-process: put it back
 
     def _handle(self, options: dict[str, Any]) -> None:
         self.verbosity = int(options.get("verbosity", 1))

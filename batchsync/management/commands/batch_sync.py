@@ -21,11 +21,20 @@ from django.utils import timezone, translation
 
 from batchsync import calendars, runner, selectors, services, tasks
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError, InvalidJobRequest, InvalidTransition
-from batchsync.models import Reprocess, SyncJob, SyncJobStatus
+from batchsync.exceptions import (
+    BatchSyncError,
+    DatabaseUnavailable,
+    InvalidJobRequest,
+    InvalidTransition,
+    SyncAlreadyRunning,
+)
+from batchsync.models import WORKING_STATUSES, Reprocess, SyncJob, SyncJobStatus
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
+# EX_TEMPFAIL: this run's workers stopped (database gone too long, lease lost to another
+# process) with the job unfinished but resumable; a rerun of the same command continues it.
+EXIT_UNFINISHED = 75
 # The command-line spelling of each request field, for one-line error messages.
 OPTION_OF_FIELD = {
     "start_date": "--start",
@@ -52,6 +61,16 @@ def _parse_date(value: str | None, field: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidJobRequest(field, f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _same_range_and_source(job: SyncJob, request: services.JobRequest) -> bool:
+    """Is `request` a rerun of the command that started `job` (which it may then take over)?"""
+    return (job.start_date, job.end_date, job.source, job.source_options) == (
+        request.start_date,
+        request.end_date,
+        request.source,
+        request.source_options,
+    )
 
 
 class OneLineErrorParser(CommandParser):
@@ -173,6 +192,9 @@ class Command(BaseCommand):
         except InvalidJobRequest as error:
             option = OPTION_OF_FIELD.get(error.field, error.field)
             raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
+        except SyncAlreadyRunning as error:
+            message = selectors.sync_job_slot_holder_message(error.facts) if error.facts else error.message
+            raise CommandError(message, returncode=EXIT_BAD_ARGUMENTS) from None
         except BatchSyncError as error:
             raise CommandError(error.message, returncode=EXIT_BAD_ARGUMENTS) from None
         if code:
@@ -233,7 +255,13 @@ class Command(BaseCommand):
                 lambda: cluster_tasks.extend(tasks.sync_job_enqueue_workers(job_id, workers))
             )
 
-        job = services.sync_job_create(request, enqueue=enqueue if options["detach"] else None)
+        try:
+            job = services.sync_job_create(request, enqueue=enqueue if options["detach"] else None)
+        except SyncAlreadyRunning as refused:
+            holder = SyncJob.objects.filter(pk=refused.job_id).first() if refused.job_id else None
+            if options["detach"] or holder is None or not _same_range_and_source(holder, request):
+                raise
+            return self._take_over(holder)
         self._warn_if_calendar_ends_soon()
         if options["detach"]:
             self._print_detached(job, cluster_tasks)
@@ -254,11 +282,25 @@ class Command(BaseCommand):
         self.stdout.write(f"follow:  python manage.py batch_sync status {job.task_id}")
         self.stdout.write("workers: python manage.py qcluster   (runs the job if no cluster is running yet)")
 
-    def _run_foreground(self, job: SyncJob) -> int:
+    def _take_over(self, job: SyncJob) -> int:
+        """Continue a job whose workers are gone, here (a rerun of its command, or `resume`)."""
+        worker_ids = self._worker_ids(job.parallelism)
+        facts = selectors.sync_job_slot_holder(job)
+        job = services.sync_job_take_over(job.pk, worker_ids[0])  # refused while its lease runs
+        seen = facts["worker_last_seen_seconds_ago"]
+        self.stdout.write(
+            f"Taking over job {job.task_id} ({job.status}, {job.processed_days}/{job.total_days} days): "
+            + (f"its worker was last seen {seen:.0f}s ago" if seen is not None else "no worker had joined it")
+        )
+        return self._run_foreground(job, worker_ids)
+
+    def _run_foreground(self, job: SyncJob, worker_ids: list[str] | None = None) -> int:
         """Run the job here with `parallelism` threads; Ctrl-C cancels after the day in flight.
 
         A second Ctrl-C aborts the days in flight: their transactions are rolled back, the days
         go back to pending and the job is cancelled at once, so the slot is free on exit either way.
+        A job still unfinished when the workers stop (the database was gone longer than
+        `BATCHSYNC_OUTAGE_SECONDS`, or another process took its days) exits 75, never 0.
         """
         span = f"{job.start_date} .. {job.end_date}"
         to_load = job.total_days - job.skipped_days
@@ -267,8 +309,9 @@ class Command(BaseCommand):
             f"{job.skipped_days} skipped), source {job.source}"
         )
         stop, abort = threading.Event(), threading.Event()
-        worker_ids = self._worker_ids(job.parallelism)
+        worker_ids = worker_ids or self._worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)
+        stopped_by: str | None = None
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
             if stop.is_set():
@@ -280,7 +323,7 @@ class Command(BaseCommand):
         try:
             with self._quiet_info_logs(printer.tty):
                 printer(job)
-                job = self._run_workers(job, worker_ids, stop, abort, printer)
+                job, stopped_by = self._run_workers(job, worker_ids, stop, abort, printer)
         except KeyboardInterrupt:
             abort.set()
             printer.finish()
@@ -289,6 +332,8 @@ class Command(BaseCommand):
         finally:
             signal.signal(signal.SIGINT, previous)
             printer.finish()
+        if stopped_by is not None or job.status in (SyncJobStatus.PENDING, *WORKING_STATUSES):
+            return self._unfinished(job, stopped_by)
         self.stdout.write(job.message)
         for error in selectors.sync_job_recent_errors(job):
             self.stdout.write(f"  {error.date}: {error.error}")
@@ -298,6 +343,21 @@ class Command(BaseCommand):
         if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
             return EXIT_STOPPED
         return EXIT_OK
+
+    def _unfinished(self, job: SyncJob, stopped_by: str | None) -> int:
+        """Say plainly that the job did not end here, why, and how it goes on; exit 75."""
+        lease = get_settings().lease_seconds
+        reason = stopped_by or (
+            f"this command's workers stopped with the job {job.status} "
+            f"at {job.processed_days}/{job.total_days} days (another process holds or took its days)"
+        )
+        self.stderr.write(
+            f"Job {job.task_id} is unfinished: {reason}. Nothing half-loaded was kept, and the job "
+            f"can be continued: rerun the same command (it takes the job over once the lease of "
+            f"{lease:g}s has run out), or python manage.py batch_sync resume {job.task_id}, or start "
+            "a cluster (python manage.py qcluster)."
+        )
+        return EXIT_UNFINISHED
 
     @contextlib.contextmanager
     def _quiet_info_logs(self, terminal: bool) -> Iterator[None]:
@@ -334,11 +394,20 @@ class Command(BaseCommand):
         stop: threading.Event,
         abort: threading.Event,
         printer: ProgressPrinter,
-    ) -> SyncJob:
-        """Run the job's workers: here, or in threads (daemons: an abort does not wait for them)."""
+    ) -> tuple[SyncJob, str | None]:
+        """Run the job's workers: here, or in threads (daemons: an abort does not wait for them).
+
+        Returns the job as its workers left it, and why they stopped early if they did (the
+        database was unreachable for the whole outage window).
+        """
         if len(worker_ids) == 1:
-            return runner.sync_job_run(job.pk, worker_id=worker_ids[0], stop=stop, on_progress=printer).job
+            try:
+                outcome = runner.sync_job_run(job.pk, worker_id=worker_ids[0], stop=stop, on_progress=printer)
+            except DatabaseUnavailable as error:
+                return job, error.message
+            return outcome.job, None
         language = translation.get_language()
+        outages: list[str] = []
 
         def work(worker_id: str) -> None:
             try:
@@ -346,8 +415,11 @@ class Command(BaseCommand):
                     runner.sync_job_run(
                         job.pk, worker_id=worker_id, stop=stop, abort=abort, on_progress=printer
                     )
+            except DatabaseUnavailable as error:
+                outages.append(error.message)
             finally:
-                connection.close()
+                with contextlib.suppress(Exception):  # a connection the outage broke
+                    connection.close()
 
         threads = [
             threading.Thread(target=work, args=(worker_id,), name=f"batchsync-worker-{n}", daemon=True)
@@ -358,7 +430,13 @@ class Command(BaseCommand):
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.05)  # short joins: Ctrl-C reaches this (main) thread in between
-        return services.sync_job_finish_if_done(job.pk)
+        if outages:
+            return job, outages[0]
+        # This thread's connection is the oldest: a database restart during the run broke it.
+        try:
+            return runner.with_reconnect(services.sync_job_finish_if_done, job.pk), None
+        except DatabaseUnavailable as error:
+            return job, error.message
 
     # --- controlling jobs --------------------------------------------------------------
 
@@ -447,10 +525,17 @@ class Command(BaseCommand):
         return self._control(options, "pause")
 
     def _action_resume(self, options: dict[str, Any]) -> int:
-        """Resume in the foreground like `run`, or on the cluster with --detach."""
+        """Resume in the foreground like `run`, or on the cluster with --detach.
+
+        A pending or running job whose workers are gone (its lease ran out: a killed foreground
+        run, no cluster) is taken over here instead.
+        """
         if options["detach"]:
             return self._control(options, "resume")
-        job = services.sync_job_resume(self._job(options), enqueue=None)
+        job = self._job(options)
+        if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
+            return self._take_over(job)
+        job = services.sync_job_resume(job, enqueue=None)
         if job.status != SyncJobStatus.PENDING:
             self._print_detached(job)
             return EXIT_OK

@@ -174,7 +174,7 @@ def sync_job_slot_holder(job: SyncJob, *, now: dt.datetime | None = None) -> dic
         "takeover_in_seconds": takeover,
         "ways_on": [
             f"python manage.py batch_sync resume {job.task_id}",
-            "python manage.py batch_sync ... --queue",
+            "queue: true (API), --queue (command)",
             "python manage.py qcluster",
         ],
     }

@@ -484,5 +484,5 @@ def test_ctrl_c_twice_rolls_back_the_days_in_flight_and_still_frees_the_slot(
 def test_exit_codes_are_documented() -> None:
     readme = (PROJECT_DIR / "README.md").read_text()
     section = readme.split("## Running a sync from the command line", 1)[1].split("\n## ", 1)[0]
-    for code in ("0", "1", "2", "130"):
+    for code in ("0", "1", "2", "75", "130"):
         assert f"| {code} |" in section

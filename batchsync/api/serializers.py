@@ -380,7 +380,7 @@ class RunningJobOutputSerializer(serializers.Serializer[Any]):
     )
     start_date = serializers.DateField(help_text=gettext_lazy("First day of its range."))
     end_date = serializers.DateField(help_text=gettext_lazy("Last day of its range."))
-    source = serializers.CharField(help_text=gettext_lazy("Its data source."))
+    source = serializers.CharField(help_text=gettext_lazy("Its data source."))  # type: ignore[assignment]
     processed_days = serializers.IntegerField(help_text=gettext_lazy("Days done so far."))
     total_days = serializers.IntegerField(help_text=gettext_lazy("Days in its range."))
     progress_percent = serializers.FloatField(help_text=gettext_lazy("Percent done."))

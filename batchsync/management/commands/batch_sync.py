@@ -498,6 +498,8 @@ class Command(BaseCommand):
         printer = ProgressPrinter(self.stdout)
         try:
             outcome = runner.sync_job_run(job.pk, worker_id=worker_id, on_progress=printer)
+        except DatabaseUnavailable as error:
+            return self._unfinished(job, error.message)
         finally:
             printer.finish()
         job = outcome.job

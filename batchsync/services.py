@@ -880,7 +880,9 @@ def _commit_without_flush() -> None:
 
     Only for what is redone after a server crash anyway: a lost claim leaves the day pending
     (its worker's session died with the server), lost progress is recounted from the days.
-    The day's own load commits synchronously, which flushes these earlier commits too.
+    The worker that thought it held the day finds that out at its fence (`LeaseLost`) and
+    simply claims again (`runner.sync_job_run`). The day's own load commits synchronously,
+    which flushes these earlier commits too.
     """
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")

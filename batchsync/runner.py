@@ -18,13 +18,10 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import psycopg
 from django.db import (
     DatabaseError,
-    InterfaceError,
-    OperationalError,
     close_old_connections,
     connection,
     transaction,
@@ -34,13 +31,13 @@ from batchsync import loader, services, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError
 from batchsync.models import SyncJob
+from batchsync.reconnect import CONNECTION_ERRORS, await_database, first_line, reconnect, with_reconnect
 from batchsync.services import ClaimedDay
 from batchsync.sources.base import Source
 
 logger = logging.getLogger("batchsync.runner")
 
 ProgressCallback = Callable[[SyncJob], None]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,23 +100,14 @@ class _Heartbeat(threading.Thread):
                     logger.warning(
                         "worker=%s event=heartbeat_failed error=%s",
                         self.worker_id,
-                        str(error).strip().splitlines()[0] if lost and str(error).strip() else error,
+                        first_line(error),
                         exc_info=not lost,
                     )
                     close_old_connections()
-                    with contextlib.suppress(DatabaseError):
-                        connection.close()
+                    reconnect()
         finally:
             connection.close()
 
-
-# A lost connection surfaces as Django's wrappers, or as psycopg's own errors from COPY.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-)
 
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (SourceError, *CONNECTION_ERRORS)
 
@@ -127,67 +115,6 @@ RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (SourceError, *CONNECTION_ER
 def _is_connection_error(error: BaseException) -> bool:
     raw = connection.connection
     return isinstance(error, CONNECTION_ERRORS) or raw is None or bool(raw.closed)
-
-
-def _reconnect() -> None:
-    with contextlib.suppress(DatabaseError):
-        connection.close()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else error.__class__.__name__
-
-
-def await_database(worker_id: str, outage_started: float, error: BaseException) -> int:
-    """Reconnect until the database answers again (return the failed attempts), or raise.
-
-    A restart or a failover takes seconds to minutes: the worker tries again after 1, 2, 4 ...
-    seconds (`SOURCE_RETRY_BACKOFF_SECONDS`, doubling, at most `RECONNECT_BACKOFF_MAX_SECONDS`)
-    with a log line per attempt, for up to `OUTAGE_SECONDS` since the connection was lost.
-    Then it gives up with `DatabaseUnavailable`: nothing of the day in flight was committed,
-    and the job is left for a rerun (or `resume`) to take over.
-    """
-    config = get_settings()
-    attempt = 0
-    while True:
-        _reconnect()
-        waited = time.monotonic() - outage_started
-        if waited >= config.outage_seconds:
-            raise DatabaseUnavailable(
-                f"the database was unreachable for {waited:.0f}s "
-                f"(BATCHSYNC_OUTAGE_SECONDS={config.outage_seconds:g}): {_first_line(error)}"
-            ) from error
-        delay = min(
-            config.source_retry_backoff_seconds * (2**attempt),
-            config.reconnect_backoff_max_seconds,
-            max(config.outage_seconds - waited, 0.0),
-        )
-        attempt += 1
-        logger.warning(
-            "worker=%s event=db_reconnect attempt=%s delay=%.1fs outage=%.1fs/%gs error=%s",
-            worker_id,
-            attempt,
-            delay,
-            waited,
-            config.outage_seconds,
-            _first_line(error),
-        )
-        time.sleep(delay)
-        try:
-            connection.ensure_connection()
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except CONNECTION_ERRORS as again:
-            error = again
-            continue
-        logger.warning(
-            "worker=%s event=db_reconnected attempt=%s outage=%.1fs",
-            worker_id,
-            attempt,
-            time.monotonic() - outage_started,
-        )
-        return attempt - 1
 
 
 def _load_claimed_day(
@@ -249,7 +176,7 @@ def _retry_note(claim: ClaimedDay, error: BaseException, attempt: int) -> None:
     try:
         services.sync_day_record_retry(claim, error, attempt)
     except DatabaseError:
-        _reconnect()
+        reconnect()
 
 
 def sync_job_run(
@@ -376,22 +303,7 @@ def sync_job_run(
 
 def _reconnect_if_broken(error: BaseException) -> None:
     if _is_connection_error(error):
-        _reconnect()
-
-
-def with_reconnect(func: Callable[..., T], *args: Any, log_as: str = "-", **kwargs: Any) -> T:
-    """Call a short, idempotent service, riding out a database outage (see `await_database`)."""
-    outage_started: float | None = None
-    immediate = 0  # errors while the database answered at once: not an outage, so bounded
-    while True:
-        try:
-            return func(*args, **kwargs)
-        except CONNECTION_ERRORS as error:
-            outage_started = outage_started or time.monotonic()
-            if await_database(log_as, outage_started, error) == 0:
-                immediate += 1
-                if immediate > get_settings().source_retries:
-                    raise
+        reconnect()
 
 
 def _claim_with_reconnect(

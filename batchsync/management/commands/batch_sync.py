@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
-from batchsync import calendars, runner, selectors, services, tasks
+from batchsync import calendars, reconnect, runner, selectors, services, tasks
 from batchsync.conf import get_settings
 from batchsync.exceptions import (
     BatchSyncError,
@@ -434,7 +434,7 @@ class Command(BaseCommand):
             return job, outages[0]
         # This thread's connection is the oldest: a database restart during the run broke it.
         try:
-            return runner.with_reconnect(services.sync_job_finish_if_done, job.pk), None
+            return reconnect.with_reconnect(services.sync_job_finish_if_done, job.pk), None
         except DatabaseUnavailable as error:
             return job, error.message
 

@@ -309,7 +309,7 @@ def _reconnect_if_broken(error: BaseException) -> None:
 def _claim_with_reconnect(
     job_id: int, worker_id: str, fence: int, *, publish_progress: bool
 ) -> ClaimedDay | None:
-    """Claim the next day, riding out a short database outage with a few reconnects."""
+    """Claim the next day, riding out a database outage (see `reconnect.await_database`)."""
     with_reconnect(_tag_connection, worker_id, log_as=worker_id)
     return with_reconnect(
         services.sync_day_claim, job_id, worker_id, fence, publish_progress=publish_progress, log_as=worker_id

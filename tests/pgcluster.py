@@ -3,8 +3,8 @@
 An `initdb` cluster in a temporary folder, on a free TCP port chosen at run time, started with
 the machine's own PostgreSQL binaries (Debian's /usr/lib/postgresql/<version>/bin, else
 pgserver's bundled ones). Never the shared server: `pg_ctl -m immediate restart` on that
-would hit every other session. Run as root, the server runs as the `postgres` system user
-(PostgreSQL refuses to run as root).
+would hit every other session. Run as root, the server runs as the `postgres` system user (or
+pgserver's own): PostgreSQL refuses to run as root.
 """
 
 from __future__ import annotations
@@ -35,6 +35,19 @@ def postgres_bin_dir() -> Path:
     from pgserver._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
+
+
+def server_user() -> str | None:
+    """None (this user) unless root: then Debian's `postgres` user, else pgserver's own."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres").pw_name
+    except KeyError:
+        from pgserver.utils import ensure_user_exists
+
+        ensure_user_exists("pgserver")
+        return "pgserver"
 
 
 def free_port() -> int:
@@ -68,12 +81,9 @@ class PgCluster:
         return {"HOST": "127.0.0.1", "PORT": str(self.port), "NAME": self.database, "USER": "postgres"}
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        user: str | None = None
-        if os.geteuid() == 0:
-            user = "postgres"
         return subprocess.run(
             [str(self.bin_dir / args[0]), *args[1:]],
-            user=user,
+            user=server_user(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -83,8 +93,9 @@ class PgCluster:
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            entry = pwd.getpwnam("postgres")
+        user = server_user()
+        if user is not None:
+            entry = pwd.getpwnam(user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         settings = {

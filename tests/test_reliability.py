@@ -42,7 +42,7 @@ from tests.faults import (
     wait_until,
     worker_env,
 )
-from tests.pgcluster import PgCluster, pg_cluster  # noqa: F401 (the session fixture)
+from tests.pgcluster import PgCluster
 
 pytestmark = [pytest.mark.slow]
 
@@ -53,7 +53,7 @@ TABLES = "batchsync_syncerror, batchsync_syncday, batchsync_syncjob, daily_bar, 
 
 
 @pytest.fixture(scope="session")
-def migrated_cluster(pg_cluster: PgCluster) -> PgCluster:  # noqa: F811
+def migrated_cluster(pg_cluster: PgCluster) -> PgCluster:
     """The private server with batchsync's tables and the trading calendar, once per session."""
     env = {**os.environ, "DATABASE_URL": pg_cluster.url, "PYTHONPATH": str(PROJECT_DIR)}
     for args in (

@@ -39,6 +39,10 @@ class BatchSyncSettings:
     max_day_attempts: int = 3
     source_retries: int = 3
     source_retry_backoff_seconds: float = 1.0
+    # A worker that loses the database keeps reconnecting this long (a restart or failover),
+    # waiting twice as long after each failed attempt, up to the cap; then it stops cleanly.
+    outage_seconds: float = 300.0
+    reconnect_backoff_max_seconds: float = 10.0
     max_range_days: int = 20 * 366
     recent_errors: int = 10
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 
 
@@ -16,10 +18,21 @@ class BatchSyncError(Exception):
 
 
 class SyncAlreadyRunning(BatchSyncError):
-    """A job is already running and the caller did not ask to queue."""
+    """A job is already running and the caller did not ask to queue.
+
+    `job_id` names the job holding the slot (when known) and `facts` says what it is doing
+    (`selectors.sync_job_slot_holder`): the command prints them, the API's 409 carries them.
+    """
 
     # Chinese by default (the seed's exact words come from the zh_Hans catalog).
     default_message = _("A sync job is already running")  # type: ignore[assignment]
+
+    def __init__(
+        self, message: str | None = None, *, job_id: int | None = None, facts: dict[str, Any] | None = None
+    ) -> None:
+        self.job_id = job_id
+        self.facts = facts
+        super().__init__(message)
 
 
 class JobNotFound(BatchSyncError):
@@ -40,6 +53,10 @@ class InvalidJobRequest(BatchSyncError):
 
 class LeaseLost(BatchSyncError):
     """This worker no longer owns the day (lease expired and reclaimed, or job stopped)."""
+
+
+class DatabaseUnavailable(BatchSyncError):
+    """The database stayed unreachable for the whole outage window; the worker stopped."""
 
 
 class SourceError(BatchSyncError):

@@ -18,13 +18,10 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import psycopg
 from django.db import (
     DatabaseError,
-    InterfaceError,
-    OperationalError,
     close_old_connections,
     connection,
     transaction,
@@ -32,15 +29,15 @@ from django.db import (
 
 from batchsync import loader, services, sources
 from batchsync.conf import get_settings
-from batchsync.exceptions import InvalidTransition, LeaseLost, SourceError
+from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError
 from batchsync.models import SyncJob
+from batchsync.reconnect import CONNECTION_ERRORS, await_database, first_line, reconnect, with_reconnect
 from batchsync.services import ClaimedDay
 from batchsync.sources.base import Source
 
 logger = logging.getLogger("batchsync.runner")
 
 ProgressCallback = Callable[[SyncJob], None]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,21 +94,20 @@ class _Heartbeat(threading.Thread):
                     services.sync_worker_heartbeat(
                         self.job_id, self.worker_id, self.claim, job_fence=self.job_fence
                     )
-                except DatabaseError:
-                    logger.warning("worker=%s event=heartbeat_failed", self.worker_id, exc_info=True)
+                except DatabaseError as error:
+                    # A lost connection is the outage the workers ride out: one line, no traceback.
+                    lost = isinstance(error, CONNECTION_ERRORS)
+                    logger.warning(
+                        "worker=%s event=heartbeat_failed error=%s",
+                        self.worker_id,
+                        first_line(error),
+                        exc_info=not lost,
+                    )
                     close_old_connections()
-                    connection.close()
+                    reconnect()
         finally:
             connection.close()
 
-
-# A lost connection surfaces as Django's wrappers, or as psycopg's own errors from COPY.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-)
 
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (SourceError, *CONNECTION_ERRORS)
 
@@ -119,11 +115,6 @@ RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (SourceError, *CONNECTION_ER
 def _is_connection_error(error: BaseException) -> bool:
     raw = connection.connection
     return isinstance(error, CONNECTION_ERRORS) or raw is None or bool(raw.closed)
-
-
-def _reconnect() -> None:
-    with contextlib.suppress(DatabaseError):
-        connection.close()
 
 
 def _load_claimed_day(
@@ -136,6 +127,7 @@ def _load_claimed_day(
     """
     config = get_settings()
     attempt = 0
+    outage_started: float | None = None
     while True:
         attempt += 1
         started = time.monotonic()
@@ -156,8 +148,15 @@ def _load_claimed_day(
             transient = getattr(error, "transient", True)
             if isinstance(error, CONNECTION_ERRORS):
                 # Connection lost mid-day (server restart, backend terminated): the day's
-                # transaction rolled back with it; reconnect and load the day again.
-                _reconnect()
+                # transaction rolled back with it. Wait for the database (up to the outage
+                # window, counted from the first loss of this day), then load the day again;
+                # its fence tells whether this worker still holds it. Only an error that
+                # recurs while the database answers at once counts against the retries.
+                outage_started = outage_started or time.monotonic()
+                if await_database(worker_id, outage_started, error) == 0 and attempt > config.source_retries:
+                    raise
+                _retry_note(claim, error, attempt)
+                continue
             if not transient or attempt > config.source_retries:
                 raise
             delay = config.source_retry_backoff_seconds * (2 ** (attempt - 1))
@@ -177,7 +176,7 @@ def _retry_note(claim: ClaimedDay, error: BaseException, attempt: int) -> None:
     try:
         services.sync_day_record_retry(claim, error, attempt)
     except DatabaseError:
-        _reconnect()
+        reconnect()
 
 
 def sync_job_run(
@@ -197,9 +196,9 @@ def sync_job_run(
     many workers at once; each day is claimed by one.
     """
     worker_id = worker_id or new_worker_id()
-    _with_reconnect(_tag_connection, worker_id)
-    fence = _with_reconnect(services.sync_job_join, job_id, worker_id)
-    job = SyncJob.objects.get(pk=job_id)
+    with_reconnect(_tag_connection, worker_id, log_as=worker_id)
+    fence = with_reconnect(services.sync_job_join, job_id, worker_id, log_as=worker_id)
+    job = with_reconnect(SyncJob.objects.get, pk=job_id, log_as=worker_id)
     if fence is None:
         return RunOutcome(job=job, days_loaded=0, more_work=False)
     source = sources.source_get(job.source, job.source_options)
@@ -222,7 +221,7 @@ def sync_job_run(
             if deadline is not None and claimed_any and time.monotonic() >= deadline:
                 more_work = True
                 # No next claim publishes the last day's progress: do it here.
-                job = _with_reconnect(services.sync_job_progress_commit, job_id)
+                job = with_reconnect(services.sync_job_progress_commit, job_id, log_as=worker_id)
                 break
             claim = _claim_with_reconnect(job_id, worker_id, fence, publish_progress=day_done)
             day_done = False
@@ -261,13 +260,22 @@ def sync_job_run(
                     rows,
                 )
             except LeaseLost:
+                # The day is someone else's now, or back to pending: its lease ran out while
+                # this worker was frozen or cut off, or a server crash lost the claim itself
+                # (claims commit without a WAL flush). The worker is alive, so it goes back
+                # to claiming; the claim ends it if the job stopped or moved on to a new run.
                 logger.warning(
                     "job=%s worker=%s event=lease_lost date=%s", job.task_id, worker_id, claim.date
                 )
-                break
+                if abort is not None and abort.is_set():
+                    break
+            except DatabaseUnavailable:
+                raise  # not the day's fault: the job stays resumable (see `await_database`)
             except Exception as error:  # any failure of a day is recorded, and the job goes on
                 _reconnect_if_broken(error)
-                recorded = services.sync_day_record_failure(claim, worker_id, fence, error)
+                recorded = with_reconnect(
+                    services.sync_day_record_failure, claim, worker_id, fence, error, log_as=worker_id
+                )
                 logger.error(
                     "job=%s worker=%s event=day_failed date=%s recorded=%s error=%s",
                     job.task_id,
@@ -285,7 +293,7 @@ def sync_job_run(
         heartbeat.stopped.set()
         heartbeat.join()
     if not more_work:
-        job = _with_reconnect(services.sync_job_finish_if_done, job_id, enqueue=enqueue)
+        job = with_reconnect(services.sync_job_finish_if_done, job_id, enqueue=enqueue, log_as=worker_id)
     else:
         job = SyncJob.objects.get(pk=job_id)
     if on_progress is not None:
@@ -295,31 +303,16 @@ def sync_job_run(
 
 def _reconnect_if_broken(error: BaseException) -> None:
     if _is_connection_error(error):
-        _reconnect()
-
-
-def _with_reconnect(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call a short, idempotent service, riding out a database outage with a few reconnects."""
-    config = get_settings()
-    attempt = 0
-    while True:
-        try:
-            return func(*args, **kwargs)
-        except CONNECTION_ERRORS:
-            if attempt >= config.source_retries:
-                raise
-            _reconnect()
-            time.sleep(config.source_retry_backoff_seconds * (2**attempt))
-            attempt += 1
+        reconnect()
 
 
 def _claim_with_reconnect(
     job_id: int, worker_id: str, fence: int, *, publish_progress: bool
 ) -> ClaimedDay | None:
-    """Claim the next day, riding out a short database outage with a few reconnects."""
-    _with_reconnect(_tag_connection, worker_id)
-    return _with_reconnect(
-        services.sync_day_claim, job_id, worker_id, fence, publish_progress=publish_progress
+    """Claim the next day, riding out a database outage (see `reconnect.await_database`)."""
+    with_reconnect(_tag_connection, worker_id, log_as=worker_id)
+    return with_reconnect(
+        services.sync_day_claim, job_id, worker_id, fence, publish_progress=publish_progress, log_as=worker_id
     )
 
 
@@ -338,8 +331,8 @@ def _should_wait(job_id: int, fence: int, idle_since: float) -> bool:
     idle = time.monotonic() - idle_since
     if idle > 2 * lease + 1:
         return False
-    if not _with_reconnect(services.sync_job_worth_waiting, job_id, fence):
+    if not with_reconnect(services.sync_job_worth_waiting, job_id, fence):
         return False
-    _with_reconnect(services.sync_days_fence_expired, job_id)
+    with_reconnect(services.sync_days_fence_expired, job_id)
     time.sleep(min(max(idle / 4.0, 0.02), lease / 8.0, 1.0))
     return True

@@ -11,7 +11,15 @@ from django.utils.translation import gettext as _
 
 from batchsync.conf import get_settings
 from batchsync.exceptions import JobNotFound
-from batchsync.models import ACTIVE_STATUSES, WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob
+from batchsync.models import (
+    ACTIVE_STATUSES,
+    WORKING_STATUSES,
+    SyncDay,
+    SyncDayStatus,
+    SyncError,
+    SyncJob,
+    SyncJobStatus,
+)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -134,3 +142,72 @@ def sync_job_day_counts(job: SyncJob) -> dict[str, int]:
     """How many of the job's days are in each state (states with none left out), in lifecycle order."""
     counts = dict(SyncDay.objects.filter(job=job).values_list("status").annotate(n=Count("id")))
     return {status: counts[status] for status in SyncDayStatus.values if counts.get(status)}
+
+
+def sync_job_slot_holder(job: SyncJob, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What a refused start says about the job holding the slot (the API's 409 `running_job`).
+
+    A worker renews the job's lease every third of a lease, so it was last seen about a lease
+    before the lease's end. `takeover_in_seconds`: when a rerun of the job's own command (or
+    `resume`) can take a pending or running job over (0: now), None for other statuses.
+    """
+    now = now or timezone.now()
+    lease = get_settings().lease_seconds
+    expires = job.lease_expires_at
+    seen = expires - dt.timedelta(seconds=lease) if expires is not None and job.worker_id else None
+    takeover: float | None = None
+    if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
+        takeover = max(0.0, round((expires - now).total_seconds(), 1)) if expires is not None else 0.0
+    return {
+        "task_id": job.task_id,
+        "status": job.status,
+        "start_date": job.start_date.isoformat(),
+        "end_date": job.end_date.isoformat(),
+        "source": job.source,
+        "processed_days": job.processed_days,
+        "total_days": job.total_days,
+        "progress_percent": job.progress_percent,
+        "worker_id": job.worker_id or None,
+        "worker_last_seen": _iso(seen),
+        "worker_last_seen_seconds_ago": round(max(0.0, (now - seen).total_seconds()), 1) if seen else None,
+        "lease_expires_at": _iso(expires),
+        "takeover_in_seconds": takeover,
+        "ways_on": [
+            f"python manage.py batch_sync resume {job.task_id}",
+            "queue: true (API), --queue (command)",
+            "python manage.py qcluster",
+        ],
+    }
+
+
+def sync_job_slot_holder_message(facts: dict[str, Any]) -> str:
+    """The refused start's one line: the blocking job, its progress, its worker, the ways on."""
+    if facts["worker_last_seen_seconds_ago"] is None:
+        seen = _("no worker has joined it yet")
+    else:
+        seen = _("its worker %(worker)s was last seen %(seconds)ss ago") % {
+            "worker": facts["worker_id"],
+            "seconds": f"{facts['worker_last_seen_seconds_ago']:.0f}",
+        }
+    takeover = facts["takeover_in_seconds"]
+    if takeover is None:
+        here = ""
+    elif takeover > 0:
+        here = _("in %(seconds)ss its lease runs out and a rerun of its command takes it over here; ") % {
+            "seconds": f"{takeover:.0f}"
+        }
+    else:
+        here = _("its lease has run out: a rerun of its command takes it over here; ")
+    return _(
+        "A sync job is already running: %(task_id)s is %(status)s (%(processed)s/%(total)s days, "
+        "%(percent)s%%), %(seen)s. Ways on: %(here)spython manage.py batch_sync resume %(task_id)s; "
+        "--queue to run after it; python manage.py qcluster to let a cluster continue it"
+    ) % {
+        "task_id": facts["task_id"],
+        "status": facts["status"],
+        "processed": facts["processed_days"],
+        "total": facts["total_days"],
+        "percent": f"{facts['progress_percent']:.1f}",
+        "seen": seen,
+        "here": here,
+    }

@@ -21,7 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from batchsync import bounds, calendars, sources
+from batchsync import bounds, calendars, selectors, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import (
     InvalidJobRequest,
@@ -234,13 +234,15 @@ def sync_job_create(
     """
     sync_request_validate(request)
     plan = sync_days_plan(request.start_date, request.end_date, request.reprocess)
-    sync_jobs_recover_stalled()
+    # A foreground start (enqueue None) hands nothing to a cluster: see the reaper's docstring.
+    sync_jobs_recover_stalled(enqueue=enqueue)
     try:
         with transaction.atomic():
             _slot_lock()
-            busy = SyncJob.objects.active().exists()
-            if busy and not request.queue:
-                raise SyncAlreadyRunning()
+            holder = SyncJob.objects.active().first()
+            busy = holder is not None
+            if holder is not None and not request.queue:
+                raise _already_running(holder)
             job = SyncJob.objects.create(
                 task_id=_new_task_id(request.start_date, request.end_date),
                 source=request.source,
@@ -265,7 +267,8 @@ def sync_job_create(
                 enqueue(job, job.parallelism)
     except IntegrityError as error:
         if "syncjob_one_active" in str(error):
-            raise SyncAlreadyRunning() from error
+            holder = SyncJob.objects.active().first()
+            raise (_already_running(holder) if holder else SyncAlreadyRunning()) from error
         raise
     logger.info(
         "job=%s event=created status=%s range=%s..%s days=%s to_load=%s source=%s",
@@ -276,6 +279,39 @@ def sync_job_create(
         job.total_days,
         job.total_days - job.skipped_days,
         job.source,
+    )
+    return job
+
+
+def _already_running(holder: SyncJob) -> SyncAlreadyRunning:
+    return SyncAlreadyRunning(job_id=holder.pk, facts=selectors.sync_job_slot_holder(holder))
+
+
+def sync_job_take_over(job_id: int, worker_id: str) -> SyncJob:
+    """Take over a job whose workers are gone (its lease ran out), to run it in the foreground.
+
+    For a rerun of the same command (or `resume`) after the foreground run was killed: with no
+    cluster nobody else would ever continue the job. Under the slot lock, so of two reruns at
+    once one takes it; while the lease still runs this raises `SyncAlreadyRunning` with the
+    job's facts (among them the seconds until it can be taken over).
+    """
+    with transaction.atomic():
+        _slot_lock()
+        job = _locked(job_id)
+        now = timezone.now()
+        alive = job.lease_expires_at is not None and job.lease_expires_at >= now
+        if job.status not in (S.PENDING, S.RUNNING) or alive:
+            raise _already_running(job)
+        previous = job.worker_id
+        job.worker_id = worker_id
+        job.lease_expires_at = _lease_until(now)
+        job.save(update_fields=["worker_id", "lease_expires_at"])
+    logger.warning(
+        "job=%s event=taken_over status=%s worker=%s previous_worker=%s",
+        job.task_id,
+        job.status,
+        worker_id,
+        previous or "-",
     )
     return job
 
@@ -555,13 +591,16 @@ def sync_day_claim(
 # The fence, checked inside the day's transaction: the day row is locked only if this worker
 # still holds it (same fence, lease not run out) and the job is still working on the same run.
 # OF day: locking the joined job row too would serialize every parallel worker's day on it.
+# FOR KEY SHARE: enough to keep claims and releases (FOR UPDATE SKIP LOCKED) off the day until
+# it commits, while the worker's heartbeat, from its own connection, can still renew the
+# day's lease (an update of a non-key column does not wait for KEY SHARE).
 _DAY_FENCE_SQL = """
 SELECT day.id
 FROM batchsync_syncday day JOIN batchsync_syncjob job ON job.id = day.job_id
 WHERE day.id = %(day)s AND day.status = %(running)s AND day.fence = %(fence)s
   AND day.worker_id = %(worker)s AND day.lease_expires_at >= %(now)s
   AND job.fence = %(job_fence)s AND job.status = ANY(%(working)s)
-FOR UPDATE OF day
+FOR KEY SHARE OF day
 """
 
 
@@ -655,9 +694,11 @@ def sync_worker_heartbeat(
 ) -> None:
     """Extend the leases this worker holds (the job's and its day's) in short statements.
 
-    The day row is skipped while it is locked: that is this worker's own day transaction
-    (the day's COPY must end within the lease; see `sync_days_fence_expired`), and waiting
-    on it would stall the job's heartbeat too.
+    Runs in the heartbeat thread's own connection, so it renews the day's lease while the
+    day's transaction is loading: that transaction holds the day row only FOR KEY SHARE (see
+    `_DAY_FENCE_SQL`), which an update of the lease does not wait for. A day longer than the
+    lease is kept by its live worker; only a worker that stopped heartbeating loses it. A row
+    locked harder (a claim, or the day's final update) is skipped, not waited for.
     """
     until = _lease_until(timezone.now())
     jobs = SyncJob.objects.filter(pk=job_id, status__in=WORKING_STATUSES)
@@ -670,7 +711,7 @@ def sync_worker_heartbeat(
                 SyncDay.objects.filter(
                     pk=claim.id, worker_id=worker_id, fence=claim.fence, status=SyncDayStatus.RUNNING
                 )
-                .select_for_update(skip_locked=True)
+                .select_for_update(no_key=True, skip_locked=True)
                 .values_list("pk", flat=True)
             )
             SyncDay.objects.filter(pk__in=held).update(lease_expires_at=until)
@@ -831,7 +872,9 @@ def _commit_without_flush() -> None:
 
     Only for what is redone after a server crash anyway: a lost claim leaves the day pending
     (its worker's session died with the server), lost progress is recounted from the days.
-    The day's own load commits synchronously, which flushes these earlier commits too.
+    The worker that thought it held the day finds that out at its fence (`LeaseLost`) and
+    simply claims again (`runner.sync_job_run`). The day's own load commits synchronously,
+    which flushes these earlier commits too.
     """
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
@@ -898,6 +941,10 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
     worker picked up in time (the task was lost with a Redis worker, or the process died
     between commit and enqueue) are enqueued again. Runs as a django-q2 schedule, at every job
     start and from `batch_sync recover`; running it twice at once is harmless (SKIP LOCKED).
+
+    With `enqueue` None (a foreground start, which runs its own job and has no cluster to hand
+    work to) a stalled running job is left as it is, lease expired, for the rerun of its
+    command or `resume` to take over; nothing is queued for a cluster that may not exist.
     """
     recovered: list[SyncJob] = []
     now = timezone.now()
@@ -910,6 +957,16 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
             if job.lease_expires_at is not None and job.lease_expires_at >= now:
                 continue
             released = _days_release_expired(job.pk, now)
+            if job.status == S.RUNNING and enqueue is None:
+                # Nobody to hand it to: renewing its lease would only make a dead job look
+                # alive, and refuse the rerun that would take it over (`sync_job_take_over`).
+                logger.warning(
+                    "job=%s event=stalled status=running days_released=%s worker=%s",
+                    job.task_id,
+                    released,
+                    job.worker_id or "-",
+                )
+                continue
             job.recoveries += 1
             job.lease_expires_at = _lease_until(now)
             job.save(update_fields=["recoveries", "lease_expires_at"])

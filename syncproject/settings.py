@@ -210,6 +210,8 @@ BATCHSYNC = {
     "MAX_DAY_ATTEMPTS": int(os.environ.get("BATCHSYNC_MAX_DAY_ATTEMPTS", "3")),
     "SOURCE_RETRIES": int(os.environ.get("BATCHSYNC_SOURCE_RETRIES", "3")),
     "SOURCE_RETRY_BACKOFF_SECONDS": float(os.environ.get("BATCHSYNC_SOURCE_RETRY_BACKOFF", "1")),
+    "OUTAGE_SECONDS": float(os.environ.get("BATCHSYNC_OUTAGE_SECONDS", "300")),
+    "RECONNECT_BACKOFF_MAX_SECONDS": float(os.environ.get("BATCHSYNC_RECONNECT_BACKOFF_MAX", "10")),
     "MAX_RANGE_DAYS": int(os.environ.get("BATCHSYNC_MAX_RANGE_DAYS", str(20 * 366))),
     "RECENT_ERRORS": 10,
 }

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from tests.faults import Ledger, LoadLog, load_log
+from tests.pgcluster import pg_cluster  # noqa: F401 (a session fixture: a private PostgreSQL to crash)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -369,9 +369,14 @@ class Ledger:
     rows_checked: int = 0
     rows_lost: int = 0
     rows_extra: int = 0
+    recovery_seconds: list[float] = field(default_factory=list)
 
     def fault(self, kind: str, count: int = 1) -> None:
         self.faults[kind] = self.faults.get(kind, 0) + count
+
+    def recovered_in(self, seconds: float) -> None:
+        """From the fault to the job's end (or the takeover that ended it)."""
+        self.recovery_seconds.append(round(seconds, 1))
 
     def checked(self, comparison: Comparison) -> None:
         self.rows_checked += comparison.expected

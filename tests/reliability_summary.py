@@ -26,6 +26,10 @@ def summary() -> str:
     lines.append(f"{sum(r['rows_checked'] for r in records):>7}  rows compared with a clean run")
     lines.append(f"{sum(r['rows_lost'] for r in records):>7}  rows lost")
     lines.append(f"{sum(r['rows_extra'] for r in records):>7}  rows duplicated or extra")
+    lines.append("time to recover (fault to job end), per test:")
+    for record in records:
+        for seconds in record.get("recovery_seconds", []):
+            lines.append(f"{seconds:>7.1f}s {record['scenario']}")
     return "\n".join(lines)
 
 

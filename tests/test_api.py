@@ -197,9 +197,32 @@ def test_seed_progress_errors_are_the_ten_newest(operator: APIClient, seed_job: 
 
 
 def test_second_start_while_one_runs_is_the_seeds_409(operator: APIClient, seed_job: SyncJob) -> None:
+    SyncJob.objects.filter(pk=seed_job.pk).update(
+        worker_id="host:42:abcd", lease_expires_at=timezone.now() + dt.timedelta(seconds=45)
+    )
     response = operator.post(BATCH, SEED_START_BODY, content_type="application/json")
     assert response.status_code == 409
-    assert response.json() == {"status": "error", "message": "已有同步任务正在运行"}
+    body = response.json()
+    assert {key: body[key] for key in ("status", "message")} == {
+        "status": "error",
+        "message": "已有同步任务正在运行",
+    }
+    # The facts the command's refusal prints, as fields: the job, its progress, its worker, the ways on.
+    running = body["running_job"]
+    assert {
+        key: running[key] for key in ("task_id", "status", "processed_days", "total_days", "worker_id")
+    } == {
+        "task_id": SEED_TASK_ID,
+        "status": "running",
+        "processed_days": 3,
+        "total_days": 9,
+        "worker_id": "host:42:abcd",
+    }
+    assert running["progress_percent"] == 33.3
+    assert 10 <= running["worker_last_seen_seconds_ago"] <= 20  # a 60 s lease with 45 s left
+    assert 40 <= running["takeover_in_seconds"] <= 45
+    assert dt.datetime.fromisoformat(running["lease_expires_at"]) > timezone.now()
+    assert any(f"resume {SEED_TASK_ID}" in way for way in running["ways_on"])
     assert SyncJob.objects.count() == 1
 
 
@@ -636,7 +659,7 @@ def test_messages_follow_accept_language(operator: APIClient, seed_job: SyncJob)
     english = operator.post(
         BATCH, SEED_START_BODY, content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"
     )
-    assert english.json() == {"status": "error", "message": "A sync job is already running"}
+    assert english.json()["message"] == "A sync job is already running"
     chinese = operator.post(
         BATCH, SEED_START_BODY, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-CN"
     )

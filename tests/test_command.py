@@ -263,6 +263,26 @@ def test_a_failed_day_exits_1_and_the_summary_lists_its_error(csv_dir: Path) -> 
 
 
 @pytest.mark.django_db(transaction=True)
+def test_resume_takes_over_a_running_job_whose_worker_is_gone(settings: object) -> None:
+    """`resume <id>`: one of the ways on that a refused start names, for a killed foreground run."""
+    request = services.JobRequest(dt.date(2025, 9, 1), dt.date(2025, 9, 3), "demo", {}, reprocess="all")
+    job = services.sync_job_create(request, enqueue=None)
+    assert services.sync_job_join(job.pk, "gone:1:a") is not None
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as refused:  # its lease still runs
+        call_command("batch_sync", "resume", job.task_id, stdout=io.StringIO())
+    assert "its lease runs out and a rerun of its command takes it over here" in str(refused.value)
+    assert f"batch_sync resume {job.task_id}" in str(refused.value)
+    SyncJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    out = io.StringIO()
+    call_command("batch_sync", "resume", job.task_id, stdout=out)
+    assert f"Taking over job {job.task_id} (running, 0/3 days): its worker was last seen" in out.getvalue()
+    job.refresh_from_db()
+    assert (job.status, job.success_days, job.rows_loaded) == (SyncJobStatus.SUCCEEDED, 3, 3 * 5500)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_dry_run_shows_the_plan_and_changes_nothing() -> None:
     out = io.StringIO()
     call_command("batch_sync", "plan", "--start", "2025-10-08", "--end", "2025-10-09", stdout=out)
@@ -619,5 +639,5 @@ def test_two_quick_ctrl_c_never_print_a_traceback(
 def test_exit_codes_are_documented() -> None:
     readme = (PROJECT_DIR / "README.md").read_text()
     section = readme.split("## Running a sync from the command line", 1)[1].split("\n## ", 1)[0]
-    for code in ("0", "1", "2", "130"):
+    for code in ("0", "1", "2", "75", "130"):
         assert f"| {code} |" in section

@@ -20,6 +20,7 @@ from django.db import connection
 from django.utils import timezone, translation
 
 from batchsync import loader, runner, services, tasks
+from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from tests.faults import (
     Events,
@@ -445,6 +446,36 @@ def test_reaper_returns_a_dead_workers_days_and_enqueues_new_workers(tmp_path: P
     assert (day.status, day.attempts) == (SyncDayStatus.PENDING, 1)  # the attempt is counted
     assert queued_tasks() == [("batchsync.tasks.sync_job_work", (job.pk,))] * 2
     assert services.sync_jobs_recover_stalled() == []  # its lease was renewed for the new workers
+
+
+def test_a_foreground_start_leaves_a_stalled_job_for_takeover_and_queues_nothing(tmp_path: Path) -> None:
+    """With no cluster to hand it to, the start's reaper pass must not make a dead job look alive."""
+    job = fault_job(tmp_path / "m", parallelism=2)
+    fence = services.sync_job_join(job.pk, "dead:1:a")
+    assert fence is not None
+    claim = services.sync_day_claim(job.pk, "dead:1:a", fence)
+    assert claim is not None
+    expire(job)
+    request = services.JobRequest(SEP_1, SEP_2, "demo", {}, reprocess="all")
+    with pytest.raises(SyncAlreadyRunning) as refused:
+        services.sync_job_create(request, enqueue=None)
+    assert refused.value.job_id == job.pk
+    facts = refused.value.facts
+    assert facts is not None
+    assert (facts["task_id"], facts["status"], facts["worker_id"]) == (job.task_id, "running", "dead:1:a")
+    assert facts["takeover_in_seconds"] == 0  # its lease ran out and was not renewed
+    job = job_now(job)
+    assert job.lease_expires_at is not None and job.lease_expires_at < timezone.now()
+    assert job.recoveries == 0 and queued_tasks() == []
+    assert SyncDay.objects.get(pk=claim.id).status == SyncDayStatus.PENDING  # its day is free
+    # The takeover: once, under the slot lock; a second taker is refused while the new lease runs.
+    taken = services.sync_job_take_over(job.pk, "new:2:b")
+    assert (taken.worker_id, taken.status) == ("new:2:b", SyncJobStatus.RUNNING)
+    with pytest.raises(SyncAlreadyRunning) as again:
+        services.sync_job_take_over(job.pk, "other:3:c")
+    assert again.value.facts is not None and again.value.facts["takeover_in_seconds"] > 0
+    outcome = runner.sync_job_run(job.pk, worker_id="new:2:b", enqueue=None)
+    assert outcome.job.status == SyncJobStatus.SUCCEEDED
 
 
 def test_reaper_finishes_a_stalled_pausing_or_cancelling_job_and_frees_the_slot(tmp_path: Path) -> None:

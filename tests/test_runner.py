@@ -282,3 +282,45 @@ def _last_finish_before(job: SyncJob, moment: float) -> float:
     stamps = SyncDay.objects.filter(job=job, finished_at__isnull=False).values_list("finished_at", flat=True)
     finishes = [stamp.timestamp() for stamp in stamps if stamp and stamp.timestamp() <= moment]
     return max(finishes, default=timezone.now().timestamp())
+
+
+# --- a claim lost with a server crash ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_claim_was_lost_claims_again_and_finishes_the_job(
+    tmp_path: Path, settings: Any
+) -> None:
+    """Claims commit without a WAL flush: a crash can undo one while its worker fetches the day.
+
+    The worker's fence then fails (`LeaseLost`); it must claim again, not leave the job running.
+    """
+    import threading
+
+    from tests.faults import Events, assert_clean, fault_options, register_test_sources
+
+    register_test_sources(settings)
+    slow = dt.date(2025, 9, 3)
+    options = fault_options(tmp_path / "m", fetch_delay=1.0, delay_dates=[slow.isoformat()], delay_attempts=1)
+    job = create(SEP_1, dt.date(2025, 9, 5), source="fault", source_options=options, reprocess="all")
+    outcomes: list[runner.RunOutcome] = []
+
+    def work() -> None:
+        try:
+            outcomes.append(runner.sync_job_run(job.pk, enqueue=None))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    Events(tmp_path / "m").wait("fetch", slow)
+    # The state a crash leaves behind when the claim's commit was not flushed: the day as before.
+    SyncDay.objects.filter(job=job, date=slow).update(
+        status=SyncDayStatus.PENDING, worker_id="", lease_expires_at=None, fence=0, attempts=0
+    )
+    worker.join(30)
+    assert not worker.is_alive() and len(outcomes) == 1
+    assert outcomes[0].job.status == SyncJobStatus.SUCCEEDED  # not `running` with nobody on it
+    day = SyncDay.objects.get(job=job, date=slow)
+    assert (day.status, day.attempts) == (SyncDayStatus.SUCCEEDED, 1)
+    assert_clean([dt.date(2025, 9, d) for d in (1, 2, 3, 4, 5)])

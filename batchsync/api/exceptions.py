@@ -59,6 +59,8 @@ def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response
         return None
     if isinstance(response.data, dict) and set(response.data) == {"detail"}:
         response.data = {"status": "error", "message": str(response.data["detail"])}
+        if isinstance(error, SyncAlreadyRunning) and error.facts:
+            response.data["running_job"] = error.facts  # what the command's refusal says
         return response
     errors = _field_errors(response.data)
     message = "; ".join(

@@ -368,6 +368,44 @@ class SyncErrorOutputSerializer(serializers.Serializer[Any]):
     traceback = serializers.CharField(allow_blank=True, help_text=gettext_lazy("Python traceback, if any."))
 
 
+class RunningJobOutputSerializer(serializers.Serializer[Any]):
+    """The job holding the slot, in a refused start's 409 (`selectors.sync_job_slot_holder`)."""
+
+    task_id = serializers.CharField(help_text=gettext_lazy("The blocking job's task id."))
+    status = serializers.CharField(
+        help_text=gettext_lazy("Its status (pending, running, pausing, cancelling).")
+    )
+    start_date = serializers.DateField(help_text=gettext_lazy("First day of its range."))
+    end_date = serializers.DateField(help_text=gettext_lazy("Last day of its range."))
+    source = serializers.CharField(help_text=gettext_lazy("Its data source."))  # type: ignore[assignment]
+    processed_days = serializers.IntegerField(help_text=gettext_lazy("Days done so far."))
+    total_days = serializers.IntegerField(help_text=gettext_lazy("Days in its range."))
+    progress_percent = serializers.FloatField(help_text=gettext_lazy("Percent done."))
+    worker_id = serializers.CharField(
+        allow_null=True, help_text=gettext_lazy("Its last worker (host:pid:id).")
+    )
+    worker_last_seen = serializers.DateTimeField(
+        allow_null=True, help_text=gettext_lazy("When that worker last renewed its lease.")
+    )
+    worker_last_seen_seconds_ago = serializers.FloatField(
+        allow_null=True, help_text=gettext_lazy("Seconds since then.")
+    )
+    lease_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text=gettext_lazy("When its lease runs out unless a worker renews it.")
+    )
+    takeover_in_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text=gettext_lazy(
+            "Seconds until `batch_sync resume <task_id>` (or a rerun of its command) can take it "
+            "over in the foreground; 0: now; null for a pausing or cancelling job."
+        ),
+    )
+    ways_on = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=gettext_lazy("How to go on: take it over, queue, or a cluster."),
+    )
+
+
 class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
     """Every error response: the seed's envelope, plus per-field reasons on a 400."""
 
@@ -377,6 +415,9 @@ class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text=gettext_lazy("On a 400: each offending field with its reasons."),
+    )
+    running_job = RunningJobOutputSerializer(
+        required=False, help_text=gettext_lazy("On a refused start (409): the job holding the slot.")
     )
 
 

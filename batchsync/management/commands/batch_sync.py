@@ -20,14 +20,23 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.utils import timezone, translation
 
-from batchsync import bounds, calendars, runner, selectors, services, tasks
+from batchsync import bounds, calendars, reconnect, runner, selectors, services, tasks
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError, InvalidJobRequest, InvalidTransition
+from batchsync.exceptions import (
+    BatchSyncError,
+    DatabaseUnavailable,
+    InvalidJobRequest,
+    InvalidTransition,
+    SyncAlreadyRunning,
+)
 from batchsync.management import output
-from batchsync.models import Reprocess, SyncJob, SyncJobStatus
+from batchsync.models import WORKING_STATUSES, Reprocess, SyncJob, SyncJobStatus
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
+# EX_TEMPFAIL: this run's workers stopped (database gone too long, lease lost to another
+# process) with the job unfinished but resumable; a rerun of the same command continues it.
+EXIT_UNFINISHED = 75
 # The command-line spelling of each request field, for one-line error messages.
 OPTION_OF_FIELD = {
     "start_date": "--start",
@@ -56,6 +65,16 @@ def _parse_date(value: str | None, field: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidJobRequest(field, f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _same_range_and_source(job: SyncJob, request: services.JobRequest) -> bool:
+    """Is `request` a rerun of the command that started `job` (which it may then take over)?"""
+    return (job.start_date, job.end_date, job.source, job.source_options) == (
+        request.start_date,
+        request.end_date,
+        request.source,
+        request.source_options,
+    )
 
 
 class OneLineErrorParser(CommandParser):
@@ -196,6 +215,9 @@ class Command(BaseCommand):
         except InvalidJobRequest as error:
             option = OPTION_OF_FIELD.get(error.field, error.field)
             raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
+        except SyncAlreadyRunning as error:
+            message = selectors.sync_job_slot_holder_message(error.facts) if error.facts else error.message
+            raise CommandError(message, returncode=EXIT_BAD_ARGUMENTS) from None
         except BatchSyncError as error:
             raise CommandError(error.message, returncode=EXIT_BAD_ARGUMENTS) from None
         if code:
@@ -256,7 +278,13 @@ class Command(BaseCommand):
                 lambda: cluster_tasks.extend(tasks.sync_job_enqueue_workers(job_id, workers))
             )
 
-        job = services.sync_job_create(request, enqueue=enqueue if options["detach"] else None)
+        try:
+            job = services.sync_job_create(request, enqueue=enqueue if options["detach"] else None)
+        except SyncAlreadyRunning as refused:
+            holder = SyncJob.objects.filter(pk=refused.job_id).first() if refused.job_id else None
+            if options["detach"] or holder is None or not _same_range_and_source(holder, request):
+                raise
+            return self._take_over(holder)
         self._warn_if_calendar_ends_soon()
         if options["detach"]:
             self._print_detached(job, cluster_tasks)
@@ -277,11 +305,25 @@ class Command(BaseCommand):
         self.stdout.write(f"follow:  python manage.py batch_sync status {job.task_id}")
         self.stdout.write("workers: python manage.py qcluster   (runs the job if no cluster is running yet)")
 
-    def _run_foreground(self, job: SyncJob) -> int:
+    def _take_over(self, job: SyncJob) -> int:
+        """Continue a job whose workers are gone, here (a rerun of its command, or `resume`)."""
+        worker_ids = self._worker_ids(job.parallelism)
+        facts = selectors.sync_job_slot_holder(job)
+        job = services.sync_job_take_over(job.pk, worker_ids[0])  # refused while its lease runs
+        seen = facts["worker_last_seen_seconds_ago"]
+        self.stdout.write(
+            f"Taking over job {job.task_id} ({job.status}, {job.processed_days}/{job.total_days} days): "
+            + (f"its worker was last seen {seen:.0f}s ago" if seen is not None else "no worker had joined it")
+        )
+        return self._run_foreground(job, worker_ids)
+
+    def _run_foreground(self, job: SyncJob, worker_ids: list[str] | None = None) -> int:
         """Run the job here with `parallelism` threads; Ctrl-C cancels after the day in flight.
 
         A second Ctrl-C aborts the days in flight: their transactions are rolled back, the days
         go back to pending and the job is cancelled at once, so the slot is free on exit either way.
+        A job still unfinished when the workers stop (the database was gone longer than
+        `BATCHSYNC_OUTAGE_SECONDS`, or another process took its days) exits 75, never 0.
         """
         span = f"{job.start_date} .. {job.end_date}"
         to_load = job.total_days - job.skipped_days
@@ -290,8 +332,9 @@ class Command(BaseCommand):
             f"{job.skipped_days} skipped), source {job.source}"
         )
         stop, abort, decided = threading.Event(), threading.Event(), threading.Event()
-        worker_ids = self._worker_ids(job.parallelism)
+        worker_ids = worker_ids or self._worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)
+        stopped_by: str | None = None
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
             if abort.is_set() or decided.is_set():
@@ -306,7 +349,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_sigint)
         try:
             printer(job)
-            job = self._run_workers(job, worker_ids, stop, abort, printer)
+            job, stopped_by = self._run_workers(job, worker_ids, stop, abort, printer)
         except KeyboardInterrupt:
             abort.set()
             printer.finish()
@@ -315,6 +358,8 @@ class Command(BaseCommand):
         finally:
             decided.set()
             printer.finish()
+        if stopped_by is not None or job.status in (SyncJobStatus.PENDING, *WORKING_STATUSES):
+            return self._unfinished(job, stopped_by)
         self.stdout.write(job.message)
         for error in selectors.sync_job_recent_errors(job):
             self.stdout.write(f"  {error.date}: {error.error}")
@@ -324,6 +369,21 @@ class Command(BaseCommand):
         if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
             return EXIT_STOPPED
         return EXIT_OK
+
+    def _unfinished(self, job: SyncJob, stopped_by: str | None) -> int:
+        """Say plainly that the job did not end here, why, and how it goes on; exit 75."""
+        lease = get_settings().lease_seconds
+        reason = stopped_by or (
+            f"this command's workers stopped with the job {job.status} "
+            f"at {job.processed_days}/{job.total_days} days (another process holds or took its days)"
+        )
+        self.stderr.write(
+            f"Job {job.task_id} is unfinished: {reason}. Nothing half-loaded was kept, and the job "
+            f"can be continued: rerun the same command (it takes the job over once the lease of "
+            f"{lease:g}s has run out), or python manage.py batch_sync resume {job.task_id}, or start "
+            "a cluster (python manage.py qcluster)."
+        )
+        return EXIT_UNFINISHED
 
     @contextlib.contextmanager
     def _quiet_info_logs(self, terminal: bool) -> Iterator[None]:
@@ -364,11 +424,20 @@ class Command(BaseCommand):
         stop: threading.Event,
         abort: threading.Event,
         printer: ProgressPrinter,
-    ) -> SyncJob:
-        """Run the job's workers: here, or in threads (daemons: an abort does not wait for them)."""
+    ) -> tuple[SyncJob, str | None]:
+        """Run the job's workers: here, or in threads (daemons: an abort does not wait for them).
+
+        Returns the job as its workers left it, and why they stopped early if they did (the
+        database was unreachable for the whole outage window).
+        """
         if len(worker_ids) == 1:
-            return runner.sync_job_run(job.pk, worker_id=worker_ids[0], stop=stop, on_progress=printer).job
+            try:
+                outcome = runner.sync_job_run(job.pk, worker_id=worker_ids[0], stop=stop, on_progress=printer)
+            except DatabaseUnavailable as error:
+                return job, error.message
+            return outcome.job, None
         language = translation.get_language()
+        outages: list[str] = []
 
         def work(worker_id: str) -> None:
             try:
@@ -376,13 +445,16 @@ class Command(BaseCommand):
                     runner.sync_job_run(
                         job.pk, worker_id=worker_id, stop=stop, abort=abort, on_progress=printer
                     )
+            except DatabaseUnavailable as error:
+                outages.append(error.message)
             except (DatabaseError, InterfaceError, psycopg.Error):
                 if not abort.is_set():
                     raise
                 # The abort ended this thread's database session on purpose, whatever it was
                 # doing; the main thread gives its day back and cancels the job.
             finally:
-                connection.close()
+                with contextlib.suppress(Exception):  # a connection the outage broke
+                    connection.close()
 
         threads = [
             threading.Thread(target=work, args=(worker_id,), name=f"batchsync-worker-{n}", daemon=True)
@@ -393,7 +465,13 @@ class Command(BaseCommand):
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.05)  # short joins: Ctrl-C reaches this (main) thread in between
-        return services.sync_job_finish_if_done(job.pk)
+        if outages:
+            return job, outages[0]
+        # This thread's connection is the oldest: a database restart during the run broke it.
+        try:
+            return reconnect.with_reconnect(services.sync_job_finish_if_done, job.pk), None
+        except DatabaseUnavailable as error:
+            return job, error.message
 
     # --- controlling jobs --------------------------------------------------------------
 
@@ -436,6 +514,8 @@ class Command(BaseCommand):
         printer = ProgressPrinter(self.stdout)
         try:
             outcome = runner.sync_job_run(job.pk, worker_id=worker_id, on_progress=printer)
+        except DatabaseUnavailable as error:
+            return self._unfinished(job, error.message)
         finally:
             printer.finish()
         job = outcome.job
@@ -463,10 +543,17 @@ class Command(BaseCommand):
         return self._control(options, "pause")
 
     def _action_resume(self, options: dict[str, Any]) -> int:
-        """Resume in the foreground like `run`, or on the cluster with --detach."""
+        """Resume in the foreground like `run`, or on the cluster with --detach.
+
+        A pending or running job whose workers are gone (its lease ran out: a killed foreground
+        run, no cluster) is taken over here instead.
+        """
         if options["detach"]:
             return self._control(options, "resume")
-        job = services.sync_job_resume(self._job(options), enqueue=None)
+        job = self._job(options)
+        if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
+            return self._take_over(job)
+        job = services.sync_job_resume(job, enqueue=None)
         if job.status != SyncJobStatus.PENDING:
             self._print_detached(job)
             return EXIT_OK

@@ -1,0 +1,108 @@
+"""Riding out a lost database: reconnect with a capped backoff for the outage window, or give up.
+
+Shared by the runner's workers (their claims, loads and bookkeeping) and the foreground
+command's main thread (its finish). A restart or failover takes seconds to minutes; a worker
+that gave up at the first refused connection would leave its job for somebody else to notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+
+from batchsync.conf import get_settings
+from batchsync.exceptions import DatabaseUnavailable
+
+logger = logging.getLogger("batchsync.runner")
+
+T = TypeVar("T")
+
+# A lost connection surfaces as Django's wrappers, or as psycopg's own errors from COPY.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def reconnect() -> None:
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else error.__class__.__name__
+
+
+def await_database(worker_id: str, outage_started: float, error: BaseException) -> int:
+    """Reconnect until the database answers again (return the failed attempts), or raise.
+
+    A restart or a failover takes seconds to minutes: the worker tries again after 1, 2, 4 ...
+    seconds (`SOURCE_RETRY_BACKOFF_SECONDS`, doubling, at most `RECONNECT_BACKOFF_MAX_SECONDS`)
+    with a log line per attempt, for up to `OUTAGE_SECONDS` since the connection was lost.
+    Then it gives up with `DatabaseUnavailable`: nothing of the day in flight was committed,
+    and the job is left for a rerun (or `resume`) to take over.
+    """
+    config = get_settings()
+    attempt = 0
+    while True:
+        reconnect()
+        waited = time.monotonic() - outage_started
+        if waited >= config.outage_seconds:
+            raise DatabaseUnavailable(
+                f"the database was unreachable for {waited:.0f}s "
+                f"(BATCHSYNC_OUTAGE_SECONDS={config.outage_seconds:g}): {first_line(error)}"
+            ) from error
+        delay = min(
+            config.source_retry_backoff_seconds * (2**attempt),
+            config.reconnect_backoff_max_seconds,
+            max(config.outage_seconds - waited, 0.0),
+        )
+        attempt += 1
+        logger.warning(
+            "worker=%s event=db_reconnect attempt=%s delay=%.1fs outage=%.1fs/%gs error=%s",
+            worker_id,
+            attempt,
+            delay,
+            waited,
+            config.outage_seconds,
+            first_line(error),
+        )
+        time.sleep(delay)
+        try:
+            connection.ensure_connection()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except CONNECTION_ERRORS as again:
+            error = again
+            continue
+        logger.warning(
+            "worker=%s event=db_reconnected attempt=%s outage=%.1fs",
+            worker_id,
+            attempt,
+            time.monotonic() - outage_started,
+        )
+        return attempt - 1
+
+
+def with_reconnect(func: Callable[..., T], *args: Any, log_as: str = "-", **kwargs: Any) -> T:
+    """Call a short, idempotent service, riding out a database outage (see `await_database`)."""
+    outage_started: float | None = None
+    immediate = 0  # errors while the database answered at once: not an outage, so bounded
+    while True:
+        try:
+            return func(*args, **kwargs)
+        except CONNECTION_ERRORS as error:
+            outage_started = outage_started or time.monotonic()
+            if await_database(log_as, outage_started, error) == 0:
+                immediate += 1
+                if immediate > get_settings().source_retries:
+                    raise

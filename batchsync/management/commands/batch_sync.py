@@ -399,7 +399,15 @@ class Command(BaseCommand):
         return EXIT_OK
 
     def _control(self, options: dict[str, Any], operation: str) -> int:
-        job = getattr(services, f"sync_job_{operation}")(self._job(options))
+        job = self._job(options)
+        again = operation == "cancel" and job.status == SyncJobStatus.CANCELLING
+        job = getattr(services, f"sync_job_{operation}")(job)
+        if again and job.status == SyncJobStatus.CANCELLING:
+            self.stdout.write(
+                f"Job {job.task_id} is already being cancelled: it stops after the day in flight "
+                f"({job.message})"
+            )
+            return EXIT_OK
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
         return EXIT_OK
 

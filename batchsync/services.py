@@ -385,7 +385,7 @@ def _days_release_dead_workers(job: SyncJob) -> int:
     worker merely be reconnecting, the fence stops it from committing the day it lost.
     """
     in_flight = SyncDay.objects.filter(job_id=job.pk).in_flight(timezone.now())
-    workers = set(in_flight.values_list("worker_id", flat=True))
+    workers = set(in_flight.exclude(worker_id="").values_list("worker_id", flat=True))
     dead = workers - sessions.sync_workers_alive(workers)
     if not dead:
         return 0

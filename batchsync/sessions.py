@@ -25,6 +25,10 @@ from batchsync.models import SyncDayStatus
 logger = logging.getLogger("batchsync.runner")
 
 
+# Within a transaction PostgreSQL answers from the activity snapshot it took at the first read.
+_FRESH_STATS = "SELECT pg_stat_clear_snapshot()"
+
+
 def session_name(worker_id: str) -> str:
     """The `application_name` of a worker's sessions (PostgreSQL keeps 63 characters)."""
     return worker_id[:63]
@@ -36,6 +40,7 @@ def sync_workers_alive(worker_ids: Iterable[str]) -> set[str]:
     if not names:
         return set()
     with connection.cursor() as cursor:
+        cursor.execute(_FRESH_STATS)
         cursor.execute(
             "SELECT DISTINCT application_name FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name = ANY(%s)",
@@ -121,6 +126,7 @@ ORDER BY day.date, activity.pid
 
 def _lock_waits(scope: str, params: dict[str, Any]) -> list[LockWait]:
     with connection.cursor() as cursor:
+        cursor.execute(_FRESH_STATS)
         cursor.execute(_LOCK_WAITS_SQL.format(scope=scope), {"running": SyncDayStatus.RUNNING, **params})
         rows = cursor.fetchall()
     waits = []

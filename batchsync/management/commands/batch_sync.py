@@ -377,6 +377,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{'days':22} {days}")
         lease = timezone.localtime(job.lease_expires_at).isoformat() if job.lease_expires_at else None
         self.stdout.write(f"{'worker':22} {job.worker_id or None} (lease until {lease})")
+        for wait in selectors.sync_job_lock_waits(job):
+            self.stdout.write(f"{'lock wait':22} {wait.describe()}")
         self.stdout.write(f"{'recoveries':22} {job.recoveries}")
         allowed = ", ".join(services.sync_job_allowed_operations(job)) or "none"
         self.stdout.write(f"{'operations':22} {allowed}")

@@ -29,7 +29,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from batchsync import selectors, services, sources
+from batchsync import selectors, services, sources, tasks
 from batchsync.conf import MAX_PARALLELISM, get_settings
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import (
@@ -508,12 +508,16 @@ class SyncJobAdmin(SyncJobAdminBase):
                     job_request.start_date, job_request.end_date, job_request.reprocess
                 )
             else:
+                handoff = tasks.ClusterHandoff()
                 try:
-                    job = services.sync_job_create(serializer.job_request(requested_by=user))
+                    job = services.sync_job_create(serializer.job_request(requested_by=user), enqueue=handoff)
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:
-                    self.message_user(request, job.message, messages.SUCCESS)
+                    if handoff.failure is not None:  # saved, pending: starts when the broker is back
+                        self.message_user(request, handoff.failure.message, messages.WARNING)
+                    else:
+                        self.message_user(request, job.message, messages.SUCCESS)
                     return HttpResponseRedirect(self._job_url(job))
         plan_context: dict[str, Any] = {}
         if plan is not None:

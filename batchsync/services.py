@@ -124,11 +124,14 @@ class ClaimedDay:
 
 
 def sync_job_enqueue_on_commit(job: SyncJob, workers: int) -> None:
-    """Hand `workers` runs of the job to the django-q2 cluster once the transaction commits."""
-    from batchsync.tasks import sync_job_enqueue_workers
+    """Hand `workers` runs of the job to the django-q2 cluster once the transaction commits.
 
-    job_id = job.pk
-    transaction.on_commit(lambda: sync_job_enqueue_workers(job_id, workers))
+    A broker that cannot be reached is logged, not raised: the job is committed by then, and
+    the reaper enqueues it again (callers that must tell the user use `tasks.ClusterHandoff`).
+    """
+    from batchsync.tasks import ClusterHandoff
+
+    ClusterHandoff()(job, workers)
 
 
 # --- validation and planning -------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone, translation
 
 from batchsync import calendars, runner, selectors, services, tasks
@@ -26,6 +26,7 @@ from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
+EXIT_NOT_HANDED_OVER = 75  # EX_TEMPFAIL: the job is saved, the broker was down; it starts later
 # The command-line spelling of each request field, for one-line error messages.
 OPTION_OF_FIELD = {
     "start_date": "--start",
@@ -225,18 +226,12 @@ class Command(BaseCommand):
         if options["dry_run"]:
             return self._action_plan(options)
         request = self._request(options)
-        cluster_tasks: list[str] = []
-
-        def enqueue(job: SyncJob, workers: int) -> None:
-            job_id = job.pk  # as services.sync_job_enqueue_on_commit, keeping the task ids
-            transaction.on_commit(
-                lambda: cluster_tasks.extend(tasks.sync_job_enqueue_workers(job_id, workers))
-            )
-
-        job = services.sync_job_create(request, enqueue=enqueue if options["detach"] else None)
+        handoff = tasks.ClusterHandoff()
+        job = services.sync_job_create(request, enqueue=handoff if options["detach"] else None)
         self._warn_if_calendar_ends_soon()
         if options["detach"]:
-            self._print_detached(job, cluster_tasks)
+            self._check_handed_over(handoff)
+            self._print_detached(job, handoff.task_ids)
             return EXIT_OK
         if job.status == SyncJobStatus.QUEUED:
             self.stdout.write(
@@ -245,6 +240,12 @@ class Command(BaseCommand):
             )
             return EXIT_OK
         return self._run_foreground(job)
+
+    @staticmethod
+    def _check_handed_over(handoff: tasks.ClusterHandoff) -> None:
+        """The job is saved; if the broker was down, say so in one line (exit 75), not a traceback."""
+        if handoff.failure is not None:
+            raise CommandError(handoff.failure.message, returncode=EXIT_NOT_HANDED_OVER)
 
     def _print_detached(self, job: SyncJob, cluster_tasks: list[str] | None = None) -> None:
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
@@ -459,7 +460,11 @@ class Command(BaseCommand):
     def _action_resume(self, options: dict[str, Any]) -> int:
         """Resume in the foreground like `run`, or on the cluster with --detach."""
         if options["detach"]:
-            return self._control(options, "resume")
+            handoff = tasks.ClusterHandoff()
+            job = services.sync_job_resume(self._job(options), enqueue=handoff)
+            self._check_handed_over(handoff)
+            self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
+            return EXIT_OK
         job = services.sync_job_resume(self._job(options), enqueue=None)
         if job.status != SyncJobStatus.PENDING:
             self._print_detached(job)
@@ -475,13 +480,15 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Retry of job {original.task_id} (reprocess={request.reprocess}):")
             return self._print_plan(request)
+        handoff = tasks.ClusterHandoff()
         job = services.sync_job_retry(
             original,
             reprocess=options["reprocess"] or Reprocess.FAILED,
             requested_by="cli",
             queue=options["queue"],
-            enqueue=services.sync_job_enqueue_on_commit if detach else None,
+            enqueue=handoff if detach else None,
         )
+        self._check_handed_over(handoff)
         if detach or job.status == SyncJobStatus.QUEUED:
             self._print_detached(job)
             return EXIT_OK

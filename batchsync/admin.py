@@ -581,6 +581,11 @@ class SyncJobAdmin(SyncJobAdminBase):
             "canChange": can_change,
             "canAdd": can_add,
             "pollMs": 1000,
+            # The same sentence as the page's own lock-wait note, for the live updates.
+            "lockWaitText": _(
+                "%(date)s has waited %(seconds)s s for a lock held by another database session "
+                "(pid %(pids)s): %(lock)s."
+            ),
         }
         context = {
             **self.admin_site.each_context(request),

@@ -390,6 +390,12 @@ class SyncDayOutputSerializer(serializers.Serializer[Any]):
         allow_null=True, help_text=gettext_lazy("When the last attempt began.")
     )
     finished_at = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When the day finished."))
+    lock_wait = LockWaitOutputSerializer(
+        allow_null=True,
+        help_text=gettext_lazy(
+            "While the day waits on a lock another database session holds: which, since when."
+        ),
+    )
 
 
 class SyncErrorOutputSerializer(serializers.Serializer[Any]):

@@ -336,7 +336,14 @@ class SyncJobDaysApi(SyncApiView):
         filters.is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
         days = selectors.sync_day_list(job, status=filters.validated_data.get("status"))
-        return self.paginated(request, days, s.SyncDayOutputSerializer)
+        waits = {wait.date: wait.as_dict() for wait in selectors.sync_job_lock_waits(job)}
+        fields = set(s.SyncDayOutputSerializer().fields.keys()) - {"lock_wait"}
+        return self.paginated(
+            request,
+            days,
+            s.SyncDayOutputSerializer,
+            lambda day: {**{name: getattr(day, name) for name in fields}, "lock_wait": waits.get(day.date)},
+        )
 
 
 class SyncJobErrorsApi(SyncApiView):

@@ -29,7 +29,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from batchsync import bounds, selectors, services, sources
+from batchsync import bounds, selectors, services, sources, tasks
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import (
@@ -510,12 +510,16 @@ class SyncJobAdmin(SyncJobAdminBase):
                     job_request.start_date, job_request.end_date, job_request.reprocess
                 )
             else:
+                handoff = tasks.ClusterHandoff()
                 try:
-                    job = services.sync_job_create(serializer.job_request(requested_by=user))
+                    job = services.sync_job_create(serializer.job_request(requested_by=user), enqueue=handoff)
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:
-                    self.message_user(request, job.message, messages.SUCCESS)
+                    if handoff.failure is not None:  # saved, pending: starts when the broker is back
+                        self.message_user(request, handoff.failure.message, messages.WARNING)
+                    else:
+                        self.message_user(request, job.message, messages.SUCCESS)
                     return HttpResponseRedirect(self._job_url(job))
         plan_context: dict[str, Any] = {}
         if plan is not None:
@@ -579,6 +583,11 @@ class SyncJobAdmin(SyncJobAdminBase):
             "canChange": can_change,
             "canAdd": can_add,
             "pollMs": 1000,
+            # The same sentence as the page's own lock-wait note, for the live updates.
+            "lockWaitText": _(
+                "%(date)s has waited %(seconds)s s for a lock held by another database session "
+                "(pid %(pids)s): %(lock)s."
+            ),
         }
         context = {
             **self.admin_site.each_context(request),

@@ -51,6 +51,10 @@ class InvalidJobRequest(BatchSyncError):
         super().__init__(message)
 
 
+class BrokerUnavailable(BatchSyncError):
+    """The job is saved but the cluster's broker (Redis) could not be reached to hand it over."""
+
+
 class LeaseLost(BatchSyncError):
     """This worker no longer owns the day (lease expired and reclaimed, or job stopped)."""
 

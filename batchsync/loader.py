@@ -12,11 +12,11 @@ touch another day's bars; the newline count then proves no row was dropped by th
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
-import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -32,6 +32,16 @@ TRADE_DATE_INDEX = BAR_COLUMNS.index("trade_date")
 _CONTEXT = re.compile(r"COPY \w+, line (?P<line>\d+)(?:, column (?P<column>\w+))?")
 _COLUMN_IN_MESSAGE = re.compile(r'column "(?P<column>\w+)"')
 _NEWLINES = b"\r\n"
+_REREAD_BYTES = 1 << 20
+# Leading bytes of the compressed formats a data file is most likely to arrive in.
+_COMPRESSED_MAGIC: dict[bytes, str] = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"7z\xbc\xaf\x27\x1c": "7z",
+}
 
 # Readable reasons for the table's constraints (names from batchsync.models.DailyBar).
 _CONSTRAINT_REASONS: dict[str, tuple[str, str]] = {
@@ -147,7 +157,10 @@ def _split_header(chunks: Iterator[bytes], origin: str) -> tuple[bytes, Iterator
     for chunk in chunks:
         head += chunk
         if b"\n" in head:
-            return head, chunks
+            break
+    _reject_binary(head, origin)
+    if b"\n" in head:
+        return head, chunks
     if not head.strip():
         raise LoadError(
             f"{origin}: line 1: the file is empty, expected the header " + ",".join(BAR_COLUMNS),
@@ -163,6 +176,37 @@ def _split_header(chunks: Iterator[bytes], origin: str) -> tuple[bytes, Iterator
     return head, chunks
 
 
+def _reject_binary(head: bytes, origin: str) -> None:
+    """`LoadError` when the file is compressed or its first line is not UTF-8 text.
+
+    Checked before any CSV parsing, so a gzip file or random bytes get a reason a person can
+    act on instead of the csv module's or COPY's complaint about some byte.
+    """
+    for magic, kind in _COMPRESSED_MAGIC.items():
+        if head.startswith(magic):
+            raise LoadError(
+                f"{origin}: compressed file ({kind}), not CSV text; decompress it first",
+                file=origin,
+            )
+    first_line = head.split(b"\n", 1)[0]
+    nul = first_line.find(b"\x00")
+    if nul >= 0:
+        raise LoadError(
+            f"{origin}: line 1: not UTF-8 text (binary data: a NUL byte at offset {nul})",
+            file=origin,
+            line=1,
+        )
+    try:
+        first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise LoadError(
+            f"{origin}: line 1: not UTF-8 text (byte 0x{first_line[error.start]:02x} at offset "
+            f"{error.start}); save the file as UTF-8",
+            file=origin,
+            line=1,
+        ) from None
+
+
 def _header_columns(head: bytes, origin: str) -> list[str]:
     """The columns the header names, in its order; `LoadError` when it cannot be our data."""
     expected = ",".join(BAR_COLUMNS)
@@ -173,7 +217,10 @@ def _header_columns(head: bytes, origin: str) -> list[str]:
             file=origin,
             line=1,
         )
-    names = [name.strip() for name in next(csv.reader([line]))]
+    try:
+        names = [name.strip() for name in next(csv.reader([line]))]
+    except csv.Error as error:
+        raise LoadError(f"{origin}: line 1: cannot read the header ({error})", file=origin, line=1) from None
     columns = [name.lower() for name in names]
     if not set(columns) & set(BAR_COLUMNS):
         raise LoadError(
@@ -218,6 +265,8 @@ def _load_error(error: psycopg.Error, origin: str, *, is_csv: bool) -> LoadError
         reason = f"{readable} ({reason})"
     elif isinstance(error, pg_errors.NotNullViolation):
         reason = f"{column or 'a required column'} is empty ({reason})"
+    elif isinstance(error, pg_errors.CharacterNotInRepertoire):
+        reason = f"not UTF-8 text ({reason})"
     if isinstance(error, pg_errors.BadCopyFileFormat) and (
         "newline" in reason or "carriage return" in reason
     ):
@@ -234,11 +283,7 @@ def _load_error(error: psycopg.Error, origin: str, *, is_csv: bool) -> LoadError
 
 def _wrong_date_error(payload: DayPayload, day: dt.date, count: int) -> LoadError:
     """Name the first row whose trade_date is not `day` (reading the CSV again when possible)."""
-    line = None
-    if isinstance(payload, CsvPayload):
-        text = _payload_text_again(payload)
-        if text is not None:
-            line = _first_line_not_on(text, day)
+    line = _first_wrong_date_line(payload, day) if isinstance(payload, CsvPayload) else None
     where = payload.origin + (f": line {line}, column trade_date" if line else "")
     return LoadError(
         f"{where}: {count} row(s) have a trade_date other than {day.isoformat()}; "
@@ -249,22 +294,46 @@ def _wrong_date_error(payload: DayPayload, day: dt.date, count: int) -> LoadErro
     )
 
 
-def _payload_text_again(payload: CsvPayload) -> str | None:
-    """The CSV once more, for an error message: from its file, or from chunks held in memory."""
+def _first_wrong_date_line(payload: CsvPayload, day: dt.date) -> int | None:
+    """Read the CSV once more, streamed from its file or its chunks held in memory, for the line.
+
+    Never the whole file at once: a big file's error must not cost its size in memory.
+    """
     if payload.path is not None:
-        return payload.path.read_bytes().decode("utf-8-sig", errors="replace")
+        try:
+            with payload.path.open("rb") as handle:
+                return _first_line_not_on(_text_lines(iter(lambda: handle.read(_REREAD_BYTES), b"")), day)
+        except OSError:
+            return None  # gone or unreadable since the COPY: the message goes without a line
     if isinstance(payload.chunks, Sequence):
-        return b"".join(payload.chunks).decode("utf-8-sig", errors="replace")
+        return _first_line_not_on(_text_lines(payload.chunks), day)
     return None
 
 
-def _first_line_not_on(text: str, day: dt.date) -> int | None:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader, [])]
-    if "trade_date" not in header:
+def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The chunks decoded as UTF-8, one line (with its newline) at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    partial = ""
+    for chunk in chunks:
+        lines = (partial + decoder.decode(chunk)).split("\n")
+        partial = lines.pop()
+        for line in lines:
+            yield line + "\n"
+    partial += decoder.decode(b"", final=True)
+    if partial:
+        yield partial
+
+
+def _first_line_not_on(lines: Iterator[str], day: dt.date) -> int | None:
+    reader = csv.reader(lines)
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+        if "trade_date" not in header:
+            return None
+        index = header.index("trade_date")
+        for row in reader:
+            if len(row) > index and _as_date(row[index]) != day:
+                return reader.line_num
+    except csv.Error:
         return None
-    index = header.index("trade_date")
-    for row in reader:
-        if len(row) > index and _as_date(row[index]) != day:
-            return reader.line_num
     return None

@@ -27,7 +27,7 @@ from django.db import (
     transaction,
 )
 
-from batchsync import loader, services, sources
+from batchsync import loader, services, sessions, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError
 from batchsync.models import SyncJob
@@ -204,6 +204,7 @@ def sync_job_run(
     source = sources.source_get(job.source, job.source_options)
     heartbeat = _Heartbeat(job_id, worker_id, fence)
     heartbeat.start()
+    sessions.LockWaitWatch.watch(worker_id)  # logs it when a day waits on another session's lock
     loaded = 0
     idle_since: float | None = None
     claimed_any = False
@@ -290,6 +291,7 @@ def sync_job_run(
                 heartbeat.claim = None
                 day_done = True  # published by the next claim, or by the finish below
     finally:
+        sessions.LockWaitWatch.unwatch(worker_id)
         heartbeat.stopped.set()
         heartbeat.join()
     if not more_work:

@@ -9,6 +9,7 @@ from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from batchsync import sessions
 from batchsync.conf import get_settings
 from batchsync.exceptions import JobNotFound
 from batchsync.models import (
@@ -64,7 +65,13 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "requested_by": job.requested_by,
         "created_time": _iso(job.created_at),
         "retry_of": job.retry_of.task_id if job.retry_of_id and job.retry_of else None,
+        "lock_waits": [wait.as_dict() for wait in sync_job_lock_waits(job)],
     }
+
+
+def sync_job_lock_waits(job: SyncJob) -> list[sessions.LockWait]:
+    """The job's days waiting on another session's lock (only a working job has any)."""
+    return sessions.sync_job_lock_waits(job.pk) if job.status in WORKING_STATUSES else []
 
 
 def sync_job_detail(task_id: str) -> SyncJob:

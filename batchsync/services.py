@@ -21,7 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from batchsync import bounds, calendars, selectors, sources
+from batchsync import bounds, calendars, selectors, sessions, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import (
     InvalidJobRequest,
@@ -57,6 +57,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
         S.PAUSED: S.CANCELLED,
         S.RUNNING: S.CANCELLING,
         S.PAUSING: S.CANCELLING,
+        S.CANCELLING: S.CANCELLING,  # again: harmless, and finishes it if its workers died since
     },
     "pause": {S.PENDING: S.PAUSED, S.QUEUED: S.PAUSED, S.RUNNING: S.PAUSING},
     # A paused job goes back to pending, or to queued when another job holds the slot.
@@ -123,11 +124,14 @@ class ClaimedDay:
 
 
 def sync_job_enqueue_on_commit(job: SyncJob, workers: int) -> None:
-    """Hand `workers` runs of the job to the django-q2 cluster once the transaction commits."""
-    from batchsync.tasks import sync_job_enqueue_workers
+    """Hand `workers` runs of the job to the django-q2 cluster once the transaction commits.
 
-    job_id = job.pk
-    transaction.on_commit(lambda: sync_job_enqueue_workers(job_id, workers))
+    A broker that cannot be reached is logged, not raised: the job is committed by then, and
+    the reaper enqueues it again (callers that must tell the user use `tasks.ClusterHandoff`).
+    """
+    from batchsync.tasks import ClusterHandoff
+
+    ClusterHandoff()(job, workers)
 
 
 # --- validation and planning -------------------------------------------------------------
@@ -399,8 +403,39 @@ def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> Syn
     logger.info("job=%s event=%s status=%s", job.task_id, operation, job.status)
     if target in (S.PAUSING, S.CANCELLING):
         # With no day in flight (workers between days, or all of them gone) stop right now.
+        _days_release_dead_workers(job)
         job = sync_job_finish_if_done(job.pk, enqueue=enqueue)
     return job
+
+
+def _days_release_dead_workers(job: SyncJob) -> int:
+    """Give back to pending the days in flight whose worker has no database session left.
+
+    A killed worker's day lease outlives it by up to a lease; its sessions do not. Without
+    this, a cancel or pause of a job whose worker was killed waits for the reaper. Should a
+    worker merely be reconnecting, the fence stops it from committing the day it lost.
+    """
+    in_flight = SyncDay.objects.filter(job_id=job.pk).in_flight(timezone.now())
+    workers = set(in_flight.exclude(worker_id="").values_list("worker_id", flat=True))
+    dead = workers - sessions.sync_workers_alive(workers)
+    if not dead:
+        return 0
+    with transaction.atomic():
+        days = list(
+            in_flight.filter(worker_id__in=dead)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        released = SyncDay.objects.filter(pk__in=days).update(
+            status=SyncDayStatus.PENDING, lease_expires_at=None
+        )
+    logger.warning(
+        "job=%s event=days_released_dead_workers days=%s workers=%s",
+        job.task_id,
+        released,
+        ",".join(sorted(dead)),
+    )
+    return released
 
 
 def sync_job_cancel(job: SyncJob, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:

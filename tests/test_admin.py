@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
@@ -22,6 +24,7 @@ from batchsync import calendars, runner, services
 from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import Reprocess, SyncDay, SyncError, SyncJob, SyncJobStatus, TradingCalendar
 from batchsync.sources.demo import demo_day_csv
+from tests.conftest import database_url
 from tests.factories import SyncErrorFactory, SyncJobFactory
 
 LIST_URL = "/admin/batchsync/syncjob/"
@@ -74,7 +77,7 @@ def client_en(admin_client: Client) -> Client:
 
 
 @pytest.fixture
-def finished_and_running(csv_dir: Path) -> tuple[SyncJob, SyncJob]:
+def finished_and_running(csv_dir: Path) -> Iterator[tuple[SyncJob, SyncJob]]:
     """Job A (failed): 10-08 non-trading, 10-09 loaded, 10-10 failed (missing file).
 
     Job B (running, reprocess=none) over 10-08..10-14: non-trading, already loaded, failed
@@ -91,7 +94,8 @@ def finished_and_running(csv_dir: Path) -> tuple[SyncJob, SyncJob]:
     claim = services.sync_day_claim(second.pk, "test-worker", fence)
     assert claim is not None and claim.date == dt.date(2025, 10, 13)
     second.refresh_from_db()
-    return first, second
+    with psycopg.connect(database_url(), application_name="test-worker"):  # its worker is alive
+        yield first, second
 
 
 # --- the job list ------------------------------------------------------------------------

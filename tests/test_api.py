@@ -543,7 +543,9 @@ def test_days_are_in_order_filterable_and_paginated(operator: APIClient, seed_jo
         "last_error",
         "started_at",
         "finished_at",
+        "lock_wait",
     }
+    assert data["results"][0]["lock_wait"] is None  # see tests/test_sessions.py for a day that waits
     loaded = operator.get(f"{BATCH}/{SEED_TASK_ID}/days?status=succeeded").json()["data"]
     assert [day["date"] for day in loaded["results"]] == ["2025-10-02", "2025-10-03"]
     error_body(operator.get(f"{BATCH}/{SEED_TASK_ID}/days?status=bogus"), 400)

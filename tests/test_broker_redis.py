@@ -6,8 +6,10 @@ Redis, and the job completes with exactly the rows of a clean run.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +129,86 @@ def test_redis_broker_worker_killed_mid_copy_reaper_requeues_through_redis(
         for key in redis_client.scan_iter(f"*{name}*"):
             redis_client.delete(key)
         ledger.write()
+
+
+# --- Redis down when a job is handed over: the job is saved, the user told, nothing lost -------
+
+
+def dead_redis_url() -> str:
+    """A Redis URL on a free local port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+API_START = """
+import json
+from django.contrib.auth import get_user_model
+from django.test.utils import setup_test_environment
+from rest_framework.test import APIClient
+
+setup_test_environment()
+client = APIClient()
+client.force_authenticate(get_user_model().objects.create_superuser("api-root"))
+body = {"start_date": "2025-09-01", "end_date": "2025-09-05", "parallelism": 1}
+response = client.post("/api/v1/sync-status/sync/batch", body, format="json")
+print(json.dumps({"code": response.status_code, "body": response.json()}))
+"""
+
+
+def test_detach_with_redis_down_says_the_job_waits_for_the_broker_then_the_cluster_runs_it(
+    tmp_path: Path, subprocess_env: dict[str, str], redis_client: Any, loads: LoadLog
+) -> None:
+    ledger = Ledger("redis broker down at --detach")
+    name = f"batchsync-test-{uuid.uuid4().hex[:10]}"
+    down = worker_env(subprocess_env, REDIS_URL=dead_redis_url(), BATCHSYNC_Q_NAME=name)
+    args = ["batch_sync", "--start", "2025-09-01", "--end", "2025-09-05", "--parallelism", "1"]
+    result = run_manage([*args, "--detach"], down)
+    ledger.fault("Redis not listening at --detach")
+    job = SyncJob.objects.get()
+    assert result.returncode == 75, result.stderr
+    # One line (after the log lines this test's environment asks for), no traceback.
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "Error" in line and "WARNING" not in line]
+    assert line.startswith(
+        f"CommandError: Job {job.task_id} was created (pending) but not handed to the cluster: "
+        "the broker cannot be reached ("
+    ), line
+    assert line.endswith(f"or run it here: python manage.py batch_sync work {job.task_id}"), line
+    assert job.status == SyncJobStatus.PENDING and not OrmQ.objects.exists()
+    try:
+        # The broker is back (the machine's Redis): the reaper hands the job over, the cluster runs it.
+        up = worker_env(subprocess_env, REDIS_URL=REDIS_URL, BATCHSYNC_Q_NAME=name)
+        with qcluster(up, tmp_path / "cluster.log", workers=1) as cluster:
+            wait_until(
+                lambda: SyncJob.objects.filter(pk=job.pk, lease_expires_at__lt=timezone.now()).exists(),
+                what="the pickup deadline to pass",
+            )
+            recovered = run_manage(["batch_sync", "recover"], up)
+            assert f"Job {job.task_id} recovered" in recovered.stdout, recovered.stdout + recovered.stderr
+            job = wait_for_status(job, SyncJobStatus.SUCCEEDED, SyncJobStatus.FAILED, timeout=60)
+            assert job.status == SyncJobStatus.SUCCEEDED, cluster.log()[-4000:]
+        ledger.checked(assert_clean(WEEK))
+        assert loads.per_day() == dict.fromkeys(WEEK, 1)
+        ledger.jobs_completed += 1
+    finally:
+        for key in redis_client.scan_iter(f"*{name}*"):
+            redis_client.delete(key)
+        ledger.write()
+
+
+def test_api_start_with_redis_down_answers_202_in_the_envelope_and_keeps_the_job(
+    subprocess_env: dict[str, str],
+) -> None:
+    down = worker_env(subprocess_env, REDIS_URL=dead_redis_url(), BATCHSYNC_Q_NAME="batchsync-test-down")
+    result = run_manage(["shell", "-c", API_START], down)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    job = SyncJob.objects.get()
+    assert answer["code"] == 202, answer
+    assert answer["body"]["status"] == "success"
+    data = answer["body"]["data"]
+    assert (data["task_id"], data["total_days"]) == (job.task_id, 5)
+    assert "not handed to the cluster" in data["message"] or "未交给" in data["message"], data
+    assert job.status == SyncJobStatus.PENDING

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import close_old_connections
@@ -27,6 +28,8 @@ from django.db import close_old_connections
 from batchsync import runner, services
 from batchsync.models import SyncDayStatus, SyncJob, SyncJobStatus
 from batchsync.sources.demo import demo_day_csv
+from tests.conftest import database_url
+from tests.faults import Process, fault_env, fault_options, worker_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -372,3 +375,37 @@ def test_dashboard_in_chinese_shows_the_seeds_text(
     expect(page.locator("#bs-seed")).to_contain_text("进度: 9/9 (100.0%)")
     save(page, screenshot_dir, "dashboard_zh.png")
     context.close()
+
+
+def test_the_job_page_shows_live_a_day_waiting_on_another_sessions_lock(
+    page: Page, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The page is open before the wait begins: the note comes and goes by the live updates."""
+    options = fault_options(tmp_path / "m", fetch_delay=8)  # time to open the page first
+    env = fault_env(worker_env(subprocess_env, BATCHSYNC_LEASE_SECONDS="3"), options)
+    args = ["batch_sync", "--start", "2025-09-01", "--end", "2025-09-01", "--source", "fault"]
+    run = Process([*args, "--parallelism", "1"], env, tmp_path / "run.log")
+    try:
+        with psycopg.connect(database_url(), application_name="dba-psql") as locker:
+            locker.execute("LOCK TABLE daily_bar IN ACCESS EXCLUSIVE MODE")
+            blocker = locker.info.backend_pid
+            run.start()
+            try:
+                wait_until(lambda: SyncJob.objects.exists(), what="the job")
+                job = SyncJob.objects.get()
+                page.goto(f"/admin/batchsync/syncjob/{job.pk}/change/")
+                page.evaluate("window.__bsSamePage = true")  # gone if the page reloads
+                note = page.locator("#bs-lock-waits .bs-lock-wait")
+                expect(note).to_have_count(0)  # still fetching: nothing waits yet
+                expect(note).to_contain_text("2025-09-01 has waited ", timeout=30_000)
+                held = f"held by another database session (pid {blocker}): RowExclusiveLock on daily_bar"
+                expect(note).to_contain_text(held)
+                expect(note.locator("code")).to_have_text(f"pid {blocker} dba-psql · idle in transaction")
+            finally:
+                locker.rollback()
+        expect(note).to_have_count(0, timeout=30_000)
+        expect(page.locator("#bs-status")).to_have_text("succeeded", timeout=30_000)
+        assert page.evaluate("window.__bsSamePage") is True
+        assert run.wait() == 0, run.log()
+    finally:
+        run.stop()

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone, translation
 
-from batchsync import runner, services
+from batchsync import runner, services, sessions
 from batchsync.exceptions import BatchSyncError, InvalidTransition
 from batchsync.models import (
     Reprocess,
@@ -27,8 +32,10 @@ from batchsync.models import (
     SyncJobStatus,
 )
 from batchsync.sources.demo import demo_day_csv
+from tests.conftest import database_url
 from tests.factories import SyncDayFactory, SyncJobFactory
 from tests.faults import (
+    Events,
     Ledger,
     LoadLog,
     Process,
@@ -117,6 +124,13 @@ def test_invalid_transitions_named_in_the_issue() -> None:
         services.sync_job_retry(make_job(status=S.RUNNING), enqueue=None)
 
 
+@contextmanager
+def worker_session(worker_id: str) -> Iterator[None]:
+    """A live database session named after `worker_id`, as a running worker has."""
+    with psycopg.connect(database_url(), application_name=worker_id, autocommit=True):
+        yield
+
+
 @pytest.mark.django_db(transaction=True)
 def test_running_job_stops_after_the_day_in_flight_or_at_once_when_none_is() -> None:
     job = make_job(status=S.RUNNING, total_days=1, lease_expires_at=timezone.now() + dt.timedelta(seconds=60))
@@ -126,6 +140,11 @@ def test_running_job_stops_after_the_day_in_flight_or_at_once_when_none_is() -> 
         worker_id="w:1:a",
         lease_expires_at=timezone.now() + dt.timedelta(seconds=60),
     )
+    with worker_session("w:1:a"):
+        _stop_after_the_day_in_flight(job, day)
+
+
+def _stop_after_the_day_in_flight(job: SyncJob, day: SyncDay) -> None:
     assert services.sync_job_pause(job, enqueue=None).status == S.PAUSING  # a day is in flight
     assert services.sync_job_resume(job, enqueue=None).status == S.RUNNING  # pausing -> running
     assert services.sync_job_cancel(job, enqueue=None).status == S.CANCELLING
@@ -141,6 +160,39 @@ def test_running_job_stops_after_the_day_in_flight_or_at_once_when_none_is() -> 
     )
     make_day(job=idle, status=SyncDayStatus.PENDING)
     assert services.sync_job_pause(idle, enqueue=None).status == S.PAUSED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("operation", ["cancel", "pause"])
+def test_a_stop_finishes_at_once_when_the_worker_of_the_day_in_flight_has_no_session(operation: str) -> None:
+    lease = timezone.now() + dt.timedelta(seconds=60)
+    job = make_job(status=S.RUNNING, total_days=3, lease_expires_at=lease)
+    loaded = make_day(job=job, status=SyncDayStatus.SUCCEEDED, rows=5500)
+    alive = make_day(job=job, status=SyncDayStatus.RUNNING, worker_id="w:2:alive", lease_expires_at=lease)
+    dead = make_day(job=job, status=SyncDayStatus.RUNNING, worker_id="w:3:dead", lease_expires_at=lease)
+    with worker_session("w:2:alive"):
+        stopping = control(operation, job)
+        # The dead worker's day is given back at once; the live one finishes its day.
+        assert stopping.status == (S.CANCELLING if operation == "cancel" else S.PAUSING)
+        assert SyncDay.objects.get(pk=dead.pk).status == SyncDayStatus.PENDING
+        assert SyncDay.objects.get(pk=alive.pk).status == SyncDayStatus.RUNNING
+    # The live worker is gone too (killed): stopping again finishes the job now.
+    again = control(operation, job) if operation == "cancel" else services.sync_job_cancel(job, enqueue=None)
+    assert again.status == S.CANCELLED and again.finished_at is not None
+    days = {day.pk: day.status for day in SyncDay.objects.filter(job=job)}
+    assert days == {loaded.pk: "succeeded", alive.pk: "pending", dead.pk: "pending"}
+    assert (again.success_days, again.rows_loaded) == (1, 5500)
+    assert not SyncJob.objects.active().exists()  # the slot is free
+
+
+@pytest.mark.django_db
+def test_cancelling_a_cancelling_job_again_is_not_an_error() -> None:
+    job = make_job(status=S.CANCELLING, lease_expires_at=timezone.now() + dt.timedelta(seconds=60))
+    make_day(
+        job=job, status=SyncDayStatus.RUNNING, worker_id="w:4:gone", lease_expires_at=job.lease_expires_at
+    )
+    assert "cancel" in services.sync_job_allowed_operations(job)
+    assert control("cancel", job).status == S.CANCELLED  # its worker is gone: done at once
 
 
 @pytest.mark.django_db(transaction=True)
@@ -253,6 +305,79 @@ def test_command_exit_codes_for_bad_transitions_and_unknown_jobs(
     assert result.returncode == 2 and "no-such-job" in result.stderr
     result = run_manage(["batch_sync", "status", job.task_id], env)
     assert result.returncode == 0 and job.task_id in result.stdout and "succeeded" in result.stdout
+
+
+# --- cancel with a killed worker, and cancel twice: real foreground workers ---------------------
+
+WEEK = [dt.date(2025, 9, d) for d in range(1, 6)]
+
+
+def start_foreground(
+    tmp_path: Path, subprocess_env: dict[str, str], copy_pause: float
+) -> tuple[Process, Any]:
+    """`batch_sync` in the foreground, its second day paused mid-COPY; a 60 s lease (not the tests' 2 s)."""
+    options = fault_options(tmp_path / "m", copy_pause=copy_pause, delay_dates=["2025-09-02"])
+    env = fault_env(worker_env(subprocess_env, BATCHSYNC_LEASE_SECONDS="60"), options)
+    args = ["batch_sync", "--start", "2025-09-01", "--end", "2025-09-05", "--source", "fault"]
+    worker = Process([*args, "--parallelism", "1"], env, tmp_path / "run.log").start()
+    Events(tmp_path / "m").wait("copy", dt.date(2025, 9, 2))
+    return worker, env
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_cancel_right_after_the_foreground_worker_was_killed_finishes_at_once(
+    tmp_path: Path, subprocess_env: dict[str, str], ledger: Ledger
+) -> None:
+    worker, env = start_foreground(tmp_path, subprocess_env, copy_pause=60)
+    try:
+        job = SyncJob.objects.get()
+        day = SyncDay.objects.get(job=job, date=dt.date(2025, 9, 2))
+        os.kill(worker.pid, signal.SIGKILL)
+        ledger.fault("kill -9 foreground worker mid-COPY, then cancel")
+        assert worker.wait() == -signal.SIGKILL
+        wait_until(lambda: not sessions.sync_workers_alive([day.worker_id]), what="the sessions to end")
+        assert day.lease_expires_at is not None and day.lease_expires_at > timezone.now()  # lease still on
+
+        result = run_manage(["batch_sync", "cancel", job.task_id], env)
+        assert result.returncode == 0, result.stderr
+        assert f"Job {job.task_id} cancelled" in result.stdout
+        job = job_now(job)
+        assert job.status == S.CANCELLED and job.finished_at is not None
+        assert days_by_status(job) == {"succeeded": WEEK[:1], "pending": WEEK[1:]}
+        assert bar_count(WEEK[1]) == 0
+        ledger.checked(assert_clean(WEEK[:1]))
+        assert not SyncJob.objects.active().exists()  # the slot is free for the next start
+        # A finished job cannot be cancelled again: one line, exit 2.
+        result = run_manage(["batch_sync", "cancel", job.task_id], env)
+        assert result.returncode == 2
+        assert result.stderr.strip() == f"CommandError: Cannot cancel job {job.task_id}: it is cancelled"
+    finally:
+        worker.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_job_twice_while_its_worker_finishes_the_day_is_not_an_error(
+    tmp_path: Path, subprocess_env: dict[str, str], ledger: Ledger
+) -> None:
+    worker, env = start_foreground(tmp_path, subprocess_env, copy_pause=8)
+    try:
+        job = SyncJob.objects.get()
+        first = run_manage(["batch_sync", "cancel", job.task_id], env)
+        assert first.returncode == 0 and f"Job {job.task_id} cancelling" in first.stdout, first
+        ledger.fault("cancel twice while running")
+        second = run_manage(["batch_sync", "cancel", job.task_id], env)
+        assert second.returncode == 0, second.stderr
+        assert second.stdout.startswith(f"Job {job.task_id} is already being cancelled"), second.stdout
+        assert job_now(job).status == S.CANCELLING
+        assert worker.wait() == 130, worker.log()  # the day in flight finished, then the stop
+        job = job_now(job)
+        assert job.status == S.CANCELLED
+        assert days_by_status(job) == {"succeeded": WEEK[:2], "pending": WEEK[2:]}
+        ledger.checked(assert_clean(WEEK[:2]))
+    finally:
+        worker.stop()
 
 
 # --- 6. cancel, pause, resume, retry while running: N=1 in the foreground, N=4 on the cluster -----

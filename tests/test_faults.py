@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone, translation
@@ -22,6 +23,7 @@ from django.utils import timezone, translation
 from batchsync import loader, runner, services, tasks
 from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
+from tests.conftest import database_url
 from tests.faults import (
     Events,
     Ledger,
@@ -483,7 +485,9 @@ def test_reaper_finishes_a_stalled_pausing_or_cancelling_job_and_frees_the_slot(
         job = fault_job(tmp_path / operation)
         fence = services.sync_job_join(job.pk, "dead:1:a")
         assert fence is not None and services.sync_day_claim(job.pk, "dead:1:a", fence) is not None
-        job = getattr(services, f"sync_job_{operation}")(job, enqueue=None)
+        # Its worker is alive when asked to stop (it has a session), then dies before its day ends.
+        with psycopg.connect(database_url(), application_name="dead:1:a"):
+            job = getattr(services, f"sync_job_{operation}")(job, enqueue=None)
         assert job.status in (SyncJobStatus.PAUSING, SyncJobStatus.CANCELLING)  # a day is in flight
         expire(job)
         services.sync_jobs_recover_stalled()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import os
+import random
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,9 +17,10 @@ from django.db import connection, transaction
 
 from batchsync import loader, runner, services
 from batchsync.exceptions import LoadError
-from batchsync.models import DailyBar, SyncDayStatus, SyncJobStatus
+from batchsync.models import DailyBar, SyncDayStatus, SyncError, SyncJobStatus
 from batchsync.sources.base import BAR_COLUMNS, CsvPayload, RowsPayload
 from batchsync.sources.demo import demo_day_csv
+from tests.conftest import PROJECT_DIR
 
 DAY = dt.date(2025, 10, 9)
 EVE = dt.date(2025, 9, 30)
@@ -312,3 +318,116 @@ def test_bad_csv_row_fails_the_day_in_a_job_and_keeps_the_loaded_bars(csv_dir: P
     assert f"{csv_dir / '20251009.csv'}: line 3, column high: invalid input syntax" in error.error
     assert day.last_error == error.error
     assert day_rows(DAY) == before
+
+
+# --- not text at all: compressed or binary files name the file and the reason ----------------
+
+
+@pytest.mark.parametrize(
+    ("what", "data", "line", "reason"),
+    [
+        ("gzip", gzip.compress(rows_text(bar("600000.SH")).encode()), None, "compressed file (gzip)"),
+        ("random bytes", random.Random(11).randbytes(200_000), 1, "line 1: not UTF-8 text"),
+        ("NUL in header", b"ts_code\x00,trade_date\n", 1, "line 1: not UTF-8 text (binary data"),
+        ("GBK header", "代码,日期\n".encode("gbk"), 1, "line 1: not UTF-8 text (byte 0xb4"),
+        ("GBK row", (rows_text(bar("600000.SH")) + ",".join(bar("浦发"))).encode("gbk"), 3, "not UTF-8 text"),
+    ],
+)
+def test_compressed_or_binary_files_fail_with_file_and_reason(
+    loaded_day: list[Any], what: str, data: bytes, line: int | None, reason: str
+) -> None:
+    with pytest.raises(LoadError) as caught:
+        load(DAY, csv_payload(data, origin="/data/2025-10-09.csv", chunk=4096))
+    error = caught.value
+    assert (error.file, error.line) == ("/data/2025-10-09.csv", line), error.message
+    assert error.message.startswith("/data/2025-10-09.csv: "), error.message
+    assert reason in error.message, error.message
+    assert day_rows(DAY) == loaded_day
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("data", "line", "reason"),
+    [
+        (gzip.compress(demo_day_csv(DAY)), None, "compressed file (gzip), not CSV text"),
+        (random.Random(7).randbytes(1 << 16), 1, "line 1: not UTF-8 text"),
+    ],
+    ids=["gzip", "binary"],
+)
+def test_a_gzip_or_binary_file_fails_the_day_in_a_job_with_file_and_reason(
+    csv_dir: Path, data: bytes, line: int | None, reason: str
+) -> None:
+    path = csv_dir / "20251009.csv"
+    path.write_text(rows_text(bar("600000.SH"), bar("000001.SZ")))
+    request = services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)})
+    assert runner.sync_job_run(services.sync_job_create(request, enqueue=None).pk).job.status == "succeeded"
+    before = day_rows(DAY)
+
+    path.write_bytes(data)
+    again = services.sync_job_create(
+        services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)}, reprocess="all"),
+        enqueue=None,
+    )
+    job = runner.sync_job_run(again.pk).job
+    assert job.status == SyncJobStatus.FAILED
+    error = job.errors.get()
+    assert (error.file, error.line) == (str(path), line)
+    assert error.error.startswith(f"{path}: ") and reason in error.error, error.error
+    assert "Error" not in error.error  # no Python exception text
+    assert day_rows(DAY) == before
+
+
+# --- a wrong-date row in a big file: found by streaming the file, not by holding it ----------
+
+
+def write_big_day(path: Path, rows: int, *, last_date: str) -> None:
+    """A day file of `rows` distinct bars (67 bytes each); the last row dated `last_date`."""
+    line = "{code:06d}.SZ,{date},10.0,10.5,9.5,10.2,10.0,0.2,2.0,1000.5,1020.125\n"
+    date = DAY.strftime("%Y%m%d")
+    with path.open("w") as handle:
+        handle.write(HEADER + "\n")
+        handle.writelines(line.format(code=n, date=date) for n in range(rows - 1))
+        handle.write(line.format(code=rows, date=last_date))
+
+
+def peak_rss_mb(args: list[str], env: dict[str, str]) -> tuple[int, str, float]:
+    """Run `manage.py args`; return its exit status, output and peak resident memory (MB)."""
+    with subprocess.Popen(
+        [sys.executable, str(PROJECT_DIR / "manage.py"), *args],
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as process:
+        assert process.stdout is not None
+        output = process.stdout.read().decode(errors="replace")
+        _pid, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, output, usage.ru_maxrss / 1024  # Linux: kilobytes
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_date_last_row_in_a_big_file_costs_no_more_memory_than_a_clean_file(
+    csv_dir: Path, subprocess_env: dict[str, str]
+) -> None:
+    rows = 600_000  # 40 MB
+    path = csv_dir / "20251009.csv"
+    command = ["batch_sync", "--start", "2025-10-09", "--end", "2025-10-09", "--source", "csv"]
+    command += ["--path", str(csv_dir), "--force", "--parallelism", "1"]
+    write_big_day(path, rows, last_date=DAY.strftime("%Y%m%d"))
+    code, output, clean_peak = peak_rss_mb(command, subprocess_env)
+    assert code == 0, output
+    assert DailyBar.objects.filter(trade_date=DAY).count() == rows
+
+    write_big_day(path, rows, last_date="20251010")
+    size_mb = path.stat().st_size / 2**20
+    assert size_mb > 35
+    code, output, wrong_peak = peak_rss_mb(command, subprocess_env)
+    assert code == 1, output
+    error = SyncError.objects.get()
+    assert (error.file, error.line, error.date) == (str(path), rows + 1, DAY)
+    assert error.error.startswith(f"{path}: line {rows + 1}, column trade_date: 1 row(s)"), error.error
+    # Reading the file again whole cost about twice its size (its bytes, then its text).
+    assert wrong_peak < clean_peak + size_mb / 4, (clean_peak, wrong_peak, size_mb)
+    assert DailyBar.objects.filter(trade_date=DAY).count() == rows  # the old rows are intact

@@ -281,6 +281,35 @@ class SyncJobErrorItemOutputSerializer(serializers.Serializer[Any]):
     time = serializers.DateTimeField(help_text=gettext_lazy("When (ISO 8601 with time zone)."))
 
 
+class LockBlockerOutputSerializer(serializers.Serializer[Any]):
+    """A database session holding the lock a day waits for."""
+
+    pid = serializers.IntegerField(help_text=gettext_lazy("Process id of the blocking session."))
+    application_name = serializers.CharField(
+        allow_blank=True, help_text=gettext_lazy("Its application name (a worker id, psql, ...).")
+    )
+    state = serializers.CharField(
+        allow_blank=True, help_text=gettext_lazy("Its state, e.g. idle in transaction.")
+    )
+    transaction_seconds = serializers.FloatField(
+        allow_null=True, help_text=gettext_lazy("How long its transaction has been open, in seconds.")
+    )
+
+
+class LockWaitOutputSerializer(serializers.Serializer[Any]):
+    """A running day whose worker waits on a lock held by another session."""
+
+    date = serializers.DateField(help_text=gettext_lazy("The day being loaded."))
+    worker_id = serializers.CharField(help_text=gettext_lazy("The worker loading it."))
+    pid = serializers.IntegerField(help_text=gettext_lazy("Process id of the waiting session."))
+    waiting_seconds = serializers.FloatField(help_text=gettext_lazy("How long it has waited, in seconds."))
+    lock = serializers.CharField(help_text=gettext_lazy("The lock it waits for, and on what."))
+    blocking_pids = serializers.ListField(
+        child=serializers.IntegerField(), help_text=gettext_lazy("Process ids of the sessions it waits for.")
+    )
+    blockers = LockBlockerOutputSerializer(many=True, help_text=gettext_lazy("Those sessions."))
+
+
 class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     """The seed's progress object (every field of its example) plus batchsync's own fields."""
 
@@ -329,6 +358,13 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     retry_of = serializers.CharField(
         allow_null=True, help_text=gettext_lazy("Task id of the job this one retries.")
     )
+    lock_waits = LockWaitOutputSerializer(
+        many=True,
+        help_text=gettext_lazy(
+            "Days of the running job that wait on a lock another database session holds "
+            "(e.g. a LOCK TABLE daily_bar left open); empty when none."
+        ),
+    )
 
 
 class SyncDayOutputSerializer(serializers.Serializer[Any]):
@@ -351,6 +387,12 @@ class SyncDayOutputSerializer(serializers.Serializer[Any]):
         allow_null=True, help_text=gettext_lazy("When the last attempt began.")
     )
     finished_at = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When the day finished."))
+    lock_wait = LockWaitOutputSerializer(
+        allow_null=True,
+        help_text=gettext_lazy(
+            "While the day waits on a lock another database session holds: which, since when."
+        ),
+    )
 
 
 class SyncErrorOutputSerializer(serializers.Serializer[Any]):

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batchsync import selectors, services
+from batchsync import selectors, services, tasks
 from batchsync.api import serializers as s
 from batchsync.api.pagination import EnvelopePagination
 from batchsync.api.permissions import ADD_JOBS, CHANGE_JOBS, VIEW_JOBS, SyncJobWriteThrottle
@@ -176,6 +176,13 @@ class SyncJobBatchApi(SyncApiView):
                 ),
                 description="The started job, or with dry_run=true the plan.",
             ),
+            202: OpenApiResponse(
+                s.SyncJobStartEnvelopeSerializer,
+                description=(
+                    "The job was created (pending) but the cluster's broker (Redis) could not be "
+                    "reached: `message` says so; it starts when the broker is back."
+                ),
+            ),
             **WRITE_ERRORS,
         },
     )
@@ -188,7 +195,12 @@ class SyncJobBatchApi(SyncApiView):
                 job_request.start_date, job_request.end_date, job_request.reprocess
             )
             return _success(s.SyncJobPlanOutputSerializer(_plan_data(plan)).data)
-        job = services.sync_job_create(job_request)
+        handoff = tasks.ClusterHandoff()
+        job = services.sync_job_create(job_request, enqueue=handoff)
+        if handoff.failure is not None:
+            # The job is saved (pending) and starts when the broker is back: accepted, not started.
+            data = {"task_id": job.task_id, "total_days": job.total_days, "message": handoff.failure.message}
+            return _success(data, status.HTTP_202_ACCEPTED)
         return _success({"task_id": job.task_id, "total_days": job.total_days, "message": job.message})
 
 
@@ -324,7 +336,14 @@ class SyncJobDaysApi(SyncApiView):
         filters.is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
         days = selectors.sync_day_list(job, status=filters.validated_data.get("status"))
-        return self.paginated(request, days, s.SyncDayOutputSerializer)
+        waits = {wait.date: wait.as_dict() for wait in selectors.sync_job_lock_waits(job)}
+        fields = set(s.SyncDayOutputSerializer().fields.keys()) - {"lock_wait"}
+        return self.paginated(
+            request,
+            days,
+            s.SyncDayOutputSerializer,
+            lambda day: {**{name: getattr(day, name) for name in fields}, "lock_wait": waits.get(day.date)},
+        )
 
 
 class SyncJobErrorsApi(SyncApiView):

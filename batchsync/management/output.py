@@ -64,6 +64,7 @@ def job_status_lines(job: SyncJob) -> list[str]:
     if job.lease_expires_at:
         worker += f" (lease until {timezone.localtime(job.lease_expires_at).isoformat()})"
     lines.append(worker)
+    lines.extend(f"{'lock wait':22} {wait.describe()}" for wait in selectors.sync_job_lock_waits(job))
     lines.append(f"{'recoveries':22} {job.recoveries}")
     lines.append(f"{'operations':22} {', '.join(services.sync_job_allowed_operations(job)) or 'none'}")
     errors = selectors.sync_job_recent_errors(job)

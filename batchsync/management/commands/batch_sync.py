@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import psycopg
 from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.db import DatabaseError, InterfaceError, connection
 from django.utils import timezone, translation
 
 from batchsync import bounds, calendars, reconnect, runner, selectors, services, tasks
@@ -34,8 +34,8 @@ from batchsync.models import WORKING_STATUSES, Reprocess, SyncJob, SyncJobStatus
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
-# EX_TEMPFAIL: this run's workers stopped (database gone too long, lease lost to another
-# process) with the job unfinished but resumable; a rerun of the same command continues it.
+# EX_TEMPFAIL: the job is saved and unfinished but resumable: this run's workers stopped (database
+# gone too long, lease lost to another process), or the broker was down at hand-over.
 EXIT_UNFINISHED = 75
 # The command-line spelling of each request field, for one-line error messages.
 OPTION_OF_FIELD = {
@@ -270,16 +270,9 @@ class Command(BaseCommand):
         if options["dry_run"]:
             return self._action_plan(options)
         request = self._request(options)
-        cluster_tasks: list[str] = []
-
-        def enqueue(job: SyncJob, workers: int) -> None:
-            job_id = job.pk  # as services.sync_job_enqueue_on_commit, keeping the task ids
-            transaction.on_commit(
-                lambda: cluster_tasks.extend(tasks.sync_job_enqueue_workers(job_id, workers))
-            )
-
+        handoff = tasks.ClusterHandoff()
         try:
-            job = services.sync_job_create(request, enqueue=enqueue if options["detach"] else None)
+            job = services.sync_job_create(request, enqueue=handoff if options["detach"] else None)
         except SyncAlreadyRunning as refused:
             holder = SyncJob.objects.filter(pk=refused.job_id).first() if refused.job_id else None
             if options["detach"] or holder is None or not _same_range_and_source(holder, request):
@@ -287,7 +280,8 @@ class Command(BaseCommand):
             return self._take_over(holder)
         self._warn_if_calendar_ends_soon()
         if options["detach"]:
-            self._print_detached(job, cluster_tasks)
+            self._check_handed_over(handoff)
+            self._print_detached(job, handoff.task_ids)
             return EXIT_OK
         if job.status == SyncJobStatus.QUEUED:
             self.stdout.write(
@@ -296,6 +290,12 @@ class Command(BaseCommand):
             )
             return EXIT_OK
         return self._run_foreground(job)
+
+    @staticmethod
+    def _check_handed_over(handoff: tasks.ClusterHandoff) -> None:
+        """The job is saved; if the broker was down, say so in one line (exit 75), not a traceback."""
+        if handoff.failure is not None:
+            raise CommandError(handoff.failure.message, returncode=EXIT_UNFINISHED)
 
     def _print_detached(self, job: SyncJob, cluster_tasks: list[str] | None = None) -> None:
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
@@ -493,7 +493,15 @@ class Command(BaseCommand):
         return EXIT_OK
 
     def _control(self, options: dict[str, Any], operation: str) -> int:
-        job = getattr(services, f"sync_job_{operation}")(self._job(options))
+        job = self._job(options)
+        again = operation == "cancel" and job.status == SyncJobStatus.CANCELLING
+        job = getattr(services, f"sync_job_{operation}")(job)
+        if again and job.status == SyncJobStatus.CANCELLING:
+            self.stdout.write(
+                f"Job {job.task_id} is already being cancelled: it stops after the day in flight "
+                f"({job.message})"
+            )
+            return EXIT_OK
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
         return EXIT_OK
 
@@ -549,7 +557,11 @@ class Command(BaseCommand):
         run, no cluster) is taken over here instead.
         """
         if options["detach"]:
-            return self._control(options, "resume")
+            handoff = tasks.ClusterHandoff()
+            job = services.sync_job_resume(self._job(options), enqueue=handoff)
+            self._check_handed_over(handoff)
+            self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
+            return EXIT_OK
         job = self._job(options)
         if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
             return self._take_over(job)
@@ -568,13 +580,15 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Retry of job {original.task_id} (reprocess={request.reprocess}):")
             return self._print_plan(request)
+        handoff = tasks.ClusterHandoff()
         job = services.sync_job_retry(
             original,
             reprocess=options["reprocess"] or Reprocess.FAILED,
             requested_by="cli",
             queue=options["queue"],
-            enqueue=services.sync_job_enqueue_on_commit if detach else None,
+            enqueue=handoff if detach else None,
         )
+        self._check_handed_over(handoff)
         if detach or job.status == SyncJobStatus.QUEUED:
             self._print_detached(job)
             return EXIT_OK

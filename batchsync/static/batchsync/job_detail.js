@@ -147,6 +147,36 @@
     });
   }
 
+  function renderLockWaits(waits) {
+    // Days waiting on another database session's lock (the server's sentence, filled in here).
+    const container = document.getElementById("bs-lock-waits");
+    if (!container) {
+      return;
+    }
+    container.textContent = "";
+    waits.forEach((wait) => {
+      const values = {
+        date: wait.date,
+        seconds: wait.waiting_seconds,
+        lock: wait.lock,
+        pids: wait.blocking_pids.join(", "),
+      };
+      const note = document.createElement("p");
+      note.className = "bs-lock-wait errornote";
+      note.dataset.lockWait = wait.date;
+      note.textContent = config.lockWaitText.replace(/%\((\w+)\)s/g, (match, name) =>
+        name in values ? String(values[name]) : match
+      );
+      wait.blockers.forEach((blocker) => {
+        const code = document.createElement("code");
+        code.textContent =
+          "pid " + blocker.pid + " " + (blocker.application_name || "-") + " · " + (blocker.state || "-");
+        note.append(" ", code);
+      });
+      container.append(note);
+    });
+  }
+
   function applyCalendar(data) {
     Object.assign(details, data.details);
     const counts = {};
@@ -203,6 +233,7 @@
         lastKey = key;
       }
       applyProgress(data);
+      renderLockWaits(data.lock_waits || []);
       failures = 0;
       if (liveBadge) {
         liveBadge.hidden = isFinished(status);

@@ -1,0 +1,227 @@
+"""What PostgreSQL knows of the workers' sessions: which workers are alive, which wait on a lock.
+
+Workers name their database sessions after their worker id (`application_name`, set by
+`runner._tag_connection`), so `pg_stat_activity` and `pg_locks` tell, without any heartbeat,
+whether a worker still has a session (a `kill -9` ends them at once) and whether the session
+loading a day waits on a lock another session holds (a `LOCK TABLE daily_bar` left open in a
+psql, a long migration). Reads only. Seeing other roles' sessions needs the same role or
+`pg_read_all_stats`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db import DatabaseError, connection
+
+from batchsync.conf import get_settings
+from batchsync.models import SyncDayStatus
+
+logger = logging.getLogger("batchsync.runner")
+
+
+# Within a transaction PostgreSQL answers from the activity snapshot it took at the first read.
+_FRESH_STATS = "SELECT pg_stat_clear_snapshot()"
+
+
+def session_name(worker_id: str) -> str:
+    """The `application_name` of a worker's sessions (PostgreSQL keeps 63 characters)."""
+    return worker_id[:63]
+
+
+def sync_workers_alive(worker_ids: Iterable[str]) -> set[str]:
+    """The workers among `worker_ids` that have a database session open right now."""
+    names = {session_name(worker) for worker in worker_ids if worker}
+    if not names:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(_FRESH_STATS)
+        cursor.execute(
+            "SELECT DISTINCT application_name FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = ANY(%s)",
+            [sorted(names)],
+        )
+        alive = {row[0] for row in cursor.fetchall()}
+    return {worker for worker in worker_ids if worker and session_name(worker) in alive}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A session holding the lock a worker waits for."""
+
+    pid: int
+    application_name: str
+    state: str
+    transaction_seconds: float | None  # how long its transaction has been open
+
+    def describe(self) -> str:
+        facts = [self.application_name or "no application name", self.state or "state unknown"]
+        if self.transaction_seconds is not None:
+            facts.append(f"transaction open {self.transaction_seconds:.0f} s")
+        return f"pid {self.pid} ({', '.join(facts)})"
+
+
+@dataclass(frozen=True)
+class LockWait:
+    """A running day whose worker session waits on a lock held by other sessions."""
+
+    date: dt.date
+    worker_id: str
+    pid: int
+    waiting_seconds: float
+    lock: str  # the mode asked for and on what: "RowExclusiveLock on daily_bar"
+    blockers: list[Blocker]
+
+    @property
+    def blocking_pids(self) -> list[int]:
+        return [blocker.pid for blocker in self.blockers]
+
+    def describe(self) -> str:
+        """One line for the command's status and the log."""
+        held_by = ", ".join(blocker.describe() for blocker in self.blockers) or "another session"
+        return (
+            f"{self.date} waits {self.waiting_seconds:.1f} s for {self.lock} held by {held_by} "
+            f"(worker {self.worker_id}, pid {self.pid})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's shape (see `LockWaitOutputSerializer`)."""
+        return {**asdict(self), "blocking_pids": self.blocking_pids}
+
+
+# Sessions of running days' workers that wait on a lock, what they wait for and since when
+# (`waitstart`, PostgreSQL 14+), and who blocks them (`pg_blocking_pids`). `clock_timestamp`:
+# `now()` would be the start of a surrounding transaction.
+_LOCK_WAITS_SQL = """
+SELECT day.date, day.worker_id, activity.pid,
+       extract(epoch FROM clock_timestamp() - coalesce(wanted.waitstart, activity.state_change)),
+       coalesce(
+           wanted.mode || ' on ' || coalesce(wanted.relation::regclass::text, wanted.locktype), 'a lock'
+       ),
+       coalesce((
+           SELECT json_agg(json_build_object(
+               'pid', blocker.pid, 'application_name', blocker.application_name,
+               'state', blocker.state,
+               'transaction_seconds', extract(epoch FROM clock_timestamp() - blocker.xact_start)
+           ) ORDER BY blocker.pid)
+           FROM pg_stat_activity blocker WHERE blocker.pid = ANY(pg_blocking_pids(activity.pid))
+       ), '[]')
+FROM batchsync_syncday day
+JOIN pg_stat_activity activity
+  ON activity.datname = current_database() AND activity.application_name = left(day.worker_id, 63)
+LEFT JOIN LATERAL (
+    SELECT mode, relation, locktype, waitstart FROM pg_locks
+    WHERE pg_locks.pid = activity.pid AND NOT granted LIMIT 1
+) wanted ON true
+WHERE day.status = %(running)s AND day.worker_id <> '' AND activity.wait_event_type = 'Lock'
+  AND {scope}
+ORDER BY day.date, activity.pid
+"""
+
+
+def _lock_waits(scope: str, params: dict[str, Any]) -> list[LockWait]:
+    with connection.cursor() as cursor:
+        cursor.execute(_FRESH_STATS)
+        cursor.execute(_LOCK_WAITS_SQL.format(scope=scope), {"running": SyncDayStatus.RUNNING, **params})
+        rows = cursor.fetchall()
+    waits = []
+    for date, worker_id, pid, waited, lock, blockers in rows:
+        waits.append(
+            LockWait(
+                date=date,
+                worker_id=worker_id,
+                pid=pid,
+                waiting_seconds=round(float(waited), 1),
+                lock=lock,
+                blockers=[
+                    Blocker(
+                        pid=b["pid"],
+                        application_name=b["application_name"] or "",
+                        state=b["state"] or "",
+                        transaction_seconds=(
+                            round(float(b["transaction_seconds"]), 1)
+                            if b["transaction_seconds"] is not None
+                            else None
+                        ),
+                    )
+                    for b in blockers
+                ],
+            )
+        )
+    return waits
+
+
+def sync_job_lock_waits(job_id: int) -> list[LockWait]:
+    """The job's running days whose worker waits on a lock held by another session."""
+    return _lock_waits("day.job_id = %(job)s", {"job": job_id})
+
+
+def sync_worker_lock_waits(worker_ids: Iterable[str]) -> list[LockWait]:
+    """The same, for the days these workers are loading (whatever their job)."""
+    return _lock_waits("day.worker_id = ANY(%(workers)s)", {"workers": sorted(set(worker_ids))})
+
+
+class LockWaitWatch(threading.Thread):
+    """Logs, while it lasts, every wait of this process's workers on another session's lock.
+
+    One thread (and one database session) per process, whatever its number of workers; it
+    asks every few seconds (a third of the lease, 0.5 to 5 s) and only while workers run.
+    """
+
+    _instance: LockWaitWatch | None = None
+    _guard = threading.Lock()
+
+    def __init__(self) -> None:
+        super().__init__(name="batchsync-lock-watch", daemon=True)
+        self.workers: set[str] = set()
+        self.changed = threading.Condition()
+
+    @classmethod
+    def watch(cls, worker_id: str) -> None:
+        """Start logging this worker's lock waits (until `unwatch`)."""
+        with cls._guard:
+            if cls._instance is None or not cls._instance.is_alive():
+                cls._instance = cls()
+                cls._instance.start()
+            instance = cls._instance
+        with instance.changed:
+            instance.workers.add(worker_id)
+            instance.changed.notify()
+
+    @classmethod
+    def unwatch(cls, worker_id: str) -> None:
+        instance = cls._instance
+        if instance is not None:
+            with instance.changed:
+                instance.workers.discard(worker_id)
+
+    def run(self) -> None:
+        while True:
+            with self.changed:
+                while not self.workers:
+                    connection.close()  # no session held while no worker runs here
+                    self.changed.wait()
+                workers = set(self.workers)
+            interval = min(max(get_settings().lease_seconds / 3.0, 0.5), 5.0)
+            try:
+                waits = [w for w in sync_worker_lock_waits(workers) if w.waiting_seconds >= interval]
+                for wait in waits:
+                    logger.warning(
+                        "worker=%s event=lock_wait date=%s pid=%s waited=%.1fs lock=%r blocked_by=%s | %s",
+                        wait.worker_id,
+                        wait.date,
+                        wait.pid,
+                        wait.waiting_seconds,
+                        wait.lock,
+                        ",".join(map(str, wait.blocking_pids)) or "-",
+                        wait.describe(),
+                    )
+            except DatabaseError:
+                connection.close()  # the database is away: the workers say so themselves
+            with self.changed:
+                self.changed.wait(interval)

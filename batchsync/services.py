@@ -154,7 +154,7 @@ def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) 
         raise InvalidJobRequest("reprocess", _("reprocess must be one of: failed, all, none"))
     if request.parallelism is not None and not 1 <= request.parallelism <= MAX_PARALLELISM:
         raise InvalidJobRequest("parallelism", _("parallelism must be between 1 and 64"))
-    sources.source_get(request.source, request.source_options).validate()
+    sources.source_validate(request.source, request.source_options)
 
 
 def sync_days_plan(

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it sees every other layer's answer: /api/ answers stay in the JSON envelope.
+    "batchsync.api.middleware.ApiEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -98,7 +100,7 @@ REST_FRAMEWORK = {
         "batchsync.api.permissions.SyncJobPermission",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["batchsync.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "batchsync.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -124,6 +126,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "batchsync.api.schema.closed_request_bodies",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SyncJobStatusEnum": "batchsync.models.SyncJobStatus",
         "SyncDayStatusEnum": "batchsync.models.SyncDayStatus",
@@ -179,6 +185,9 @@ BATCHSYNC = {
     "SOURCE_RETRY_BACKOFF_SECONDS": float(os.environ.get("BATCHSYNC_SOURCE_RETRY_BACKOFF", "1")),
     "MAX_RANGE_DAYS": int(os.environ.get("BATCHSYNC_MAX_RANGE_DAYS", str(20 * 366))),
     "RECENT_ERRORS": 10,
+    # Directories csv (and other file) sources may read for API and admin jobs: os.pathsep- or
+    # comma-separated. Unset: file sources only from the command line. See docs/api.md.
+    "FILE_ROOTS": os.environ.get("BATCHSYNC_FILE_ROOTS", ""),
 }
 # More sources without editing this file: BATCHSYNC_EXTRA_SOURCES="name=dotted.Class,..."
 # (e.g. latency=batchsync.sources.latency.LatencySource for the parallel benchmark).

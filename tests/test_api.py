@@ -301,11 +301,13 @@ def test_start_options_are_stored_on_the_job(operator: APIClient) -> None:
     assert (data["start_date"], data["end_date"], data["total"]) == ("2025-10-08", "2025-10-10", 3)
 
 
-def test_force_means_reprocess_all_and_csv_path_reaches_the_source(operator: APIClient, csv_dir: Any) -> None:
-    body = {"start_date": "2025-10-09", "end_date": "2025-10-09", "source": "csv", "path": str(csv_dir)}
+def test_force_means_reprocess_all_and_csv_path_reaches_the_source(
+    operator: APIClient, csv_root: Any
+) -> None:
+    body = {"start_date": "2025-10-09", "end_date": "2025-10-09", "source": "csv", "path": str(csv_root)}
     task_id = operator.post(BATCH, {**body, "force": True}, format="json").json()["data"]["task_id"]
     job = SyncJob.objects.get(task_id=task_id)
-    assert (job.reprocess, job.source_options) == ("all", {"path": str(csv_dir)})
+    assert (job.reprocess, job.source_options) == ("all", {"path": str(csv_root.resolve())})
 
 
 def test_queue_true_queues_behind_the_running_job(operator: APIClient, seed_job: SyncJob) -> None:

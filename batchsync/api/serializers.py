@@ -12,9 +12,17 @@ from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from batchsync import services
+from batchsync.api.fields import (
+    IsoDateField,
+    JsonBooleanField,
+    JsonIntegerField,
+    JsonScalarField,
+    JsonStringField,
+)
 from batchsync.conf import MAX_PARALLELISM, get_settings
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
+from batchsync.sources.roots import source_options_confined
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -78,29 +86,29 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     cap, source) is checked by `services.sync_request_validate`, the one place that holds them.
     """
 
-    start_date = serializers.DateField(help_text=gettext_lazy("First day to sync, YYYY-MM-DD."))
-    end_date = serializers.DateField(
+    start_date = IsoDateField(help_text=gettext_lazy("First day to sync, YYYY-MM-DD."))
+    end_date = IsoDateField(
         help_text=gettext_lazy(
             "Last day to sync, YYYY-MM-DD (inclusive; not after today; the range is capped by "
             "BATCHSYNC MAX_RANGE_DAYS)."
         )
     )
-    source = serializers.CharField(  # type: ignore[assignment]
+    source = JsonStringField(  # type: ignore[assignment]
         required=False,
         max_length=50,
         help_text=gettext_lazy("Data source name (see BATCHSYNC SOURCES); default: the configured default."),
     )
     source_options = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=1000),
+        child=JsonScalarField(),
         required=False,
         help_text=gettext_lazy('Options passed to the source, e.g. {"path": "/data/daily"} for csv.'),
     )
-    path = serializers.CharField(
+    path = JsonStringField(
         required=False,
         max_length=1000,
         help_text=gettext_lazy("Shortcut for source_options.path: the directory of the csv source."),
     )
-    force = serializers.BooleanField(
+    force = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Reload days that are already loaded (the same as reprocess=all)."),
@@ -113,7 +121,7 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             "none (only days never attempted)."
         ),
     )
-    parallelism = serializers.IntegerField(
+    parallelism = JsonIntegerField(
         required=False,
         min_value=1,
         max_value=MAX_PARALLELISM,
@@ -122,25 +130,25 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             "BATCHSYNC_DEFAULT_PARALLELISM, else one per CPU, at most 4."
         ),
     )
-    priority = serializers.IntegerField(
+    priority = JsonIntegerField(
         required=False,
         default=0,
         min_value=-PRIORITY_LIMIT,
         max_value=PRIORITY_LIMIT,
         help_text=gettext_lazy("Queue priority; a higher number runs first."),
     )
-    queue = serializers.BooleanField(
+    queue = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
     )
-    dry_run = serializers.BooleanField(
+    dry_run = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Only return the plan (which days load, which skip and why); create nothing."),
     )
 
-    def validate_source_options(self, value: dict[str, str]) -> dict[str, str]:
+    def validate_source_options(self, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not OPTION_NAME.match(name) or name == "self":
                 raise serializers.ValidationError(
@@ -164,17 +172,20 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
                     {"path": [_("path and source_options.path differ; send one of them")]}
                 )
             source_options["path"] = path
-        request = services.JobRequest(
-            start_date=attrs["start_date"],
-            end_date=attrs["end_date"],
-            source=attrs.get("source") or get_settings().default_source,
-            source_options=source_options,
-            reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
-            parallelism=attrs.get("parallelism"),
-            priority=attrs.get("priority", 0),
-            queue=attrs.get("queue", False),
-        )
+        source = attrs.get("source") or get_settings().default_source
         try:
+            # API and admin only (this serializer): server paths stay under BATCHSYNC_FILE_ROOTS.
+            source_options = source_options_confined(source, source_options)
+            request = services.JobRequest(
+                start_date=attrs["start_date"],
+                end_date=attrs["end_date"],
+                source=source,
+                source_options=source_options,
+                reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
+                parallelism=attrs.get("parallelism"),
+                priority=attrs.get("priority", 0),
+                queue=attrs.get("queue", False),
+            )
             services.sync_request_validate(request)
         except InvalidJobRequest as error:
             raise serializers.ValidationError({error.field: [error.message]}) from None
@@ -198,7 +209,7 @@ class SyncJobRetryInputSerializer(StrictInputSerializer):
         default=Reprocess.FAILED,
         help_text=gettext_lazy("Which days of the range load again (default: failed and never-run days)."),
     )
-    queue = serializers.BooleanField(
+    queue = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
@@ -225,9 +236,12 @@ class SyncJobListFilterSerializer(PageFilterSerializer):
         choices=SyncJobStatus.choices, required=False, help_text=gettext_lazy("Only jobs in this status.")
     )
     source = serializers.CharField(  # type: ignore[assignment]
-        required=False, max_length=50, help_text=gettext_lazy("Only jobs of this source.")
+        required=False,
+        max_length=50,
+        trim_whitespace=False,
+        help_text=gettext_lazy("Only jobs of this source."),
     )
-    date = serializers.DateField(
+    date = IsoDateField(
         required=False, help_text=gettext_lazy("Only jobs whose range contains this day (YYYY-MM-DD).")
     )
 
@@ -268,7 +282,7 @@ class SyncDayPlanOutputSerializer(serializers.Serializer[Any]):
 class SyncJobPlanOutputSerializer(serializers.Serializer[Any]):
     """`data` of a dry run: the plan, nothing created."""
 
-    dry_run = serializers.BooleanField(help_text=gettext_lazy("Always true: nothing was created."))
+    dry_run = JsonBooleanField(help_text=gettext_lazy("Always true: nothing was created."))
     total_days = serializers.IntegerField(help_text=gettext_lazy("Calendar days in the range."))
     to_load = serializers.IntegerField(help_text=gettext_lazy("Days that would load."))
     skipped = serializers.IntegerField(help_text=gettext_lazy("Days that would be skipped."))
@@ -380,6 +394,10 @@ class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text=gettext_lazy("On a 400: each offending field with its reasons."),
+    )
+    request_id = serializers.CharField(
+        required=False,
+        help_text=gettext_lazy("On a 500: the id the server logged the failure under (also X-Request-ID)."),
     )
 
 

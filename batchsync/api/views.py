@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +34,14 @@ TAG = "sync"
 
 # Query strings may carry parameters of their own (cache busters); only bodies are strict.
 QUERY = {"reject_unknown_fields": False}
+
+
+def _query(request: Request) -> dict[str, str]:
+    """The query string as plain values: an empty `status=` is then an invalid status, not "no filter".
+
+    (DRF reads a QueryDict as an HTML form, where an empty optional field counts as left out.)
+    """
+    return request.query_params.dict()
 
 
 def _success(data: Any, code: int = status.HTTP_200_OK) -> Response:
@@ -83,6 +91,13 @@ class SyncApiView(APIView):
     throttle_classes = [SyncJobWriteThrottle]
     throttle_scope = "batchsync_control"
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """A method the view does not answer is a 405 with `Allow`, for everyone, before any permission."""
+        method = str(request.method).lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(str(request.method))
+        super().initial(request, *args, **kwargs)
+
     def paginated(
         self,
         request: Request,
@@ -112,7 +127,7 @@ class SyncJobBatchApi(SyncApiView):
         responses={200: s.SyncJobPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        filters = s.SyncJobListFilterSerializer(data=request.query_params, context=QUERY)
+        filters = s.SyncJobListFilterSerializer(data=_query(request), context=QUERY)
         filters.is_valid(raise_exception=True)
         jobs = selectors.sync_job_list(
             status=filters.validated_data.get("status"),
@@ -320,7 +335,7 @@ class SyncJobDaysApi(SyncApiView):
         responses={200: s.SyncDayPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
-        filters = s.SyncDayListFilterSerializer(data=request.query_params, context=QUERY)
+        filters = s.SyncDayListFilterSerializer(data=_query(request), context=QUERY)
         filters.is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
         days = selectors.sync_day_list(job, status=filters.validated_data.get("status"))
@@ -339,7 +354,7 @@ class SyncJobErrorsApi(SyncApiView):
         responses={200: s.SyncErrorPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
-        s.PageFilterSerializer(data=request.query_params, context=QUERY).is_valid(raise_exception=True)
+        s.PageFilterSerializer(data=_query(request), context=QUERY).is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
         return self.paginated(request, selectors.sync_error_list(job), s.SyncErrorOutputSerializer)
 

@@ -560,6 +560,42 @@ def test_jobs_days_and_errors_cannot_be_edited_added_or_deleted(client_en: Clien
     assert "Traceback (most recent call last):\n  boom" in html
 
 
+def staff_client(client: Client, *codenames: str) -> Client:
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("allowed", [False, True])
+def test_tracebacks_are_shown_only_with_the_view_traceback_permission(client: Client, allowed: bool) -> None:
+    job = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 10))
+    error = SyncErrorFactory.create(
+        job=job,
+        file="/data/2025-10-09.csv",
+        line=7,
+        traceback='Traceback (most recent call last):\n  File "/srv/x.py"',
+    )
+    codenames = ["view_syncjob", "view_syncerror"] + (["view_traceback"] if allowed else [])
+    staff = staff_client(client, *codenames)
+    pages = [
+        staff.get(change_url(job)).content.decode(),
+        staff.get(f"/admin/batchsync/syncerror/{error.pk}/change/").content.decode(),
+        json.dumps(staff.get(calendar_url(job)).json()),
+    ]
+    for page in pages:
+        assert error.error in page and "2025-10-09.csv" in page  # the message stays for everyone
+        assert ("Traceback (most recent call last)" in page) is allowed, page[:200]
+
+
+@pytest.mark.django_db
+def test_superusers_hold_the_view_traceback_permission(admin_user: User) -> None:
+    assert admin_user.has_perm("batchsync.view_traceback")
+    assert Permission.objects.filter(codename="view_traceback", content_type__model="syncerror").exists()
+
+
 @pytest.mark.django_db
 def test_view_only_staff_sees_pages_but_cannot_start_or_control(client: Client) -> None:
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)

@@ -546,6 +546,18 @@ def test_errors_lists_every_error_newest_first(operator: APIClient, seed_job: Sy
     error_body(operator.get(f"{BATCH}/nope_1/errors"), 404)
 
 
+@pytest.mark.parametrize("superuser", [False, True])
+def test_errors_never_show_tracebacks(db: None, seed_job: SyncJob, superuser: bool) -> None:
+    SyncErrorFactory.create(
+        job=seed_job, error="bad row", file="/data/x.csv", line=3, traceback='Traceback\n  File "/srv/app.py"'
+    )
+    user = User.objects.create_superuser("root") if superuser else make_user("viewer", "view_syncjob")
+    client = token_client(user)
+    for url in (f"{BATCH}/{SEED_TASK_ID}/errors", f"{BATCH}/progress/{SEED_TASK_ID}", BATCH):
+        text = client.get(url).content.decode()
+        assert "bad row" in text and "/srv/app.py" not in text and "traceback" not in text, url
+
+
 # --- authentication, permissions, CSRF, throttling ---------------------------------------
 
 READS = [

@@ -23,7 +23,9 @@ def _fresh_throttles() -> None:
 
 @pytest.fixture
 def operator(db: None) -> APIClient:
-    return token_client(make_user("operator", "view_syncjob", "add_syncjob", "change_syncjob"))
+    client = token_client(make_user("operator", "view_syncjob", "add_syncjob", "change_syncjob"))
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 @pytest.fixture

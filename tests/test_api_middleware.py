@@ -24,7 +24,9 @@ def _fresh_throttles() -> None:
 
 @pytest.fixture
 def root(db: None) -> APIClient:
-    return token_client(User.objects.create_superuser("root"))
+    client = token_client(User.objects.create_superuser("root"))
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ def outside(tmp_path: Path) -> Path:
 @pytest.fixture
 def operator(db: None) -> APIClient:
     cache.clear()
-    return token_client(make_user("operator", "view_syncjob", "add_syncjob", "change_syncjob"))
+    client = token_client(make_user("operator", "view_syncjob", "add_syncjob", "change_syncjob"))
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 def test_roots_come_from_a_path_list_or_commas() -> None:
@@ -69,7 +71,7 @@ def test_paths_outside_the_roots_are_refused(
     (csv_root / "escape").symlink_to(outside)
     given = path.format(root=csv_root, outside=outside)
     result = error_body(operator.post(BATCH, {**START, "path": given}, format="json"), 400)
-    assert "path" in result["errors"] and "outside" in result["message"], result
+    assert "path" in result["errors"] and "is outside the directories" in result["message"], result
     assert "SECRET" not in str(result)
     assert SyncJob.objects.count() == 0
 
@@ -110,3 +112,10 @@ def test_the_command_line_may_read_any_directory(outside: Path) -> None:
     )
     services.sync_request_validate(request)
     assert services.sync_job_create(request, enqueue=None).source_options == {"path": str(outside)}
+
+
+def test_the_refusal_is_in_chinese_too(db: None, csv_root: Path) -> None:
+    cache.clear()
+    client = token_client(make_user("operator", "view_syncjob", "add_syncjob"))
+    result = error_body(client.post(BATCH, {**START, "path": "/etc"}, format="json"), 400)
+    assert "不在本服务器允许读取文件的目录内" in result["message"]

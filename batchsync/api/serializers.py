@@ -371,7 +371,7 @@ class SyncDayOutputSerializer(serializers.Serializer[Any]):
 
 
 class SyncErrorOutputSerializer(serializers.Serializer[Any]):
-    """One failure of one attempt at one day."""
+    """One failure of one attempt at one day: the message, file and line; never the traceback."""
 
     id = serializers.IntegerField(help_text=gettext_lazy("Error id."))
     date = serializers.DateField(allow_null=True, help_text=gettext_lazy("Day that failed."))
@@ -382,7 +382,6 @@ class SyncErrorOutputSerializer(serializers.Serializer[Any]):
     )
     line = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("Line in that file, if known."))
     attempt = serializers.IntegerField(help_text=gettext_lazy("Which attempt at the day failed."))
-    traceback = serializers.CharField(allow_blank=True, help_text=gettext_lazy("Python traceback, if any."))
 
 
 class ErrorEnvelopeSerializer(serializers.Serializer[Any]):

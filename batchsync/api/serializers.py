@@ -25,7 +25,7 @@ from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
 from batchsync.sources.roots import source_options_confined
 
 if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
+    pass
 
 # Fields the server owns: a client sending one of these gets a 400 that says so.
 SERVER_OWNED_FIELDS = frozenset(
@@ -398,60 +398,3 @@ class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
         required=False,
         help_text=gettext_lazy("On a 500: the id the server logged the failure under (also X-Request-ID)."),
     )
-
-
-# --- envelopes (for the schema; the views build the same dicts) ----------------------------
-
-SUCCESS = [("success", "success")]
-
-
-def _success_envelope(
-    name: str, data: type[serializers.Serializer[Any]], help_text: StrOrPromise
-) -> type[serializers.Serializer[Any]]:
-    """`{"status": "success", "data": <data>}` as a named class: the schema's component name."""
-    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    fields = {"status": status, "data": data(help_text=help_text)}
-    return type(name, (serializers.Serializer,), {"__module__": __name__, **fields})
-
-
-def _page(
-    name: str, results: type[serializers.Serializer[Any]], help_text: StrOrPromise
-) -> type[serializers.Serializer[Any]]:
-    """One page of a list (`count`, `next`, `previous`, `results`), as the pagination answers."""
-    fields = {
-        "count": serializers.IntegerField(help_text=gettext_lazy("Items in all pages.")),
-        "next": serializers.URLField(allow_null=True, help_text=gettext_lazy("URL of the next page.")),
-        "previous": serializers.URLField(
-            allow_null=True, help_text=gettext_lazy("URL of the previous page.")
-        ),
-        "results": results(many=True, help_text=help_text),
-    }
-    return type(name, (serializers.Serializer,), {"__module__": __name__, **fields})
-
-
-SyncJobStartEnvelopeSerializer = _success_envelope(
-    "SyncJobStartEnvelopeSerializer",
-    SyncJobStartOutputSerializer,
-    gettext_lazy("The started (or queued) job."),
-)
-SyncJobPlanEnvelopeSerializer = _success_envelope(
-    "SyncJobPlanEnvelopeSerializer", SyncJobPlanOutputSerializer, gettext_lazy("The plan of a dry run.")
-)
-SyncJobProgressEnvelopeSerializer = _success_envelope(
-    "SyncJobProgressEnvelopeSerializer", SyncJobProgressOutputSerializer, gettext_lazy("The job's progress.")
-)
-SyncJobPageEnvelopeSerializer = _success_envelope(
-    "SyncJobPageEnvelopeSerializer",
-    _page("SyncJobPageSerializer", SyncJobProgressOutputSerializer, gettext_lazy("Jobs, newest first.")),
-    gettext_lazy("One page of jobs."),
-)
-SyncDayPageEnvelopeSerializer = _success_envelope(
-    "SyncDayPageEnvelopeSerializer",
-    _page("SyncDayPageSerializer", SyncDayOutputSerializer, gettext_lazy("Days in date order.")),
-    gettext_lazy("One page of days."),
-)
-SyncErrorPageEnvelopeSerializer = _success_envelope(
-    "SyncErrorPageEnvelopeSerializer",
-    _page("SyncErrorPageSerializer", SyncErrorOutputSerializer, gettext_lazy("Errors, newest first.")),
-    gettext_lazy("One page of errors."),
-)

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batchsync import selectors, services
+from batchsync.api import envelopes
 from batchsync.api import serializers as s
 from batchsync.api.pagination import EnvelopePagination
 from batchsync.api.permissions import ADD_JOBS, CHANGE_JOBS, VIEW_JOBS, SyncJobWriteThrottle
@@ -124,7 +125,7 @@ class SyncJobBatchApi(SyncApiView):
         summary="List sync jobs (history)",
         description="Jobs newest first, each in the progress shape; filter by status, source and date.",
         parameters=[s.SyncJobListFilterSerializer],
-        responses={200: s.SyncJobPageEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncJobPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
         filters = s.SyncJobListFilterSerializer(data=_query(request), context=QUERY)
@@ -186,7 +187,10 @@ class SyncJobBatchApi(SyncApiView):
             200: OpenApiResponse(
                 PolymorphicProxySerializer(
                     component_name="SyncJobStartOrPlanEnvelope",
-                    serializers=[s.SyncJobStartEnvelopeSerializer, s.SyncJobPlanEnvelopeSerializer],
+                    serializers=[
+                        envelopes.SyncJobStartEnvelopeSerializer,
+                        envelopes.SyncJobPlanEnvelopeSerializer,
+                    ],
                     resource_type_field_name=None,
                 ),
                 description="The started job, or with dry_run=true the plan.",
@@ -235,7 +239,7 @@ class SyncJobProgressApi(SyncApiView):
         summary="Progress of a job (the seed's endpoint)",
         description="Every field of the seed's example, plus batchsync's own; times are ISO 8601 with zone.",
         parameters=[TASK_ID],
-        responses={200: s.SyncJobProgressEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncJobProgressEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
         return _success(_progress(selectors.sync_job_detail(task_id)))
@@ -282,7 +286,7 @@ def _control_view(operation: str) -> Callable[..., Any]:
             description=f"{description} Answers with the job in the progress shape; 409 when not allowed.",
             parameters=[TASK_ID],
             request=s.SyncJobControlInputSerializer,
-            responses={200: s.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
+            responses={200: envelopes.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
         )
     )
     documented: type[SyncJobControlApi] = schema(view_class)
@@ -309,7 +313,7 @@ class SyncJobRetryApi(SyncApiView):
         ),
         parameters=[TASK_ID],
         request=s.SyncJobRetryInputSerializer,
-        responses={200: s.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
+        responses={200: envelopes.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, task_id: str) -> Response:
         options = s.SyncJobRetryInputSerializer(data=request.data)
@@ -332,7 +336,7 @@ class SyncJobDaysApi(SyncApiView):
         summary="Days of a job",
         description="Every calendar day of the job's range with its state, in date order.",
         parameters=[TASK_ID, s.SyncDayListFilterSerializer],
-        responses={200: s.SyncDayPageEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncDayPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
         filters = s.SyncDayListFilterSerializer(data=_query(request), context=QUERY)
@@ -351,7 +355,7 @@ class SyncJobErrorsApi(SyncApiView):
         summary="Errors of a job",
         description="Every error of every attempt, newest first (the progress shows only the last 10).",
         parameters=[TASK_ID, s.PageFilterSerializer],
-        responses={200: s.SyncErrorPageEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncErrorPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
         s.PageFilterSerializer(data=_query(request), context=QUERY).is_valid(raise_exception=True)

@@ -24,6 +24,8 @@ from batchsync.models import SyncDayStatus, SyncJobStatus
 from tests.factories import SyncDayFactory, SyncErrorFactory, SyncJobFactory
 
 SEED_TASK_ID = "2025-10-01_2025-10-09_1697587200"
+# The superuser's token for schemathesis, known ahead so the schemathesis config can send it.
+API_TOKEN = "schemathesis0000000000000000000000000001"
 OPERATIONS = {
     ("get", "/api/v1/sync-status/sync/batch"),
     ("post", "/api/v1/sync-status/sync/batch"),
@@ -109,7 +111,7 @@ def api_token(db: None, settings: Any) -> str:
         job=SyncJobFactory.create(status=SyncJobStatus.PAUSED), status=SyncDayStatus.PENDING
     )
     user = User.objects.create_superuser("schemathesis")
-    key: str = Token.objects.create(user=user).key
+    key: str = Token.objects.create(user=user, key=API_TOKEN).key
     return key
 
 
@@ -136,12 +138,14 @@ def wsgi_app_in_test_transaction(environ: dict[str, Any], start_response: Any) -
 
 # Every check schemathesis has (the CLI's `--checks all`), over the examples, coverage and
 # fuzzing phases, with valid (positive) and invalid (negative) data: negative data must be
-# refused with a documented 4xx, unsupported methods with 405 and `Allow`, and so on.
+# refused with a documented 4xx, unsupported methods with 405 and `Allow`, and so on; the
+# stateful phase (linked calls) is the workflow test below.
 # One allowance: a start the schema calls well-formed may still be a 400, for rules across
 # fields and beyond JSON Schema (end_date after start_date and not after today, the range cap,
 # the options and the path the chosen source takes); the 400 must still be documented.
 CONFIG = SchemathesisConfig.from_dict(
     {
+        "headers": {"Authorization": f"Token {API_TOKEN}"},
         "checks": {"enabled": True},
         "generation": {"mode": "all", "max-examples": 25},
         "phases": {
@@ -167,4 +171,17 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app_in_test_transac
 @settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_as_its_schema_says(case: Any, api_token: str) -> None:
     """Every check passes: no 5xx; statuses, content types, headers and bodies as documented."""
-    case.call_and_validate(headers={"Authorization": f"Token {api_token}"})
+    case.call_and_validate()
+
+
+def test_api_workflows_hold_every_check(api_token: str) -> None:
+    """Stateful phase: chains of calls, a listed job's task_id into its days, errors and control."""
+    schema.as_state_machine().run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

@@ -143,3 +143,25 @@ def test_the_schema_closes_request_bodies(db: None) -> None:
         assert schemas[name]["additionalProperties"] is False, name
     options = schemas["SyncJobStartInputRequest"]["properties"]["source_options"]["additionalProperties"]
     assert {entry["type"] for entry in options["anyOf"]} == {"string", "number", "boolean"}
+
+
+@pytest.mark.parametrize(
+    ("request_args", "field"),
+    [
+        ((f"{BATCH}?source=a%00b",), "source"),
+        ((f"{BATCH}?status=%00",), "status"),
+    ],
+)
+def test_a_nul_byte_in_a_query_is_a_documented_400(
+    operator: APIClient, request_args: Any, field: str
+) -> None:
+    assert field in error_body(operator.get(*request_args), 400)["errors"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"path": "/data/a\x00b", "source": "csv"}, {"source": "de\x00mo"}, {"source_options": {"x": "a\x00"}}],
+)
+def test_a_nul_byte_in_a_body_is_a_400(operator: APIClient, body: dict[str, Any]) -> None:
+    error_body(operator.post(BATCH, {**START, **body}, format="json"), 400)
+    assert SyncJob.objects.count() == 0

@@ -105,3 +105,12 @@ def test_a_non_json_error_page_under_api_becomes_the_envelope(db: None, settings
 def test_every_api_answer_carries_a_request_id(root: APIClient) -> None:
     ids = {root.get(BATCH)["X-Request-ID"], root.get(BATCH)["X-Request-ID"]}
     assert len(ids) == 2 and all(len(value) == 32 for value in ids)
+
+
+def test_the_schema_documents_413_and_500_with_the_request_id(db: None) -> None:
+    document = json.loads(
+        APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content
+    )
+    start = document["paths"]["/api/v1/sync-status/sync/batch"]["post"]["responses"]
+    assert {"413", "500"} <= set(start)
+    assert "request_id" in document["components"]["schemas"]["ErrorEnvelope"]["properties"]

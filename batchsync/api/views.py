@@ -59,6 +59,7 @@ READ_ERRORS = {
     403: _error("Authenticated, but without the view permission on sync jobs."),
     404: _error("No job with this id, or no such page."),
     429: _error("Too many requests."),
+    500: _error("A fault of the server: `request_id` names it in the server's log (no traceback is sent)."),
 }
 WRITE_ERRORS = {
     400: _error("Invalid body: `message` and `errors` name each field and the reason."),
@@ -67,7 +68,9 @@ WRITE_ERRORS = {
     404: _error("No job with this id."),
     409: _error("A job is already running, or the job's status does not allow this operation."),
     415: _error("The body is not JSON."),
+    413: _error("The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."),
     429: _error("Too many starts or control requests (see BATCHSYNC_API_*_RATE)."),
+    500: _error("A fault of the server: `request_id` names it in the server's log (no traceback is sent)."),
 }
 # A task id (`2025-10-01_2025-10-09_1697587200`, maybe `_2`) or a job's numeric id.
 TASK_ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}"

@@ -143,6 +143,10 @@ def test_the_schema_closes_request_bodies(db: None) -> None:
         assert schemas[name]["additionalProperties"] is False, name
     options = schemas["SyncJobStartInputRequest"]["properties"]["source_options"]["additionalProperties"]
     assert {entry["type"] for entry in options["anyOf"]} == {"string", "number", "boolean"}
+    # A NUL byte is refused (PostgreSQL text cannot hold one), and the schema says so.
+    parameters = document["paths"]["/api/v1/sync-status/sync/batch"]["get"]["parameters"]
+    source = next(parameter for parameter in parameters if parameter["name"] == "source")
+    assert source["schema"]["pattern"] == "^[^\\u0000]*$"
 
 
 @pytest.mark.parametrize(

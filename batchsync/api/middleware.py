@@ -67,6 +67,17 @@ def server_error(request: HttpRequest, error: BaseException | None = None) -> Js
     )
 
 
+def _status_message(status: int) -> str:
+    """A short, translated message for an error page Django or a middleware made."""
+    messages = {400: _("Bad request"), 403: _("Forbidden"), 404: _("Not found")}
+    if status in messages:
+        return messages[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return str(status)
+
+
 def _is_json(response: HttpResponse) -> bool:
     return str(response.get("Content-Type", "")).startswith("application/json")
 
@@ -109,11 +120,7 @@ class ApiEnvelopeMiddleware:
             )
             enveloped = server_error(request)
         else:
-            try:
-                phrase = HTTPStatus(status).phrase
-            except ValueError:
-                phrase = str(status)
-            enveloped = error_envelope(status, phrase)
+            enveloped = error_envelope(status, _status_message(status))
         for header in ("Allow", "WWW-Authenticate", "Retry-After"):
             if header in response:
                 enveloped[header] = response[header]

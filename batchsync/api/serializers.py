@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
@@ -55,6 +56,8 @@ SERVER_OWNED_FIELDS = frozenset(
     }
 )
 OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+# PostgreSQL text cannot hold NUL; DRF refuses it, and this says so in the schema (a pattern).
+NO_NUL = RegexValidator(r"^[^\x00]*$", gettext_lazy("Null characters are not allowed."))
 PRIORITY_LIMIT = 1000
 
 
@@ -239,6 +242,7 @@ class SyncJobListFilterSerializer(PageFilterSerializer):
         required=False,
         max_length=50,
         trim_whitespace=False,
+        validators=[NO_NUL],
         help_text=gettext_lazy("Only jobs of this source."),
     )
     date = IsoDateField(

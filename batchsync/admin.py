@@ -35,6 +35,7 @@ from batchsync.exceptions import BatchSyncError
 from batchsync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
+    VIEW_TRACEBACK,
     WORKING_STATUSES,
     Reprocess,
     SkipReason,
@@ -599,6 +600,7 @@ class SyncJobAdmin(SyncJobAdminBase):
             "progress": progress,
             "errors": errors,
             "errors_total": job.errors.count(),
+            "can_view_traceback": can_view_traceback(request),
             "errors_url": reverse("admin:batchsync_syncerror_changelist") + f"?job__id__exact={job.pk}",
             "months": calendar_months(days),
             "day_numbers": range(1, 32),
@@ -684,7 +686,7 @@ class SyncJobAdmin(SyncJobAdminBase):
                 "file": error.file,
                 "line": error.line,
                 "attempt": error.attempt,
-                "traceback": error.traceback,
+                **({"traceback": error.traceback} if can_view_traceback(request) else {}),
             }
             for error in recent_errors
         ]
@@ -709,6 +711,11 @@ def _day_changed_since(day: SyncDay, since: dt.datetime | None) -> bool:
     if since is None:
         return bool(day.attempts) or day.status in (SyncDayStatus.SUCCEEDED, SyncDayStatus.FAILED)
     return any(moment is not None and moment >= since for moment in (day.started_at, day.finished_at))
+
+
+def can_view_traceback(request: HttpRequest) -> bool:
+    """Tracebacks show the server's code and paths: only for holders of `view_traceback`."""
+    return request.user.has_perm(VIEW_TRACEBACK)
 
 
 def progress_api_url(task_id: str) -> str:
@@ -762,6 +769,10 @@ class SyncErrorAdmin(_ReadOnlyAdmin):
     raw_id_fields = ("job", "day")
     fields = ("job", "day", "date", "attempt", "created_at", "error", "file", "line", "traceback_block")
     readonly_fields = ("traceback_block",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return fields if can_view_traceback(request) else [f for f in fields if f != "traceback_block"]
 
     @admin.display(description=gettext_lazy("traceback"))
     def traceback_block(self, error: SyncError) -> SafeString:

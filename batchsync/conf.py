@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,12 @@ def cpu_parallelism() -> int:
     gains little and its other users lose more, as pgloader's default of 4 workers reflects.
     """
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def file_roots_parse(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Roots from a list, or from one string separated by os.pathsep (":" on POSIX) or commas."""
+    items = re.split(f"[,{re.escape(os.pathsep)}]", value) if isinstance(value, str) else list(value)
+    return tuple(item.strip() for item in items if item.strip())
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ class BatchSyncSettings:
     reconnect_backoff_max_seconds: float = 10.0
     max_range_days: int = 20 * 366
     recent_errors: int = 10
+    # Directories file sources may read when a job comes through the API or the admin (the
+    # command line, run by a local operator, may use any path). Empty: file sources are refused there.
+    file_roots: tuple[str, ...] = ()
 
     @classmethod
     def from_django(cls) -> BatchSyncSettings:
@@ -53,7 +63,10 @@ class BatchSyncSettings:
         unknown = set(raw) - set(known)
         if unknown:
             raise ValueError(f"Unknown BATCHSYNC settings: {', '.join(sorted(unknown))}")
-        config = cls(**{known[key]: value for key, value in raw.items()})
+        values = {known[key]: value for key, value in raw.items()}
+        if "file_roots" in values:
+            values["file_roots"] = file_roots_parse(values["file_roots"])
+        config = cls(**values)
         if not PARALLELISM.low <= config.default_parallelism <= PARALLELISM.high:
             raise ValueError(
                 f"BATCHSYNC DEFAULT_PARALLELISM must be between {PARALLELISM.low} and {PARALLELISM.high}"

@@ -290,6 +290,9 @@ class SyncDay(models.Model):
         return f"{self.job.task_id} {self.date}"
 
 
+VIEW_TRACEBACK = "batchsync.view_traceback"
+
+
 class SyncError(models.Model):
     """One failure of one attempt at one day; every error is kept."""
 
@@ -308,6 +311,9 @@ class SyncError(models.Model):
         verbose_name = _("sync error")
         verbose_name_plural = _("sync errors")
         indexes = [models.Index(fields=["job", "-created_at"], name="syncerror_recent_idx")]
+        # Tracebacks show the server's code and paths: only for holders of this (superusers have
+        # it); the API never shows them, the admin only to holders. Messages are for everyone.
+        permissions = [("view_traceback", _("Can view tracebacks of sync errors"))]
 
     def __str__(self) -> str:
         return f"{self.date}: {self.error[:80]}"

@@ -150,7 +150,7 @@ def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) 
     if request.parallelism is not None:
         bounds.PARALLELISM.check(request.parallelism)
     bounds.PRIORITY.check(request.priority)
-    sources.source_get(request.source, request.source_options).validate()
+    sources.source_validate(request.source, request.source_options)
 
 
 def sync_days_plan(

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it sees every other layer's answer: /api/ answers stay in the JSON envelope.
+    "batchsync.api.middleware.ApiEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -131,7 +133,7 @@ REST_FRAMEWORK = {
         "batchsync.api.permissions.SyncJobPermission",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["batchsync.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "batchsync.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -157,6 +159,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "batchsync.api.schema.closed_request_bodies",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SyncJobStatusEnum": "batchsync.models.SyncJobStatus",
         "SyncDayStatusEnum": "batchsync.models.SyncDayStatus",
@@ -214,6 +220,9 @@ BATCHSYNC = {
     "RECONNECT_BACKOFF_MAX_SECONDS": float(os.environ.get("BATCHSYNC_RECONNECT_BACKOFF_MAX", "10")),
     "MAX_RANGE_DAYS": int(os.environ.get("BATCHSYNC_MAX_RANGE_DAYS", str(20 * 366))),
     "RECENT_ERRORS": 10,
+    # Directories csv (and other file) sources may read for API and admin jobs: os.pathsep- or
+    # comma-separated. Unset: file sources only from the command line. See docs/api.md.
+    "FILE_ROOTS": os.environ.get("BATCHSYNC_FILE_ROOTS", ""),
 }
 # More sources without editing this file: BATCHSYNC_EXTRA_SOURCES="name=dotted.Class,..."
 # (e.g. latency=batchsync.sources.latency.LatencySource for the parallel benchmark).

@@ -63,6 +63,13 @@ def csv_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
+def csv_root(csv_dir: Path, settings: Any) -> Path:
+    """`csv_dir`, as the one directory the API and the admin may read (BATCHSYNC FILE_ROOTS)."""
+    settings.BATCHSYNC = {**settings.BATCHSYNC, "FILE_ROOTS": [str(csv_dir)]}
+    return csv_dir
+
+
+@pytest.fixture
 def loads() -> Iterator[LoadLog]:
     """Every COPY into daily_bar from any process, logged by a trigger (see `tests.faults.load_log`)."""
     with load_log() as log:

@@ -433,14 +433,14 @@ def test_start_form_creates_the_job_through_the_service_and_opens_its_page(clien
 
 
 @pytest.mark.django_db
-def test_start_form_with_force_and_a_csv_path(client_en: Client, csv_dir: Path) -> None:
+def test_start_form_with_force_and_a_csv_path(client_en: Client, csv_root: Path) -> None:
     response = client_en.post(
         ADD_URL,
         {
             "start_date": "2025-10-09",
             "end_date": "2025-10-10",
             "source": "csv",
-            "path": str(csv_dir),
+            "path": str(csv_root),
             "reprocess": "failed",
             "force": "on",
             "parallelism": "1",
@@ -449,7 +449,7 @@ def test_start_form_with_force_and_a_csv_path(client_en: Client, csv_dir: Path) 
     )
     assert response.status_code == 302
     job = SyncJob.objects.get()
-    assert job.source_options == {"path": str(csv_dir)}
+    assert job.source_options == {"path": str(csv_root.resolve())}
     assert job.reprocess == Reprocess.ALL
 
 
@@ -466,7 +466,7 @@ def form_errors(response: Any) -> dict[str, list[str]]:
         ({"end_date": "2099-01-01"}, "end_date", "must not be in the future"),
         ({"start_date": "1960-01-01"}, "end_date", "days are allowed"),
         ({"source": "csv"}, "path", "needs a directory path"),
-        ({"source": "csv", "path": "/nonexistent/dir"}, "path", "not found"),
+        ({"source": "csv", "path": "/nonexistent/dir"}, "path", "only from the command line"),
         ({"force": "on", "reprocess": "none"}, "force", "force means reprocess=all"),
         ({"parallelism": "0"}, "parallelism", "greater than or equal to 1"),
         ({"priority": "5000"}, "priority", "less than or equal to 1000"),
@@ -484,6 +484,19 @@ def test_start_form_rejects_what_the_api_rejects(
     assert field in errors, errors
     assert any(reason in message for message in errors[field]), errors
     assert 'class="errornote"' in response.content.decode()
+    assert not SyncJob.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/etc", "{root}/../../../../../etc", "{root}/link", "{root}/missing"])
+def test_start_form_keeps_csv_paths_under_the_file_roots(
+    client_en: Client, csv_root: Path, path: str
+) -> None:
+    (csv_root / "link").symlink_to("/etc")
+    body = {**START_FORM, "source": "csv", "path": path.format(root=csv_root)}
+    errors = form_errors(client_en.post(ADD_URL, body))
+    reason = "not found" if path.endswith("missing") else "outside the directories"
+    assert any(reason in message for message in errors["path"]), errors
     assert not SyncJob.objects.exists()
 
 
@@ -549,6 +562,42 @@ def test_jobs_days_and_errors_cannot_be_edited_added_or_deleted(client_en: Clien
     assert error.error == "connection timeout"
     html = client_en.get(f"/admin/batchsync/syncerror/{error.pk}/change/").content.decode()
     assert "Traceback (most recent call last):\n  boom" in html
+
+
+def staff_client(client: Client, *codenames: str) -> Client:
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("allowed", [False, True])
+def test_tracebacks_are_shown_only_with_the_view_traceback_permission(client: Client, allowed: bool) -> None:
+    job = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 10))
+    error = SyncErrorFactory.create(
+        job=job,
+        file="/data/2025-10-09.csv",
+        line=7,
+        traceback='Traceback (most recent call last):\n  File "/srv/x.py"',
+    )
+    codenames = ["view_syncjob", "view_syncerror"] + (["view_traceback"] if allowed else [])
+    staff = staff_client(client, *codenames)
+    pages = [
+        staff.get(change_url(job)).content.decode(),
+        staff.get(f"/admin/batchsync/syncerror/{error.pk}/change/").content.decode(),
+        json.dumps(staff.get(calendar_url(job)).json()),
+    ]
+    for page in pages:
+        assert error.error in page and "2025-10-09.csv" in page  # the message stays for everyone
+        assert ("Traceback (most recent call last)" in page) is allowed, page[:200]
+
+
+@pytest.mark.django_db
+def test_superusers_hold_the_view_traceback_permission(admin_user: User) -> None:
+    assert admin_user.has_perm("batchsync.view_traceback")
+    assert Permission.objects.filter(codename="view_traceback", content_type__model="syncerror").exists()
 
 
 @pytest.mark.django_db

@@ -324,11 +324,13 @@ def test_start_options_are_stored_on_the_job(operator: APIClient) -> None:
     assert (data["start_date"], data["end_date"], data["total"]) == ("2025-10-08", "2025-10-10", 3)
 
 
-def test_force_means_reprocess_all_and_csv_path_reaches_the_source(operator: APIClient, csv_dir: Any) -> None:
-    body = {"start_date": "2025-10-09", "end_date": "2025-10-09", "source": "csv", "path": str(csv_dir)}
+def test_force_means_reprocess_all_and_csv_path_reaches_the_source(
+    operator: APIClient, csv_root: Any
+) -> None:
+    body = {"start_date": "2025-10-09", "end_date": "2025-10-09", "source": "csv", "path": str(csv_root)}
     task_id = operator.post(BATCH, {**body, "force": True}, format="json").json()["data"]["task_id"]
     job = SyncJob.objects.get(task_id=task_id)
-    assert (job.reprocess, job.source_options) == ("all", {"path": str(csv_dir)})
+    assert (job.reprocess, job.source_options) == ("all", {"path": str(csv_root.resolve())})
 
 
 def test_queue_true_queues_behind_the_running_job(operator: APIClient, seed_job: SyncJob) -> None:
@@ -567,6 +569,18 @@ def test_errors_lists_every_error_newest_first(operator: APIClient, seed_job: Sy
     assert [error["error"] for error in data["results"]] == [f"e{m}" for m in range(14, 4, -1)]
     assert data["results"][0]["file"] == "/data/x.csv" and data["results"][0]["line"] == 15
     error_body(operator.get(f"{BATCH}/nope_1/errors"), 404)
+
+
+@pytest.mark.parametrize("superuser", [False, True])
+def test_errors_never_show_tracebacks(db: None, seed_job: SyncJob, superuser: bool) -> None:
+    SyncErrorFactory.create(
+        job=seed_job, error="bad row", file="/data/x.csv", line=3, traceback='Traceback\n  File "/srv/app.py"'
+    )
+    user = User.objects.create_superuser("root") if superuser else make_user("viewer", "view_syncjob")
+    client = token_client(user)
+    for url in (f"{BATCH}/{SEED_TASK_ID}/errors", f"{BATCH}/progress/{SEED_TASK_ID}", BATCH):
+        text = client.get(url).content.decode()
+        assert "bad row" in text and "/srv/app.py" not in text and "traceback" not in text, url
 
 
 # --- authentication, permissions, CSRF, throttling ---------------------------------------

@@ -240,7 +240,7 @@ def test_operator_starts_watches_cancels_and_inspects_jobs_in_a_real_browser(
     page: Page,
     cluster: subprocess.Popen[bytes],
     latency_source: None,
-    csv_dir: Path,
+    csv_root: Path,
     screenshot_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -303,12 +303,12 @@ def test_operator_starts_watches_cancels_and_inspects_jobs_in_a_real_browser(
     wait_until(lambda: cells_in(page, "pending") == pending, timeout=10, what="the pending days on the page")
 
     # 3. A csv job with two missing files and a bad row: failed days, errors with tracebacks.
-    write_csv_days(csv_dir)
+    write_csv_days(csv_root)
     page.goto("/admin/batchsync/syncjob/add/")
     page.fill("#id_start_date", "2025-10-01")
     page.fill("#id_end_date", "2025-10-17")
     page.select_option("#id_source", "csv")
-    page.fill("#id_path", str(csv_dir))
+    page.fill("#id_path", str(csv_root))
     page.click("#bs-start-submit")
     page.wait_for_url("**/change/")
     expect(page.locator("#bs-status")).to_have_text("failed", timeout=60_000)

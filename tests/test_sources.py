@@ -19,6 +19,7 @@ from batchsync.models import DailyBar, SyncDayStatus, SyncJobStatus
 from batchsync.sources.base import BAR_COLUMNS, CsvPayload, RowsPayload, Source
 from batchsync.sources.csv import CsvDirectorySource
 from batchsync.sources.demo import DemoSource, demo_day_csv
+from batchsync.sources.latency import LatencySource
 
 DAY = dt.date(2025, 10, 9)
 
@@ -190,3 +191,44 @@ def test_a_source_added_in_settings_runs_a_job(settings: Any) -> None:
     job = runner.sync_job_run(services.sync_job_create(request, enqueue=None).pk).job
     assert (job.status, job.rows_loaded) == (SyncJobStatus.SUCCEEDED, 1)
     assert DailyBar.objects.get(trade_date=DAY).vol == 7
+
+
+# --- declared options ----------------------------------------------------------------------
+
+
+def test_each_builtin_source_declares_the_options_it_takes() -> None:
+    assert DemoSource.options_taken == {}
+    assert CsvDirectorySource.options_taken["path"].is_path
+    assert LatencySource.options_taken["seconds"].accepts(2)
+    assert not LatencySource.options_taken["seconds"].accepts(True)
+    assert not LatencySource.options_taken["seconds"].accepts("2")
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "field", "reason"),
+    [
+        ("demo", {"path": "/data"}, "path", "takes no option path"),
+        ("csv", {"path": "/data", "depth": 3}, "depth", "takes no option depth"),
+        ("csv", {"path": 5}, "path", "must be a string"),
+    ],
+)
+def test_options_a_source_does_not_take_are_refused_by_name(
+    name: str, options: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidJobRequest) as caught:
+        sources.source_validate(name, options)
+    assert caught.value.field == field and reason in caught.value.message
+
+
+def test_a_source_that_declares_nothing_takes_any_option(settings: Any) -> None:
+    settings.BATCHSYNC = {
+        **settings.BATCHSYNC,
+        "SOURCES": {**settings.BATCHSYNC["SOURCES"], "fixed": f"{__name__}.FixedRowsSource"},
+    }
+    sources.source_validate("fixed", {"vol": 7, "anything": [1, 2]})
+
+
+def test_a_directory_path_too_long_for_the_system_is_invalid_not_a_crash() -> None:
+    with pytest.raises(InvalidJobRequest) as caught:
+        CsvDirectorySource(path=f"/{'a' * 300}").validate()
+    assert caught.value.field == "path" and "too long" in caught.value.message

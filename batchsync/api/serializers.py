@@ -7,17 +7,26 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from batchsync import bounds, services
+from batchsync.api.fields import (
+    IsoDateField,
+    JsonBooleanField,
+    JsonIntegerField,
+    JsonScalarField,
+    JsonStringField,
+)
 from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
+from batchsync.sources.roots import source_options_confined
 
 if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
+    pass
 
 # Fields the server owns: a client sending one of these gets a 400 that says so.
 SERVER_OWNED_FIELDS = frozenset(
@@ -47,6 +56,8 @@ SERVER_OWNED_FIELDS = frozenset(
     }
 )
 OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+# PostgreSQL text cannot hold NUL; DRF refuses it, and this says so in the schema (a pattern).
+NO_NUL = RegexValidator(r"^[^\x00]*$", gettext_lazy("Null characters are not allowed."))
 
 
 class StrictInputSerializer(serializers.Serializer[Any]):
@@ -77,29 +88,29 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     cap, source) is checked by `services.sync_request_validate`, the one place that holds them.
     """
 
-    start_date = serializers.DateField(help_text=gettext_lazy("First day to sync, YYYY-MM-DD."))
-    end_date = serializers.DateField(
+    start_date = IsoDateField(help_text=gettext_lazy("First day to sync, YYYY-MM-DD."))
+    end_date = IsoDateField(
         help_text=gettext_lazy(
             "Last day to sync, YYYY-MM-DD (inclusive; not after today; the range is capped by "
             "BATCHSYNC MAX_RANGE_DAYS)."
         )
     )
-    source = serializers.CharField(  # type: ignore[assignment]
+    source = JsonStringField(  # type: ignore[assignment]
         required=False,
         max_length=50,
         help_text=gettext_lazy("Data source name (see BATCHSYNC SOURCES); default: the configured default."),
     )
     source_options = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=1000),
+        child=JsonScalarField(),
         required=False,
         help_text=gettext_lazy('Options passed to the source, e.g. {"path": "/data/daily"} for csv.'),
     )
-    path = serializers.CharField(
+    path = JsonStringField(
         required=False,
         max_length=1000,
         help_text=gettext_lazy("Shortcut for source_options.path: the directory of the csv source."),
     )
-    force = serializers.BooleanField(
+    force = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Reload days that are already loaded (the same as reprocess=all)."),
@@ -112,7 +123,7 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             "none (only days never attempted)."
         ),
     )
-    parallelism = serializers.IntegerField(
+    parallelism = JsonIntegerField(
         required=False,
         **bounds.PARALLELISM.limits,
         help_text=gettext_lazy(
@@ -120,24 +131,24 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             "BATCHSYNC_DEFAULT_PARALLELISM, else one per CPU, at most 4."
         ),
     )
-    priority = serializers.IntegerField(
+    priority = JsonIntegerField(
         required=False,
         default=0,
         **bounds.PRIORITY.limits,
         help_text=gettext_lazy("Queue priority; a higher number runs first."),
     )
-    queue = serializers.BooleanField(
+    queue = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
     )
-    dry_run = serializers.BooleanField(
+    dry_run = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Only return the plan (which days load, which skip and why); create nothing."),
     )
 
-    def validate_source_options(self, value: dict[str, str]) -> dict[str, str]:
+    def validate_source_options(self, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not OPTION_NAME.match(name) or name == "self":
                 raise serializers.ValidationError(
@@ -161,17 +172,20 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
                     {"path": [_("path and source_options.path differ; send one of them")]}
                 )
             source_options["path"] = path
-        request = services.JobRequest(
-            start_date=attrs["start_date"],
-            end_date=attrs["end_date"],
-            source=attrs.get("source") or get_settings().default_source,
-            source_options=source_options,
-            reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
-            parallelism=attrs.get("parallelism"),
-            priority=attrs.get("priority", 0),
-            queue=attrs.get("queue", False),
-        )
+        source = attrs.get("source") or get_settings().default_source
         try:
+            # API and admin only (this serializer): server paths stay under BATCHSYNC_FILE_ROOTS.
+            source_options = source_options_confined(source, source_options)
+            request = services.JobRequest(
+                start_date=attrs["start_date"],
+                end_date=attrs["end_date"],
+                source=source,
+                source_options=source_options,
+                reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
+                parallelism=attrs.get("parallelism"),
+                priority=attrs.get("priority", 0),
+                queue=attrs.get("queue", False),
+            )
             services.sync_request_validate(request)
         except InvalidJobRequest as error:
             raise serializers.ValidationError({error.field: [error.message]}) from None
@@ -195,7 +209,7 @@ class SyncJobRetryInputSerializer(StrictInputSerializer):
         default=Reprocess.FAILED,
         help_text=gettext_lazy("Which days of the range load again (default: failed and never-run days)."),
     )
-    queue = serializers.BooleanField(
+    queue = JsonBooleanField(
         required=False,
         default=False,
         help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
@@ -222,9 +236,13 @@ class SyncJobListFilterSerializer(PageFilterSerializer):
         choices=SyncJobStatus.choices, required=False, help_text=gettext_lazy("Only jobs in this status.")
     )
     source = serializers.CharField(  # type: ignore[assignment]
-        required=False, max_length=50, help_text=gettext_lazy("Only jobs of this source.")
+        required=False,
+        max_length=50,
+        trim_whitespace=False,
+        validators=[NO_NUL],
+        help_text=gettext_lazy("Only jobs of this source."),
     )
-    date = serializers.DateField(
+    date = IsoDateField(
         required=False, help_text=gettext_lazy("Only jobs whose range contains this day (YYYY-MM-DD).")
     )
 
@@ -265,7 +283,7 @@ class SyncDayPlanOutputSerializer(serializers.Serializer[Any]):
 class SyncJobPlanOutputSerializer(serializers.Serializer[Any]):
     """`data` of a dry run: the plan, nothing created."""
 
-    dry_run = serializers.BooleanField(help_text=gettext_lazy("Always true: nothing was created."))
+    dry_run = JsonBooleanField(help_text=gettext_lazy("Always true: nothing was created."))
     total_days = serializers.IntegerField(help_text=gettext_lazy("Calendar days in the range."))
     to_load = serializers.IntegerField(help_text=gettext_lazy("Days that would load."))
     skipped = serializers.IntegerField(help_text=gettext_lazy("Days that would be skipped."))
@@ -396,7 +414,7 @@ class SyncDayOutputSerializer(serializers.Serializer[Any]):
 
 
 class SyncErrorOutputSerializer(serializers.Serializer[Any]):
-    """One failure of one attempt at one day."""
+    """One failure of one attempt at one day: the message, file and line; never the traceback."""
 
     id = serializers.IntegerField(help_text=gettext_lazy("Error id."))
     date = serializers.DateField(allow_null=True, help_text=gettext_lazy("Day that failed."))
@@ -407,7 +425,6 @@ class SyncErrorOutputSerializer(serializers.Serializer[Any]):
     )
     line = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("Line in that file, if known."))
     attempt = serializers.IntegerField(help_text=gettext_lazy("Which attempt at the day failed."))
-    traceback = serializers.CharField(allow_blank=True, help_text=gettext_lazy("Python traceback, if any."))
 
 
 class RunningJobOutputSerializer(serializers.Serializer[Any]):
@@ -461,60 +478,7 @@ class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
     running_job = RunningJobOutputSerializer(
         required=False, help_text=gettext_lazy("On a refused start (409): the job holding the slot.")
     )
-
-
-# --- envelopes (for the schema; the views build the same dicts) ----------------------------
-
-SUCCESS = [("success", "success")]
-
-
-def _success_envelope(
-    name: str, data: type[serializers.Serializer[Any]], help_text: StrOrPromise
-) -> type[serializers.Serializer[Any]]:
-    """`{"status": "success", "data": <data>}` as a named class: the schema's component name."""
-    status = serializers.ChoiceField(choices=SUCCESS, help_text=gettext_lazy('Always "success".'))
-    fields = {"status": status, "data": data(help_text=help_text)}
-    return type(name, (serializers.Serializer,), {"__module__": __name__, **fields})
-
-
-def _page(
-    name: str, results: type[serializers.Serializer[Any]], help_text: StrOrPromise
-) -> type[serializers.Serializer[Any]]:
-    """One page of a list (`count`, `next`, `previous`, `results`), as the pagination answers."""
-    fields = {
-        "count": serializers.IntegerField(help_text=gettext_lazy("Items in all pages.")),
-        "next": serializers.URLField(allow_null=True, help_text=gettext_lazy("URL of the next page.")),
-        "previous": serializers.URLField(
-            allow_null=True, help_text=gettext_lazy("URL of the previous page.")
-        ),
-        "results": results(many=True, help_text=help_text),
-    }
-    return type(name, (serializers.Serializer,), {"__module__": __name__, **fields})
-
-
-SyncJobStartEnvelopeSerializer = _success_envelope(
-    "SyncJobStartEnvelopeSerializer",
-    SyncJobStartOutputSerializer,
-    gettext_lazy("The started (or queued) job."),
-)
-SyncJobPlanEnvelopeSerializer = _success_envelope(
-    "SyncJobPlanEnvelopeSerializer", SyncJobPlanOutputSerializer, gettext_lazy("The plan of a dry run.")
-)
-SyncJobProgressEnvelopeSerializer = _success_envelope(
-    "SyncJobProgressEnvelopeSerializer", SyncJobProgressOutputSerializer, gettext_lazy("The job's progress.")
-)
-SyncJobPageEnvelopeSerializer = _success_envelope(
-    "SyncJobPageEnvelopeSerializer",
-    _page("SyncJobPageSerializer", SyncJobProgressOutputSerializer, gettext_lazy("Jobs, newest first.")),
-    gettext_lazy("One page of jobs."),
-)
-SyncDayPageEnvelopeSerializer = _success_envelope(
-    "SyncDayPageEnvelopeSerializer",
-    _page("SyncDayPageSerializer", SyncDayOutputSerializer, gettext_lazy("Days in date order.")),
-    gettext_lazy("One page of days."),
-)
-SyncErrorPageEnvelopeSerializer = _success_envelope(
-    "SyncErrorPageEnvelopeSerializer",
-    _page("SyncErrorPageSerializer", SyncErrorOutputSerializer, gettext_lazy("Errors, newest first.")),
-    gettext_lazy("One page of errors."),
-)
+    request_id = serializers.CharField(
+        required=False,
+        help_text=gettext_lazy("On a 500: the id the server logged the failure under (also X-Request-ID)."),
+    )

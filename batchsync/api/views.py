@@ -18,12 +18,13 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batchsync import selectors, services, tasks
+from batchsync.api import envelopes
 from batchsync.api import serializers as s
 from batchsync.api.pagination import EnvelopePagination
 from batchsync.api.permissions import ADD_JOBS, CHANGE_JOBS, VIEW_JOBS, SyncJobWriteThrottle
@@ -34,6 +35,14 @@ TAG = "sync"
 
 # Query strings may carry parameters of their own (cache busters); only bodies are strict.
 QUERY = {"reject_unknown_fields": False}
+
+
+def _query(request: Request) -> dict[str, str]:
+    """The query string as plain values: an empty `status=` is then an invalid status, not "no filter".
+
+    (DRF reads a QueryDict as an HTML form, where an empty optional field counts as left out.)
+    """
+    return request.query_params.dict()
 
 
 def _success(data: Any, code: int = status.HTTP_200_OK) -> Response:
@@ -50,6 +59,7 @@ READ_ERRORS = {
     403: _error("Authenticated, but without the view permission on sync jobs."),
     404: _error("No job with this id, or no such page."),
     429: _error("Too many requests."),
+    500: _error("A fault of the server: `request_id` names it in the server's log (no traceback is sent)."),
 }
 WRITE_ERRORS = {
     400: _error("Invalid body: `message` and `errors` name each field and the reason."),
@@ -58,7 +68,9 @@ WRITE_ERRORS = {
     404: _error("No job with this id."),
     409: _error("A job is already running, or the job's status does not allow this operation."),
     415: _error("The body is not JSON."),
+    413: _error("The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."),
     429: _error("Too many starts or control requests (see BATCHSYNC_API_*_RATE)."),
+    500: _error("A fault of the server: `request_id` names it in the server's log (no traceback is sent)."),
 }
 # A task id (`2025-10-01_2025-10-09_1697587200`, maybe `_2`) or a job's numeric id.
 TASK_ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}"
@@ -82,6 +94,13 @@ class SyncApiView(APIView):
     required_permissions: dict[str, tuple[str, ...]] = {"GET": (VIEW_JOBS,)}
     throttle_classes = [SyncJobWriteThrottle]
     throttle_scope = "batchsync_control"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """A method the view does not answer is a 405 with `Allow`, for everyone, before any permission."""
+        method = str(request.method).lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(str(request.method))
+        super().initial(request, *args, **kwargs)
 
     def paginated(
         self,
@@ -109,10 +128,10 @@ class SyncJobBatchApi(SyncApiView):
         summary="List sync jobs (history)",
         description="Jobs newest first, each in the progress shape; filter by status, source and date.",
         parameters=[s.SyncJobListFilterSerializer],
-        responses={200: s.SyncJobPageEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncJobPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        filters = s.SyncJobListFilterSerializer(data=request.query_params, context=QUERY)
+        filters = s.SyncJobListFilterSerializer(data=_query(request), context=QUERY)
         filters.is_valid(raise_exception=True)
         jobs = selectors.sync_job_list(
             status=filters.validated_data.get("status"),
@@ -171,7 +190,10 @@ class SyncJobBatchApi(SyncApiView):
             200: OpenApiResponse(
                 PolymorphicProxySerializer(
                     component_name="SyncJobStartOrPlanEnvelope",
-                    serializers=[s.SyncJobStartEnvelopeSerializer, s.SyncJobPlanEnvelopeSerializer],
+                    serializers=[
+                        envelopes.SyncJobStartEnvelopeSerializer,
+                        envelopes.SyncJobPlanEnvelopeSerializer,
+                    ],
                     resource_type_field_name=None,
                 ),
                 description="The started job, or with dry_run=true the plan.",
@@ -232,7 +254,7 @@ class SyncJobProgressApi(SyncApiView):
         summary="Progress of a job (the seed's endpoint)",
         description="Every field of the seed's example, plus batchsync's own; times are ISO 8601 with zone.",
         parameters=[TASK_ID],
-        responses={200: s.SyncJobProgressEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncJobProgressEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
         return _success(_progress(selectors.sync_job_detail(task_id)))
@@ -279,7 +301,7 @@ def _control_view(operation: str) -> Callable[..., Any]:
             description=f"{description} Answers with the job in the progress shape; 409 when not allowed.",
             parameters=[TASK_ID],
             request=s.SyncJobControlInputSerializer,
-            responses={200: s.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
+            responses={200: envelopes.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
         )
     )
     documented: type[SyncJobControlApi] = schema(view_class)
@@ -306,7 +328,7 @@ class SyncJobRetryApi(SyncApiView):
         ),
         parameters=[TASK_ID],
         request=s.SyncJobRetryInputSerializer,
-        responses={200: s.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
+        responses={200: envelopes.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, task_id: str) -> Response:
         options = s.SyncJobRetryInputSerializer(data=request.data)
@@ -329,10 +351,10 @@ class SyncJobDaysApi(SyncApiView):
         summary="Days of a job",
         description="Every calendar day of the job's range with its state, in date order.",
         parameters=[TASK_ID, s.SyncDayListFilterSerializer],
-        responses={200: s.SyncDayPageEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncDayPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
-        filters = s.SyncDayListFilterSerializer(data=request.query_params, context=QUERY)
+        filters = s.SyncDayListFilterSerializer(data=_query(request), context=QUERY)
         filters.is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
         days = selectors.sync_day_list(job, status=filters.validated_data.get("status"))
@@ -355,10 +377,10 @@ class SyncJobErrorsApi(SyncApiView):
         summary="Errors of a job",
         description="Every error of every attempt, newest first (the progress shows only the last 10).",
         parameters=[TASK_ID, s.PageFilterSerializer],
-        responses={200: s.SyncErrorPageEnvelopeSerializer, **READ_ERRORS},
+        responses={200: envelopes.SyncErrorPageEnvelopeSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, task_id: str) -> Response:
-        s.PageFilterSerializer(data=request.query_params, context=QUERY).is_valid(raise_exception=True)
+        s.PageFilterSerializer(data=_query(request), context=QUERY).is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
         return self.paginated(request, selectors.sync_error_list(job), s.SyncErrorOutputSerializer)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,10 +45,33 @@ class RowsPayload:
 DayPayload = CsvPayload | RowsPayload
 
 
+@dataclass(frozen=True)
+class SourceOption:
+    """An option a source takes: its JSON type, and whether it names a file or directory of the server.
+
+    Path options given through the API or the admin must lie under BATCHSYNC_FILE_ROOTS.
+    """
+
+    kind: type
+    is_path: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        """Whether `value` has this option's type (a float option takes an integer too, no boolean does)."""
+        if isinstance(value, bool):
+            return self.kind is bool
+        if self.kind is float:
+            return isinstance(value, int | float)
+        return isinstance(value, self.kind)
+
+
 class Source(abc.ABC):
     """A provider of one day of bars at a time; `fetch_day` is all the runner calls."""
 
     name: ClassVar[str]
+    # Every option the source takes, by name: anything else is refused before a job starts.
+    # None (undeclared, e.g. an older custom source): options are passed on unchecked, and a
+    # source that reads files of the server must declare its path options to be confined.
+    options_taken: ClassVar[Mapping[str, SourceOption] | None] = None
 
     def __init__(self, **options: Any) -> None:
         self.options = options

@@ -10,7 +10,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from batchsync.exceptions import InvalidJobRequest, SourceError
-from batchsync.sources.base import CsvPayload, Source
+from batchsync.sources.base import CsvPayload, Source, SourceOption
 
 CHUNK_BYTES = 1 << 20
 
@@ -37,6 +37,7 @@ class CsvDirectorySource(Source):
     """Reads `<path>/<date>.csv`; a trading day without a file is a failed day ("missing file")."""
 
     name = "csv"
+    options_taken = {"path": SourceOption(str, is_path=True)}
 
     def __init__(self, path: str | Path | None = None, **options: Any) -> None:
         super().__init__(path=str(path) if path else "", **options)
@@ -45,9 +46,16 @@ class CsvDirectorySource(Source):
     def validate(self) -> None:
         if self.path is None:
             raise InvalidJobRequest("path", _("The csv source needs a directory path (--path DIR)"))
-        if not self.path.is_dir():
-            if self.path.exists():
-                raise InvalidJobRequest("path", _("Not a directory: %(path)s") % {"path": self.path})
+        try:
+            found = self.path.is_dir()
+            not_a_directory = not found and self.path.exists()
+        except OSError as error:  # e.g. ENAMETOOLONG: a path no directory can have
+            raise InvalidJobRequest(
+                "path", _("Unusable directory path: %(reason)s") % {"reason": error.strerror or error}
+            ) from None
+        if not_a_directory:
+            raise InvalidJobRequest("path", _("Not a directory: %(path)s") % {"path": self.path})
+        if not found:
             raise InvalidJobRequest("path", _("Directory not found: %(path)s") % {"path": self.path})
 
     def day_file(self, day: dt.date) -> Path | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import ClassVar
 
-from batchsync.sources.base import BAR_COLUMNS, CsvPayload, Source
+from batchsync.sources.base import BAR_COLUMNS, CsvPayload, Source, SourceOption
 
 SYMBOL_COUNT = 5500
 
@@ -64,6 +66,7 @@ class DemoSource(Source):
     """Synthetic bars computed from the date alone."""
 
     name = "demo"
+    options_taken: ClassVar[Mapping[str, SourceOption]] = {}  # none
 
     def fetch_day(self, day: dt.date) -> CsvPayload:
         return CsvPayload(chunks=[demo_day_csv(day)], origin=f"demo:{day.isoformat()}")

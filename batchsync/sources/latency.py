@@ -14,7 +14,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from batchsync.exceptions import InvalidJobRequest
-from batchsync.sources.base import CsvPayload, Source
+from batchsync.sources.base import CsvPayload, Source, SourceOption
 from batchsync.sources.demo import demo_day_csv
 
 
@@ -22,6 +22,7 @@ class LatencySource(Source):
     """The demo source's bars, each day delivered `seconds` after it was asked for."""
 
     name = "latency"
+    options_taken = {"seconds": SourceOption(float)}
 
     def __init__(self, seconds: float = 0.5, **options: Any) -> None:
         super().__init__(seconds=seconds, **options)

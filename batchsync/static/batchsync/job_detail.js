@@ -139,10 +139,13 @@
       text.className = "bs-error__text";
       text.textContent = error.error;
       summary.append(date, " ", meta, " ", text);
-      const trace = document.createElement("pre");
-      trace.className = "bs-traceback";
-      trace.textContent = error.traceback || "-";
-      item.append(summary, trace);
+      item.append(summary);
+      if ("traceback" in error) {  // only for users allowed to see tracebacks
+        const trace = document.createElement("pre");
+        trace.className = "bs-traceback";
+        trace.textContent = error.traceback || "-";
+        item.append(trace);
+      }
       container.append(item);
     });
   }

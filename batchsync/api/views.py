@@ -199,7 +199,7 @@ class SyncJobBatchApi(SyncApiView):
                 description="The started job, or with dry_run=true the plan.",
             ),
             202: OpenApiResponse(
-                s.SyncJobStartEnvelopeSerializer,
+                envelopes.SyncJobStartEnvelopeSerializer,
                 description=(
                     "The job was created (pending) but the cluster's broker (Redis) could not be "
                     "reached: `message` says so; it starts when the broker is back."

@@ -200,9 +200,11 @@ class Command(BaseCommand):
             if signal.getsignal(signal.SIGINT) is not sigint:  # a foreground run's handler
                 if getattr(self, "_called_from_command_line", False):
                     # The run is decided and its summary printed: a late Ctrl-C must not kill
-                    # the exit (Python puts the default handler back while it finalizes) and
-                    # change the exit status the job earned.
-                    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                    # the exit and change the exit status the job earned. Ignored, not blocked:
+                    # a mask covers only this thread, and a daemon thread still alive (the
+                    # lock-wait watcher) would take the signal once Python's finalization has
+                    # put the default handler back; an ignored signal stays ignored.
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
                 else:
                     signal.signal(signal.SIGINT, sigint)  # called in-process: put it back
 

@@ -611,7 +611,8 @@ def test_two_quick_ctrl_c_never_print_a_traceback(
     problems = []
     for offset, workers in itertools.product((0.0, 0.3, 0.6, 0.9, 1.2), ("1", "2")):
         proc = subprocess.Popen(
-            [*manage_py, "batch_sync", "--start", "2025-09-01", "--end", "2025-09-30", "--force"],
+            # Five months (about 100 trading days, several seconds): still running at the last offset.
+            [*manage_py, "batch_sync", "--start", "2025-05-01", "--end", "2025-09-30", "--force"],
             env={**subprocess_env, "BATCHSYNC_DEFAULT_PARALLELISM": workers},
             cwd=PROJECT_DIR,
             stdout=subprocess.PIPE,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.conf import settings
@@ -28,33 +29,95 @@ def file_roots_parse(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...
     return tuple(item.strip() for item in items if item.strip())
 
 
+BUILT_IN_SOURCES = {
+    "demo": "batchsync.sources.demo.DemoSource",
+    "csv": "batchsync.sources.csv.CsvDirectorySource",
+}
+
+
+def extra_sources_parse(value: str) -> dict[str, str]:
+    """The built-in sources plus `name=dotted.path.Class,...` from BATCHSYNC_EXTRA_SOURCES."""
+    extra = dict(entry.partition("=")[::2] for entry in value.split(",") if entry.strip())
+    return {**BUILT_IN_SOURCES, **{name.strip(): path.strip() for name, path in extra.items()}}
+
+
+def _setting(default: Any, env: str, meaning: str, *, parse: Callable[[str], Any] | None = None) -> Any:
+    """A field with its default, the environment variable that sets it and what it means (docs)."""
+    metadata = {"env": env, "meaning": meaning, "parse": parse}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class BatchSyncSettings:
-    """The runtime settings of batchsync, with their defaults."""
+    """The runtime settings of batchsync: the one place their defaults are defined.
 
-    default_source: str = "demo"
-    sources: dict[str, str] = field(
-        default_factory=lambda: {
-            "demo": "batchsync.sources.demo.DemoSource",
-            "csv": "batchsync.sources.csv.CsvDirectorySource",
-        }
+    `syncproject/settings.py` passes on only the environment variables that are set
+    (`environ_overrides`); docs/configuration.md's table is generated from these fields
+    (`python -m batchsync.conf`, checked by tests/test_conf.py).
+    """
+
+    default_source: str = _setting("demo", "BATCHSYNC_DEFAULT_SOURCE", "source used when none is given")
+    sources: dict[str, str] = _setting(
+        lambda: dict(BUILT_IN_SOURCES),
+        "BATCHSYNC_EXTRA_SOURCES",
+        "extra sources beside the built-in demo and csv, `name=dotted.path.Class,...`",
+        parse=extra_sources_parse,
     )
-    calendar: str = "XSHG"
-    default_parallelism: int = field(default_factory=cpu_parallelism)
-    lease_seconds: float = 60.0
-    task_slice_seconds: float = 600.0
-    max_day_attempts: int = 3
-    source_retries: int = 3
-    source_retry_backoff_seconds: float = 1.0
+    calendar: str = _setting(
+        "XSHG",
+        "BATCHSYNC_CALENDAR",
+        "exchange_calendars calendar of trading days; stored in the database on first use, and "
+        "again after an exchange_calendars upgrade",
+    )
+    default_parallelism: int = _setting(
+        cpu_parallelism,
+        "BATCHSYNC_DEFAULT_PARALLELISM",
+        f"days in flight for a job that does not give `parallelism` (command, API, admin), "
+        f"{PARALLELISM.low}-{PARALLELISM.high}",
+    )
+    lease_seconds: float = _setting(
+        60.0, "BATCHSYNC_LEASE_SECONDS", "worker lease: a worker silent this long is treated as dead"
+    )
+    task_slice_seconds: float = _setting(
+        600.0, "BATCHSYNC_TASK_SLICE_SECONDS", "how long one cluster task works before handing the job on"
+    )
+    max_day_attempts: int = _setting(
+        3, "BATCHSYNC_MAX_DAY_ATTEMPTS", "a day that keeps killing its worker fails after this many attempts"
+    )
+    source_retries: int = _setting(
+        3, "BATCHSYNC_SOURCE_RETRIES", "retries of transient source or connection errors per day"
+    )
+    source_retry_backoff_seconds: float = _setting(
+        1.0, "BATCHSYNC_SOURCE_RETRY_BACKOFF", "first backoff of those retries, in seconds (doubling)"
+    )
     # A worker that loses the database keeps reconnecting this long (a restart or failover),
     # waiting twice as long after each failed attempt, up to the cap; then it stops cleanly.
-    outage_seconds: float = 300.0
-    reconnect_backoff_max_seconds: float = 10.0
-    max_range_days: int = 20 * 366
-    recent_errors: int = 10
+    outage_seconds: float = _setting(
+        300.0,
+        "BATCHSYNC_OUTAGE_SECONDS",
+        "how long a worker keeps reconnecting to a database that went away (restart, failover), in "
+        "seconds; then it stops and the job stays resumable (exit 75)",
+    )
+    reconnect_backoff_max_seconds: float = _setting(
+        10.0, "BATCHSYNC_RECONNECT_BACKOFF_MAX", "cap of the doubling reconnect backoff, in seconds"
+    )
+    max_range_days: int = _setting(
+        20 * 366, "BATCHSYNC_MAX_RANGE_DAYS", "longest range a job may cover, in days (20 years)"
+    )
+    recent_errors: int = _setting(
+        10, "BATCHSYNC_RECENT_ERRORS", "errors shown with a job's progress (the seed's `errors` list)"
+    )
     # Directories file sources may read when a job comes through the API or the admin (the
     # command line, run by a local operator, may use any path). Empty: file sources are refused there.
-    file_roots: tuple[str, ...] = ()
+    file_roots: tuple[str, ...] = _setting(
+        (),
+        "BATCHSYNC_FILE_ROOTS",
+        "directories file sources (csv) may read for jobs started through the API or the admin, "
+        "`:`- or comma-separated; unset: only the command line may use file sources (docs/api.md)",
+        parse=file_roots_parse,
+    )
 
     @classmethod
     def from_django(cls) -> BatchSyncSettings:
@@ -74,6 +137,37 @@ class BatchSyncSettings:
         return config
 
 
+def environ_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`settings.BATCHSYNC` from the environment: only the variables that are set (typed)."""
+    environ = os.environ if environ is None else environ
+    overrides: dict[str, Any] = {}
+    for spec in fields(BatchSyncSettings):
+        raw = environ.get(spec.metadata["env"], "").strip()
+        if raw:
+            parse = spec.metadata["parse"] or _TYPES[str(spec.type)]
+            overrides[spec.name.upper()] = parse(raw)
+    return overrides
+
+
+_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float}
+
+
+def configuration_table() -> str:
+    """The Markdown table of docs/configuration.md: every setting, its variable, meaning and default."""
+    computed = {"sources": "demo, csv", "default_parallelism": "one per CPU, at most 4"}
+    rows = ["| variable | `BATCHSYNC` key | meaning | default |", "| --- | --- | --- | --- |"]
+    for spec in fields(BatchSyncSettings):
+        default = computed.get(spec.name, spec.default)
+        shown = "unset" if default in ((), "") else f"`{default}`"
+        env, meaning = spec.metadata["env"], spec.metadata["meaning"]
+        rows.append(f"| `{env}` | `{spec.name.upper()}` | {meaning} | {shown} |")
+    return "\n".join(rows)
+
+
 def get_settings() -> BatchSyncSettings:
     """Read the settings now (not at import), so tests can override them."""
     return BatchSyncSettings.from_django()
+
+
+if __name__ == "__main__":  # python -m batchsync.conf: the table for docs/configuration.md
+    print(configuration_table())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
+from batchsync.conf import environ_overrides
 from syncproject.database import database_config
 from syncproject.secret_key import secret_key
 
@@ -198,37 +199,9 @@ if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 
-BATCHSYNC = {
-    "DEFAULT_SOURCE": os.environ.get("BATCHSYNC_DEFAULT_SOURCE", "demo"),
-    "SOURCES": {
-        "demo": "batchsync.sources.demo.DemoSource",
-        "csv": "batchsync.sources.csv.CsvDirectorySource",
-    },
-    "CALENDAR": os.environ.get("BATCHSYNC_CALENDAR", "XSHG"),
-    # Days in flight when a job does not say (command, API, admin); unset: one per CPU, at most 4.
-    **(
-        {"DEFAULT_PARALLELISM": int(os.environ["BATCHSYNC_DEFAULT_PARALLELISM"])}
-        if os.environ.get("BATCHSYNC_DEFAULT_PARALLELISM")
-        else {}
-    ),
-    "LEASE_SECONDS": float(os.environ.get("BATCHSYNC_LEASE_SECONDS", "60")),
-    "TASK_SLICE_SECONDS": float(os.environ.get("BATCHSYNC_TASK_SLICE_SECONDS", "600")),
-    "MAX_DAY_ATTEMPTS": int(os.environ.get("BATCHSYNC_MAX_DAY_ATTEMPTS", "3")),
-    "SOURCE_RETRIES": int(os.environ.get("BATCHSYNC_SOURCE_RETRIES", "3")),
-    "SOURCE_RETRY_BACKOFF_SECONDS": float(os.environ.get("BATCHSYNC_SOURCE_RETRY_BACKOFF", "1")),
-    "OUTAGE_SECONDS": float(os.environ.get("BATCHSYNC_OUTAGE_SECONDS", "300")),
-    "RECONNECT_BACKOFF_MAX_SECONDS": float(os.environ.get("BATCHSYNC_RECONNECT_BACKOFF_MAX", "10")),
-    "MAX_RANGE_DAYS": int(os.environ.get("BATCHSYNC_MAX_RANGE_DAYS", str(20 * 366))),
-    "RECENT_ERRORS": 10,
-    # Directories csv (and other file) sources may read for API and admin jobs: os.pathsep- or
-    # comma-separated. Unset: file sources only from the command line. See docs/api.md.
-    "FILE_ROOTS": os.environ.get("BATCHSYNC_FILE_ROOTS", ""),
-}
-# More sources without editing this file: BATCHSYNC_EXTRA_SOURCES="name=dotted.Class,..."
-# (e.g. latency=batchsync.sources.latency.LatencySource for the parallel benchmark).
-for _entry in filter(None, os.environ.get("BATCHSYNC_EXTRA_SOURCES", "").split(",")):
-    _name, _sep, _path = _entry.partition("=")
-    BATCHSYNC["SOURCES"][_name.strip()] = _path.strip()  # type: ignore[index]
+# Every BATCHSYNC setting, its default and its environment variable are defined once, in
+# batchsync/conf.py; here only the variables that are set (docs/configuration.md).
+BATCHSYNC = environ_overrides()
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from django.db import connection, transaction
 
+from batchsync.conf import get_settings
 from batchsync.models import SyncJob
 from batchsync.sources.base import BAR_COLUMNS
 from batchsync.sources.demo import demo_day_csv
@@ -38,7 +39,7 @@ T = TypeVar("T")
 def register_test_sources(settings: Any, **overrides: Any) -> None:
     """In this process: the fault and latency sources, short leases and backoffs."""
     sources = {
-        **settings.BATCHSYNC["SOURCES"],
+        **get_settings().sources,
         "fault": "tests.faultsource.FaultSource",
         "latency": "batchsync.sources.latency.LatencySource",
     }

@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from batchsync.conf import get_settings
 from batchsync.models import SyncJob
 from tests.factories import SyncJobFactory
 from tests.test_api import BATCH, SEED_START_BODY, error_body, make_user, token_client
@@ -32,7 +33,7 @@ def operator(db: None) -> APIClient:
 def latency_source(settings: Any) -> None:
     settings.BATCHSYNC = {
         **settings.BATCHSYNC,
-        "SOURCES": {**settings.BATCHSYNC["SOURCES"], "latency": "batchsync.sources.latency.LatencySource"},
+        "SOURCES": {**get_settings().sources, "latency": "batchsync.sources.latency.LatencySource"},
     }
 
 

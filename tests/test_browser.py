@@ -26,6 +26,7 @@ from django.contrib.auth.models import Permission, User
 from django.db import close_old_connections
 
 from batchsync import runner, services
+from batchsync.conf import get_settings
 from batchsync.models import SyncDayStatus, SyncJob, SyncJobStatus
 from batchsync.sources.demo import demo_day_csv
 from tests.conftest import database_url
@@ -104,7 +105,7 @@ def latency_source(settings: Any) -> None:
     """The latency source (demo bars, 0.5 s per day) in this process, so the form offers it."""
     settings.BATCHSYNC = {
         **settings.BATCHSYNC,
-        "SOURCES": {**settings.BATCHSYNC["SOURCES"], "latency": LATENCY_SOURCE},
+        "SOURCES": {**get_settings().sources, "latency": LATENCY_SOURCE},
     }
 
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
-from batchsync.conf import BatchSyncSettings, cpu_parallelism, get_settings
+from batchsync.conf import (
+    BUILT_IN_SOURCES,
+    BatchSyncSettings,
+    configuration_table,
+    cpu_parallelism,
+    environ_overrides,
+    get_settings,
+)
 
 
 def test_default_parallelism_is_one_worker_per_cpu_at_most_four(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,3 +43,35 @@ def test_unknown_settings_are_refused() -> None:
         pytest.raises(ValueError, match="Unknown BATCHSYNC settings: PARALELLISM"),
     ):
         get_settings()
+
+
+def test_environment_variables_arrive_typed_and_unset_ones_keep_the_defaults() -> None:
+    overrides = environ_overrides(
+        {
+            "BATCHSYNC_LEASE_SECONDS": "5",
+            "BATCHSYNC_MAX_DAY_ATTEMPTS": "7",
+            "BATCHSYNC_FILE_ROOTS": "/srv/a:/srv/b,/srv/c",
+            "BATCHSYNC_EXTRA_SOURCES": "latency=batchsync.sources.latency.LatencySource",
+            "BATCHSYNC_CALENDAR": "  ",
+        }
+    )
+    assert overrides == {
+        "LEASE_SECONDS": 5.0,
+        "MAX_DAY_ATTEMPTS": 7,
+        "FILE_ROOTS": ("/srv/a", "/srv/b", "/srv/c"),
+        "SOURCES": {**BUILT_IN_SOURCES, "latency": "batchsync.sources.latency.LatencySource"},
+    }
+    with override_settings(BATCHSYNC=overrides):
+        config = get_settings()
+    assert (config.lease_seconds, config.calendar, config.max_range_days) == (5.0, "XSHG", 20 * 366)
+    assert environ_overrides({}) == {}
+
+
+def test_every_setting_has_a_variable_and_the_docs_table_is_the_generated_one() -> None:
+    """Defaults are defined once (conf.py); docs/configuration.md shows exactly what it generates."""
+    specs = fields(BatchSyncSettings)
+    assert len({spec.metadata["env"] for spec in specs}) == len(specs)
+    assert all(spec.metadata["meaning"] for spec in specs)
+    manual = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    generated = manual.split("<!-- BEGIN GENERATED: python -m batchsync.conf -->\n", 1)[1]
+    assert generated.split("\n<!-- END GENERATED -->", 1)[0] == configuration_table()

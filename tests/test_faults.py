@@ -21,6 +21,7 @@ from django.db import connection
 from django.utils import timezone, translation
 
 from batchsync import loader, runner, services, tasks
+from batchsync.conf import get_settings
 from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from tests.conftest import database_url
@@ -341,7 +342,7 @@ def test_a_day_that_kills_its_worker_every_time_fails_after_max_attempts_the_res
 ) -> None:
     job = fault_job(tmp_path / "m", crash_on=[SEP_3.isoformat()])
     events = Events(tmp_path / "m")
-    attempts = settings.BATCHSYNC["MAX_DAY_ATTEMPTS"]
+    attempts = get_settings().max_day_attempts
     with qcluster(env, tmp_path / "cluster.log", workers=1) as cluster:
         tasks.sync_job_enqueue_workers(job.pk, job.parallelism)
 

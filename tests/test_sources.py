@@ -14,6 +14,7 @@ import pytest
 from django.utils import translation
 
 from batchsync import runner, services, sources
+from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest, SourceError
 from batchsync.models import DailyBar, SyncDayStatus, SyncJobStatus
 from batchsync.sources.base import BAR_COLUMNS, CsvPayload, RowsPayload, Source
@@ -184,7 +185,7 @@ def test_unknown_source_names_the_choices() -> None:
 def test_a_source_added_in_settings_runs_a_job(settings: Any) -> None:
     settings.BATCHSYNC = {
         **settings.BATCHSYNC,
-        "SOURCES": {**settings.BATCHSYNC["SOURCES"], "fixed": f"{__name__}.FixedRowsSource"},
+        "SOURCES": {**get_settings().sources, "fixed": f"{__name__}.FixedRowsSource"},
     }
     assert "fixed" in sources.source_names()
     request = services.JobRequest(DAY, DAY, source="fixed", source_options={"vol": 7})
@@ -223,7 +224,7 @@ def test_options_a_source_does_not_take_are_refused_by_name(
 def test_a_source_that_declares_nothing_takes_any_option(settings: Any) -> None:
     settings.BATCHSYNC = {
         **settings.BATCHSYNC,
-        "SOURCES": {**settings.BATCHSYNC["SOURCES"], "fixed": f"{__name__}.FixedRowsSource"},
+        "SOURCES": {**get_settings().sources, "fixed": f"{__name__}.FixedRowsSource"},
     }
     sources.source_validate("fixed", {"vol": 7, "anything": [1, 2]})
 

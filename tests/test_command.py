@@ -415,6 +415,7 @@ def test_status_shows_a_dash_for_what_is_not_there_never_none() -> None:
     call_command("batch_sync", "status", job.task_id, stdout=out)
     lines = dict(line.split(None, 1) for line in out.getvalue().splitlines() if " " in line.strip())
     assert "None" not in out.getvalue()
+    assert "lock_waits" not in lines and "[]" not in out.getvalue()  # no lock wait: no line at all
     assert lines["estimated_completion"] == lines["end_time"] == lines["retry_of"] == "-"
     assert lines["worker"] == "-"  # no worker, no lease: nothing about a lease
 

@@ -56,7 +56,7 @@ def job_status_lines(job: SyncJob) -> list[str]:
     lines = [
         f"{name:22} {shown(value)}"
         for name, value in selectors.sync_job_progress(job).items()
-        if name != "errors"
+        if name not in ("errors", "lock_waits")  # both have lines of their own below
     ]
     days = ", ".join(f"{status} {count}" for status, count in selectors.sync_job_day_counts(job).items())
     lines.append(f"{'days':22} {days}")

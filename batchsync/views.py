@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from batchsync import calendars, selectors
-from batchsync.api.permissions import VIEW_JOBS
 from batchsync.conf import get_settings
 from batchsync.models import ACTIVE_STATUSES, SyncError, SyncJob, SyncJobStatus
+from batchsync.permissions import VIEW_JOBS
 from batchsync.templatetags.batchsync_display import format_local
 
 RECENT_JOBS = 20

@@ -22,9 +22,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from batchsync import selectors, services, tasks
+from batchsync import operations, selectors, services, tasks
 from batchsync.admin.forms import SyncJobStartForm
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError
@@ -59,26 +58,6 @@ ERRORS_SHOWN = 50
 # The live calendar asks for days that ran since its last poll; workers on other hosts stamp
 # days with their own clocks, so a minute of overlap keeps a small clock skew from hiding one.
 SINCE_MARGIN = dt.timedelta(seconds=60)
-
-OPERATION_LABELS: dict[str, Any] = {
-    "cancel": gettext_lazy("Cancel"),
-    "pause": gettext_lazy("Pause"),
-    "resume": gettext_lazy("Resume"),
-    "retry": gettext_lazy("Retry failed days"),
-}
-
-
-def _operation_run(job: SyncJob, operation: str, user: str) -> SyncJob:
-    """Call the service behind an operator operation; retry returns the new job."""
-    if operation == "cancel":
-        return services.sync_job_cancel(job)
-    if operation == "pause":
-        return services.sync_job_pause(job)
-    if operation == "resume":
-        return services.sync_job_resume(job)
-    if operation == "retry":
-        return services.sync_job_retry(job, requested_by=user)
-    raise PermissionDenied(f"unknown operation {operation}")
 
 
 class SyncJobPagesAdmin(SyncJobAdminBase):
@@ -190,12 +169,10 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         errors = list(selectors.sync_error_list(job)[:ERRORS_SHOWN])
         progress = selectors.sync_job_progress(job, errors=errors[: get_settings().recent_errors])
         days = selectors.sync_job_calendar_days(job)
-        can_change = self.has_change_permission(request, job)
-        can_add = self.has_add_permission(request)
-        operations = [
-            op
-            for op in services.sync_job_allowed_operations(job)
-            if (can_add if op == "retry" else can_change)
+        # The buttons of the operations this user may apply; those the status allows now are shown.
+        allowed = operations.operations_allowed(job, request.user)
+        buttons = [
+            (op.name, op.label, op.name in allowed) for op in operations.operations_permitted(request.user)
         ]
         info = self.opts.app_label, self.opts.model_name
         live = {
@@ -210,9 +187,6 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "statusLabels": {str(value): str(label) for value, label in SyncJobStatus.choices},
             "stateLabels": {key: str(label) for key, label in DAY_STATE_LABELS.items()},
             "stateCodes": {code: key for key, code in DAY_STATE_CODES.items()},
-            "transitions": {op: list(table) for op, table in services.TRANSITIONS.items()},
-            "canChange": can_change,
-            "canAdd": can_add,
             "pollMs": 1000,
             # The same sentence as the page's own lock-wait note, for the live updates.
             "lockWaitText": _(
@@ -235,8 +209,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "months": calendar_months(days),
             "day_numbers": range(1, 32),
             "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
-            "all_operations": [(op, OPERATION_LABELS[op], op in operations) for op in OPERATION_LABELS],
-            "can_operate": can_change or can_add,
+            "operation_buttons": buttons,
             "live": live,
             "has_view_permission": True,
             "media": self.media,
@@ -248,19 +221,15 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         """POST cancel / pause / resume / retry of one job (the detail page's buttons)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if operation not in OPERATION_LABELS:
+        action = operations.OPERATIONS.get(operation)
+        if action is None:
             raise PermissionDenied
         job = self._job_or_404(request, object_id)
-        allowed = (
-            self.has_add_permission(request)
-            if operation == "retry"
-            else self.has_change_permission(request, job)
-        )
-        if not allowed:
+        if not action.permitted(request.user):
             raise PermissionDenied
         target = job
         try:
-            target = _operation_run(job, operation, request.user.get_username())
+            target = action.run(job, requested_by=request.user.get_username())
         except BatchSyncError as error:
             self.message_user(request, error.message, messages.ERROR)
         else:
@@ -268,7 +237,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 request,
                 _("%(operation)s: %(job)s is now %(status)s")
                 % {
-                    "operation": OPERATION_LABELS[operation],
+                    "operation": action.label,
                     "job": target.task_id,
                     "status": target.get_status_display(),
                 },
@@ -323,7 +292,8 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 "details": details,
                 "errors": errors,
                 "errors_total": job.errors.count(),
-                "operations": services.sync_job_allowed_operations(job),
+                # What this user may do now: the page shows exactly these buttons.
+                "operations": operations.operations_allowed(job, request.user),
                 "since": (now - SINCE_MARGIN).isoformat(),
             }
         )

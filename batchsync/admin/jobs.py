@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -12,10 +15,25 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from batchsync.admin.filters import CoversDateListFilter, SourceListFilter
-from batchsync.admin.job_views import OPERATION_LABELS, SyncJobPagesAdmin, _operation_run
+from batchsync.admin.job_views import SyncJobPagesAdmin
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import SyncJob
+from batchsync.operations import OPERATIONS, Operation
 from batchsync.templatetags.batchsync_display import format_duration, format_local, progress_bar, status_badge
+
+
+def _action_name(operation: Operation) -> str:
+    return f"{operation.name}_jobs"
+
+
+def _operation_action(operation: Operation) -> Callable[[SyncJobAdmin, HttpRequest, QuerySet[SyncJob]], None]:
+    """The list's action of an operation: `cancel_jobs`, ... (shown as the operation's action label)."""
+
+    def action(model_admin: SyncJobAdmin, request: HttpRequest, queryset: QuerySet[SyncJob]) -> None:
+        model_admin.run_operation(request, queryset, operation)
+
+    action.__name__ = _action_name(operation)
+    return admin.action(description=operation.action_label)(action)
 
 
 @admin.register(SyncJob)
@@ -41,7 +59,7 @@ class SyncJobAdmin(SyncJobPagesAdmin):
     search_help_text = gettext_lazy("Task id (or part of it), or a day YYYY-MM-DD the range covers.")
     ordering = ("-created_at", "-id")
     list_per_page = 50
-    actions = ("cancel_jobs", "pause_jobs", "resume_jobs", "retry_jobs")
+    actions = [_operation_action(operation) for operation in OPERATIONS.values()]
 
     class Media:
         css = {"all": ("batchsync/batchsync.css",)}
@@ -102,11 +120,12 @@ class SyncJobAdmin(SyncJobPagesAdmin):
 
     # --- actions: each calls a service; a refused transition is reported, the others go on ---
 
-    def _run_action(self, request: HttpRequest, jobs: QuerySet[SyncJob], operation: str) -> None:
+    def run_operation(self, request: HttpRequest, jobs: QuerySet[SyncJob], operation: Operation) -> None:
+        """Apply the operation to each selected job, oldest first."""
         done: list[str] = []
         for job in jobs.order_by("created_at", "id"):
             try:
-                result = _operation_run(job, operation, request.user.get_username())
+                result = operation.run(job, requested_by=request.user.get_username())
             except BatchSyncError as error:
                 self.message_user(request, error.message, messages.ERROR)
                 continue
@@ -114,23 +133,14 @@ class SyncJobAdmin(SyncJobPagesAdmin):
         if done:
             self.message_user(
                 request,
-                _("%(operation)s: %(jobs)s")
-                % {"operation": OPERATION_LABELS[operation], "jobs": ", ".join(done)},
+                _("%(operation)s: %(jobs)s") % {"operation": operation.label, "jobs": ", ".join(done)},
                 messages.SUCCESS,
             )
 
-    @admin.action(description=gettext_lazy("Cancel selected jobs"), permissions=["change"])
-    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[SyncJob]) -> None:
-        self._run_action(request, queryset, "cancel")
-
-    @admin.action(description=gettext_lazy("Pause selected jobs"), permissions=["change"])
-    def pause_jobs(self, request: HttpRequest, queryset: QuerySet[SyncJob]) -> None:
-        self._run_action(request, queryset, "pause")
-
-    @admin.action(description=gettext_lazy("Resume selected jobs"), permissions=["change"])
-    def resume_jobs(self, request: HttpRequest, queryset: QuerySet[SyncJob]) -> None:
-        self._run_action(request, queryset, "resume")
-
-    @admin.action(description=gettext_lazy("Retry failed days of selected jobs"), permissions=["add"])
-    def retry_jobs(self, request: HttpRequest, queryset: QuerySet[SyncJob]) -> None:
-        self._run_action(request, queryset, "retry")
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """The operations' actions, each only for users holding the operation's permissions."""
+        actions = super().get_actions(request)
+        for operation in OPERATIONS.values():
+            if not operation.permitted(request.user):
+                actions.pop(_action_name(operation), None)
+        return actions

@@ -31,6 +31,7 @@ from batchsync.exceptions import (
 )
 from batchsync.management import output
 from batchsync.models import WORKING_STATUSES, Reprocess, SyncJob, SyncJobStatus
+from batchsync.operations import OPERATIONS
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
@@ -497,7 +498,7 @@ class Command(BaseCommand):
     def _control(self, options: dict[str, Any], operation: str) -> int:
         job = self._job(options)
         again = operation == "cancel" and job.status == SyncJobStatus.CANCELLING
-        job = getattr(services, f"sync_job_{operation}")(job)
+        job = OPERATIONS[operation].run(job, requested_by="cli")
         if again and job.status == SyncJobStatus.CANCELLING:
             self.stdout.write(
                 f"Job {job.task_id} is already being cancelled: it stops after the day in flight "

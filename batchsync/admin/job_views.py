@@ -134,7 +134,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         plan_context: dict[str, Any] = {}
         if plan is not None:
             plan_context = {
-                "plan_message": services.sync_days_plan_summary(plan)[1],
+                "plan_message": services.sync_days_plan_summary(plan).message,
                 "months": plan_months(plan),
                 "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in plan),
                 "day_numbers": range(1, 32),

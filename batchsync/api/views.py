@@ -27,7 +27,7 @@ from batchsync.api import envelopes
 from batchsync.api import serializers as s
 from batchsync.api.pagination import EnvelopePagination
 from batchsync.api.permissions import ADD_JOBS, VIEW_JOBS, SyncJobWriteThrottle
-from batchsync.models import SyncDayStatus, SyncJob
+from batchsync.models import SyncJob
 from batchsync.operations import OPERATIONS
 
 TAG = "sync"
@@ -227,17 +227,17 @@ class SyncJobBatchApi(SyncApiView):
 
 
 def _plan_data(plan: list[services.DayPlan]) -> dict[str, Any]:
-    to_load, message = services.sync_days_plan_summary(plan)
+    summary = services.sync_days_plan_summary(plan)
     return {
         "dry_run": True,
-        "total_days": len(plan),
-        "to_load": to_load,
-        "skipped": len(plan) - to_load,
-        "message": message,
+        "total_days": summary.days,
+        "to_load": summary.to_load,
+        "skipped": summary.skipped,
+        "message": summary.message,
         "days": [
             {
                 "date": day.date,
-                "action": "load" if day.status == SyncDayStatus.PENDING else "skip",
+                "action": "load" if day.loads else "skip",
                 "skip_reason": day.skip_reason,
             }
             for day in plan

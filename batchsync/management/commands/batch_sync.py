@@ -260,12 +260,11 @@ class Command(BaseCommand):
         plan = services.sync_days_plan(request.start_date, request.end_date, request.reprocess)
         self._warn_if_calendar_ends_soon()
         for day in plan:
-            self.stdout.write(
-                f"{day.date}  {'load' if day.status == 'pending' else 'skip'}  {day.skip_reason}"
-            )
-        to_load = sum(1 for day in plan if day.status == "pending")
+            self.stdout.write(f"{day.date}  {'load' if day.loads else 'skip'}  {day.skip_reason}")
+        summary = services.sync_days_plan_summary(plan)
         self.stdout.write(
-            f"{_days(len(plan))}: {to_load} to load, {len(plan) - to_load} skipped (dry run: nothing changed)"
+            f"{_days(summary.days)}: {summary.to_load} to load, {summary.skipped} skipped "
+            "(dry run: nothing changed)"
         )
         return EXIT_OK
 

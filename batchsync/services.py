@@ -75,6 +75,11 @@ class DayPlan:
     status: str
     skip_reason: str
 
+    @property
+    def loads(self) -> bool:
+        """Whether the day would load (else it is skipped, for `skip_reason`)."""
+        return self.status == SyncDayStatus.PENDING
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -185,15 +190,26 @@ def sync_days_plan(
     return plan
 
 
-def sync_days_plan_summary(plan: list[DayPlan]) -> tuple[int, str]:
-    """How many days of the plan would load, and the dry run's one-line message."""
-    to_load = sum(1 for day in plan if day.status == SyncDayStatus.PENDING)
+@dataclass(frozen=True)
+class PlanSummary:
+    """A plan's counts and the dry run's one-line message (command, API and admin show these)."""
+
+    days: int
+    to_load: int
+    skipped: int
+    message: str
+
+
+def sync_days_plan_summary(plan: list[DayPlan]) -> PlanSummary:
+    """How many days of the plan would load or be skipped, and the dry run's message."""
+    to_load = sum(1 for day in plan if day.loads)
+    skipped = len(plan) - to_load
     message = _("Dry run: %(days)s days, %(load)s to load, %(skipped)s skipped; nothing was created") % {
         "days": len(plan),
         "load": to_load,
-        "skipped": len(plan) - to_load,
+        "skipped": skipped,
     }
-    return to_load, message
+    return PlanSummary(days=len(plan), to_load=to_load, skipped=skipped, message=message)
 
 
 # --- creating jobs -----------------------------------------------------------------------

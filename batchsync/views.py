@@ -14,10 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from batchsync import calendars, selectors
-from batchsync.admin import format_duration, format_local
-from batchsync.api.permissions import VIEW_JOBS
 from batchsync.conf import get_settings
 from batchsync.models import ACTIVE_STATUSES, SyncError, SyncJob, SyncJobStatus
+from batchsync.permissions import VIEW_JOBS
+from batchsync.templatetags.batchsync_display import format_local
 
 RECENT_JOBS = 20
 LOGIN_URL = "sync-login"  # a URL name; login_required and LogoutView resolve it
@@ -73,17 +73,7 @@ def _dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "active": job is not None and job.status in ACTIVE_STATUSES,
         "seed_block": seed_status_block(job, errors) if job is not None else "",
         "errors": errors,
-        "eta": format_local(job.estimated_completion) if job else "",
-        "duration": format_duration(job.duration_seconds) if job else "",
-        "started": format_local(job.started_at) if job else "",
-        "jobs": [
-            {
-                "job": item,
-                "started": format_local(item.started_at),
-                "duration": format_duration(item.duration_seconds),
-            }
-            for item in jobs
-        ],
+        "jobs": jobs,
         "show_admin_links": request.user.is_staff,
         "updated": format_local(timezone.now(), "%H:%M:%S"),
     }

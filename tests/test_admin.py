@@ -649,3 +649,72 @@ def test_stored_calendars_are_listed_read_only(client_en: Client) -> None:
         assert text in html, text
     assert client_en.get("/admin/batchsync/tradingcalendar/add/").status_code == 403
     assert client_en.get("/admin/batchsync/tradingcalendar/XSHG/delete/").status_code == 403
+
+
+OPERATOR_PERMISSIONS = {
+    "viewer": ["view_syncjob"],
+    "starter": ["view_syncjob", "add_syncjob"],
+    "controller": ["view_syncjob", "change_syncjob"],
+    "operator": ["view_syncjob", "add_syncjob", "change_syncjob"],
+}
+
+
+def operation_forms(html: str) -> set[str]:
+    """Every operation form on the page, shown or hidden (the live page may show a hidden one)."""
+    return set(re.findall(r'class="bs-operation" data-operation="(\w+)"', html))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "status", "forms", "shown", "actions"),
+    [
+        ("viewer", SyncJobStatus.RUNNING, set(), set(), set()),
+        ("viewer", SyncJobStatus.FAILED, set(), set(), set()),
+        # add alone starts jobs; every operation acts on an existing job and needs change too.
+        ("starter", SyncJobStatus.RUNNING, set(), set(), set()),
+        (
+            "controller",
+            SyncJobStatus.RUNNING,
+            {"cancel", "pause", "resume"},
+            {"cancel", "pause"},
+            {"cancel", "pause", "resume"},
+        ),
+        (
+            "controller",
+            SyncJobStatus.FAILED,
+            {"cancel", "pause", "resume"},
+            set(),
+            {"cancel", "pause", "resume"},
+        ),
+        (
+            "operator",
+            SyncJobStatus.FAILED,
+            {"cancel", "pause", "resume", "retry"},
+            {"retry"},
+            {"cancel", "pause", "resume", "retry"},
+        ),
+    ],
+)
+def test_the_job_page_and_list_offer_only_the_operations_the_user_may_apply(
+    client: Client, role: str, status: str, forms: set[str], shown: set[str], actions: set[str]
+) -> None:
+    job = SyncJobFactory.create(status=status)
+    staff = staff_client(client, *OPERATOR_PERMISSIONS[role])
+    html = staff.get(change_url(job)).content.decode()
+    assert operation_forms(html) == forms
+    assert visible_operations(html) == shown
+    # The live page takes the buttons to show from the server, never from a copy of the rules.
+    assert set(staff.get(calendar_url(job)).json()["operations"]) == shown
+    assert '"transitions"' not in html
+    action_form = staff.get(LIST_URL).context["action_form"]
+    names = {name for name, _ in action_form.fields["action"].choices if name} if action_form else set()
+    assert names == {f"{operation}_jobs" for operation in actions}
+
+
+@pytest.mark.django_db
+def test_a_starter_cannot_retry_or_cancel_from_the_admin(client: Client) -> None:
+    job = SyncJobFactory.create(status=SyncJobStatus.FAILED)
+    staff = staff_client(client, *OPERATOR_PERMISSIONS["starter"])
+    assert staff.post(control_url(job, "retry")).status_code == 403
+    assert staff.post(control_url(job, "cancel")).status_code == 403
+    assert SyncJob.objects.count() == 1

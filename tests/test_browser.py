@@ -24,12 +24,14 @@ import psycopg
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import close_old_connections
+from django.utils import timezone
 
 from batchsync import runner, services
 from batchsync.conf import get_settings
 from batchsync.models import SyncDayStatus, SyncJob, SyncJobStatus
 from batchsync.sources.demo import demo_day_csv
 from tests.conftest import database_url
+from tests.factories import SyncJobFactory
 from tests.faults import Process, fault_env, fault_options, worker_env
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -410,3 +412,53 @@ def test_the_job_page_shows_live_a_day_waiting_on_another_sessions_lock(
         assert run.wait() == 0, run.log()
     finally:
         run.stop()
+
+
+def staff_page(browser: Browser, server: LiveServer, username: str, *codenames: str) -> Page:
+    """A logged-in admin page of a staff user holding only `codenames` (its context closes with it)."""
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900},
+        locale="en-US",
+        extra_http_headers={"Accept-Language": "en"},
+        base_url=server.url,
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto("/admin/login/?next=/admin/batchsync/syncjob/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page).to_have_url(f"{server.url}/admin/batchsync/syncjob/")
+    return page
+
+
+def shown_operations(page: Page) -> list[str]:
+    forms = page.locator("#bs-operations form[data-operation]:not([hidden])")
+    return [str(forms.nth(index).get_attribute("data-operation")) for index in range(forms.count())]
+
+
+def test_the_job_page_shows_only_the_buttons_the_server_allows_this_user(
+    browser: Browser, server: LiveServer
+) -> None:
+    """The buttons follow the job live, from the server's list for this user: no copy of the rules."""
+    job = SyncJobFactory.create(status=SyncJobStatus.RUNNING, started_at=timezone.now())
+    job_url = f"/admin/batchsync/syncjob/{job.pk}/change/"
+
+    viewer = staff_page(browser, server, "viewer", "view_syncjob")
+    viewer.goto(job_url)
+    expect(viewer.locator("#bs-live")).to_be_visible()  # the live updates ran
+    expect(viewer.locator("#bs-operations form")).to_have_count(0)
+    viewer.context.close()
+
+    controller = staff_page(browser, server, "controller", "view_syncjob", "change_syncjob")
+    controller.goto(job_url)
+    expect(controller.locator("#bs-live")).to_be_visible()
+    assert shown_operations(controller) == ["cancel", "pause"]
+    SyncJob.objects.filter(pk=job.pk).update(status=SyncJobStatus.FAILED, finished_at=timezone.now())
+    expect(controller.locator("#bs-status")).to_have_text("failed")
+    # Retry starts a job: without the add permission it is not offered, although the job failed.
+    assert shown_operations(controller) == []
+    expect(controller.locator("#bs-op-retry")).to_have_count(0)
+    controller.context.close()

@@ -285,3 +285,15 @@ def test_a_claim_publishes_progress_only_when_asked() -> None:
     assert _job_row_version(job) != before
     job.refresh_from_db()
     assert (job.processed_days, job.success_days, job.rows_loaded) == (1, 1, 5500)
+
+
+@pytest.mark.django_db
+def test_plan_summary_counts_the_plan_once_for_command_api_and_admin() -> None:
+    plan = services.sync_days_plan(SEP_1, SEP_30, Reprocess.FAILED)
+    with translation.override("en"):
+        summary = services.sync_days_plan_summary(plan)
+    assert (summary.days, summary.to_load, summary.skipped) == (30, 22, 8)
+    assert [day.loads for day in plan].count(True) == summary.to_load
+    assert summary.message == "Dry run: 30 days, 22 to load, 8 skipped; nothing was created"
+    with translation.override("zh-hans"):
+        assert services.sync_days_plan_summary(plan).message != summary.message

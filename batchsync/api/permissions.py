@@ -9,12 +9,12 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from batchsync.permissions import ADD_JOBS, CHANGE_JOBS, VIEW_JOBS
+
 if TYPE_CHECKING:  # rest_framework.views imports the default permission classes (this module)
     from rest_framework.views import APIView
 
-VIEW_JOBS = "batchsync.view_syncjob"
-ADD_JOBS = "batchsync.add_syncjob"
-CHANGE_JOBS = "batchsync.change_syncjob"
+__all__ = ["ADD_JOBS", "CHANGE_JOBS", "VIEW_JOBS", "SyncJobPermission", "SyncJobWriteThrottle"]
 
 
 class SyncJobPermission(BasePermission):

@@ -8,7 +8,6 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -27,8 +26,9 @@ from batchsync import selectors, services, tasks
 from batchsync.api import envelopes
 from batchsync.api import serializers as s
 from batchsync.api.pagination import EnvelopePagination
-from batchsync.api.permissions import ADD_JOBS, CHANGE_JOBS, VIEW_JOBS, SyncJobWriteThrottle
-from batchsync.models import SyncDayStatus, SyncJob
+from batchsync.api.permissions import ADD_JOBS, VIEW_JOBS, SyncJobWriteThrottle
+from batchsync.models import SyncJob
+from batchsync.operations import OPERATIONS
 
 TAG = "sync"
 
@@ -227,17 +227,17 @@ class SyncJobBatchApi(SyncApiView):
 
 
 def _plan_data(plan: list[services.DayPlan]) -> dict[str, Any]:
-    to_load, message = services.sync_days_plan_summary(plan)
+    summary = services.sync_days_plan_summary(plan)
     return {
         "dry_run": True,
-        "total_days": len(plan),
-        "to_load": to_load,
-        "skipped": len(plan) - to_load,
-        "message": message,
+        "total_days": summary.days,
+        "to_load": summary.to_load,
+        "skipped": summary.skipped,
+        "message": summary.message,
         "days": [
             {
                 "date": day.date,
-                "action": "load" if day.status == SyncDayStatus.PENDING else "skip",
+                "action": "load" if day.loads else "skip",
                 "skip_reason": day.skip_reason,
             }
             for day in plan
@@ -260,38 +260,30 @@ class SyncJobProgressApi(SyncApiView):
         return _success(_progress(selectors.sync_job_detail(task_id)))
 
 
-JobOperation = Callable[[SyncJob], SyncJob]
-# Keys marked for translation: services show them translated in `InvalidTransition` messages.
-OPERATIONS: dict[str, tuple[JobOperation, str]] = {
-    gettext_noop("cancel"): (
-        services.sync_job_cancel,
-        "Cancel at once when nothing runs, else after the day in flight.",
-    ),
-    gettext_noop("pause"): (services.sync_job_pause, "Pause after the day in flight; workers are released."),
-    gettext_noop("resume"): (services.sync_job_resume, "Continue a paused job from its first undone day."),
-}
-
-
 class SyncJobControlApi(SyncApiView):
     """POST .../<task_id>/cancel, /pause, /resume: one operator transition."""
 
-    required_permissions = {"POST": (CHANGE_JOBS,)}
+    required_permissions = {"POST": OPERATIONS["cancel"].permissions}
     operation = "cancel"
 
     def post(self, request: Request, task_id: str) -> Response:
         s.SyncJobControlInputSerializer(data=request.data).is_valid(raise_exception=True)
-        operate, _description = OPERATIONS[self.operation]
-        job = operate(selectors.sync_job_detail(task_id))
+        operation = OPERATIONS[self.operation]
+        job = operation.run(selectors.sync_job_detail(task_id), requested_by=request.user.get_username())
         return _success(_progress(selectors.sync_job_detail(job.task_id)))
 
 
 def _control_view(operation: str) -> Callable[..., Any]:
     """The view of one operation, with its own schema entry."""
-    description = OPERATIONS[operation][1]
+    description = OPERATIONS[operation].description
     view_class: type[SyncJobControlApi] = type(
         f"SyncJob{operation.capitalize()}Api",
         (SyncJobControlApi,),
-        {"operation": operation, "__doc__": f"POST .../<task_id>/{operation}."},
+        {
+            "operation": operation,
+            "required_permissions": {"POST": OPERATIONS[operation].permissions},
+            "__doc__": f"POST .../<task_id>/{operation}.",
+        },
     )
     schema = extend_schema_view(
         post=extend_schema(
@@ -316,16 +308,13 @@ sync_job_resume_view = _control_view("resume")
 class SyncJobRetryApi(SyncApiView):
     """POST .../<task_id>/retry: a new run of a finished job's range."""
 
-    required_permissions = {"POST": (ADD_JOBS, CHANGE_JOBS)}
+    required_permissions = {"POST": OPERATIONS["retry"].permissions}
 
     @extend_schema(
         operation_id="sync_batch_retry",
         tags=[TAG],
         summary="Retry a finished job",
-        description=(
-            "Starts a new job over the same range and source; `reprocess` picks the days that load "
-            "again (default: failed and never-run). Answers with the NEW job in the progress shape."
-        ),
+        description=OPERATIONS["retry"].description,
         parameters=[TASK_ID],
         request=s.SyncJobRetryInputSerializer,
         responses={200: envelopes.SyncJobProgressEnvelopeSerializer, **WRITE_ERRORS},
@@ -333,11 +322,11 @@ class SyncJobRetryApi(SyncApiView):
     def post(self, request: Request, task_id: str) -> Response:
         options = s.SyncJobRetryInputSerializer(data=request.data)
         options.is_valid(raise_exception=True)
-        job = services.sync_job_retry(
+        job = OPERATIONS["retry"].run(
             selectors.sync_job_detail(task_id),
+            requested_by=request.user.get_username(),
             reprocess=options.validated_data["reprocess"],
             queue=options.validated_data["queue"],
-            requested_by=request.user.get_username(),
         )
         return _success(_progress(selectors.sync_job_detail(job.task_id)))
 

@@ -31,6 +31,7 @@ from batchsync.exceptions import (
 )
 from batchsync.management import output
 from batchsync.models import WORKING_STATUSES, Reprocess, SyncJob, SyncJobStatus
+from batchsync.operations import OPERATIONS
 
 EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
@@ -259,12 +260,11 @@ class Command(BaseCommand):
         plan = services.sync_days_plan(request.start_date, request.end_date, request.reprocess)
         self._warn_if_calendar_ends_soon()
         for day in plan:
-            self.stdout.write(
-                f"{day.date}  {'load' if day.status == 'pending' else 'skip'}  {day.skip_reason}"
-            )
-        to_load = sum(1 for day in plan if day.status == "pending")
+            self.stdout.write(f"{day.date}  {'load' if day.loads else 'skip'}  {day.skip_reason}")
+        summary = services.sync_days_plan_summary(plan)
         self.stdout.write(
-            f"{_days(len(plan))}: {to_load} to load, {len(plan) - to_load} skipped (dry run: nothing changed)"
+            f"{_days(summary.days)}: {summary.to_load} to load, {summary.skipped} skipped "
+            "(dry run: nothing changed)"
         )
         return EXIT_OK
 
@@ -497,7 +497,7 @@ class Command(BaseCommand):
     def _control(self, options: dict[str, Any], operation: str) -> int:
         job = self._job(options)
         again = operation == "cancel" and job.status == SyncJobStatus.CANCELLING
-        job = getattr(services, f"sync_job_{operation}")(job)
+        job = OPERATIONS[operation].run(job, requested_by="cli")
         if again and job.status == SyncJobStatus.CANCELLING:
             self.stdout.write(
                 f"Job {job.task_id} is already being cancelled: it stops after the day in flight "

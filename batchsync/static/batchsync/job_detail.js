@@ -60,12 +60,10 @@
     node.classList.add(prefix + value);
   }
 
-  function applyOperations(value) {
+  function applyOperations(allowed) {
+    // The server sends the operations this user may apply to the job now (status and permissions).
     document.querySelectorAll("#bs-operations form[data-operation]").forEach((form) => {
-      const operation = form.dataset.operation;
-      const table = config.transitions[operation];
-      const allowed = table ? table.indexOf(value) >= 0 : operation === "retry" && isFinished(value);
-      form.hidden = !allowed;
+      form.hidden = allowed.indexOf(form.dataset.operation) < 0;
     });
   }
 
@@ -94,7 +92,6 @@
     const bar = progress.querySelector(".bs-progress__bar");
     bar.style.width = percent + "%";
     replaceStatusClass(bar, "bs-progress__bar--", status);
-    applyOperations(status);
   }
 
   function showDetail(cell) {
@@ -202,6 +199,7 @@
       node.textContent = String(counts[node.dataset.stateCount] || 0);
     });
     renderErrors(data.errors);
+    applyOperations(data.operations);
     const count = document.getElementById("bs-errors-count");
     if (count) {
       count.textContent = "(" + data.errors_total + ")";
@@ -266,7 +264,6 @@
       }
     });
   });
-  applyOperations(status);
   refreshCalendar()
     .catch(() => undefined)
     .then(tick);

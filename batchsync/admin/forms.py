@@ -1,0 +1,85 @@
+"""The admin's start form: the API's start options as a form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy
+
+from batchsync import bounds, sources
+from batchsync.conf import get_settings
+from batchsync.models import Reprocess
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class SyncJobStartForm(forms.Form):
+    """The API's start options as a form; validated by the API's own input serializer."""
+
+    start_date = forms.DateField(label=gettext_lazy("start date"), widget=DATE_INPUT)
+    end_date = forms.DateField(label=gettext_lazy("end date"), widget=DATE_INPUT)
+    source = forms.ChoiceField(label=gettext_lazy("source"))
+    path = forms.CharField(
+        label=gettext_lazy("path"),
+        required=False,
+        help_text=gettext_lazy("Directory of one CSV file per day (csv source only)."),
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    reprocess = forms.ChoiceField(
+        label=gettext_lazy("reprocess"),
+        choices=Reprocess.choices,
+        initial=Reprocess.FAILED,
+        help_text=gettext_lazy("Which days load again when a day of the range was loaded or tried before."),
+    )
+    force = forms.BooleanField(
+        label=gettext_lazy("force reload"),
+        required=False,
+        help_text=gettext_lazy("Reload days that are already loaded (the same as reprocess = all days)."),
+    )
+    parallelism = forms.IntegerField(
+        label=gettext_lazy("parallelism"),
+        **bounds.PARALLELISM.limits,
+        help_text=gettext_lazy("Days loaded at once (workers on the cluster)."),
+    )
+    priority = forms.IntegerField(
+        label=gettext_lazy("priority"),
+        initial=0,
+        **bounds.PRIORITY.limits,
+        help_text=gettext_lazy("A higher number runs first."),
+    )
+    queue = forms.BooleanField(
+        label=gettext_lazy("queue"),
+        required=False,
+        help_text=gettext_lazy("Queue behind a running job instead of refusing to start."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = sources.source_names()
+        source_field = self.fields["source"]
+        assert isinstance(source_field, forms.ChoiceField)
+        source_field.choices = [(name, name) for name in names]
+        source_field.initial = get_settings().default_source
+        self.fields["parallelism"].initial = get_settings().default_parallelism
+
+    def api_data(self) -> dict[str, Any]:
+        """The cleaned form as the API's request body (unset options left out, as a client would)."""
+        data = self.cleaned_data
+        body: dict[str, Any] = {
+            "start_date": data["start_date"].isoformat(),
+            "end_date": data["end_date"].isoformat(),
+            "source": data["source"],
+            "parallelism": data["parallelism"],
+            "priority": data["priority"],
+            "queue": data["queue"],
+        }
+        if data.get("path"):
+            body["path"] = data["path"]
+        if data["force"]:
+            body["force"] = True
+            if data["reprocess"] != Reprocess.FAILED:
+                body["reprocess"] = data["reprocess"]
+        else:
+            body["reprocess"] = data["reprocess"]
+        return body

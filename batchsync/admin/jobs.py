@@ -1,0 +1,146 @@
+"""The job list: columns, search and the operator actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.dateparse import parse_date
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from batchsync.admin.filters import CoversDateListFilter, SourceListFilter
+from batchsync.admin.job_views import SyncJobPagesAdmin
+from batchsync.exceptions import BatchSyncError
+from batchsync.models import SyncJob
+from batchsync.operations import OPERATIONS, Operation
+from batchsync.templatetags.batchsync_display import format_duration, format_local, progress_bar, status_badge
+
+
+def _action_name(operation: Operation) -> str:
+    return f"{operation.name}_jobs"
+
+
+def _operation_action(operation: Operation) -> Callable[[SyncJobAdmin, HttpRequest, QuerySet[SyncJob]], None]:
+    """The list's action of an operation: `cancel_jobs`, ... (shown as the operation's action label)."""
+
+    def action(model_admin: SyncJobAdmin, request: HttpRequest, queryset: QuerySet[SyncJob]) -> None:
+        model_admin.run_operation(request, queryset, operation)
+
+    action.__name__ = _action_name(operation)
+    return admin.action(description=operation.action_label)(action)
+
+
+@admin.register(SyncJob)
+class SyncJobAdmin(SyncJobPagesAdmin):
+    """Jobs: list, live detail page, start form and operator actions; nothing is edited by hand."""
+
+    list_display = (
+        "task_id",
+        "status_colored",
+        "progress",
+        "counts",
+        "current_day",
+        "started",
+        "duration",
+        "eta",
+        "source",
+        "requested_by",
+    )
+    list_display_links = ("task_id",)
+    list_filter = ("status", SourceListFilter, "created_at", CoversDateListFilter)
+    date_hierarchy = "created_at"
+    search_fields = ("task_id",)
+    search_help_text = gettext_lazy("Task id (or part of it), or a day YYYY-MM-DD the range covers.")
+    ordering = ("-created_at", "-id")
+    list_per_page = 50
+    actions = [_operation_action(operation) for operation in OPERATIONS.values()]
+
+    class Media:
+        css = {"all": ("batchsync/batchsync.css",)}
+
+    # No hand edits: jobs are created by the start form (services.sync_job_create), changed
+    # only by operator actions (services), and never deleted from the admin.
+    def has_delete_permission(self, request: HttpRequest, obj: SyncJob | None = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[SyncJob], search_term: str
+    ) -> tuple[QuerySet[SyncJob], bool]:
+        day = parse_date(search_term.strip()) if search_term else None
+        if day is not None:
+            covered = queryset.filter(Q(start_date__lte=day, end_date__gte=day) | Q(task_id__icontains=day))
+            return covered, False
+        return super().get_search_results(request, queryset, search_term)
+
+    # --- list columns ---
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_colored(self, job: SyncJob) -> SafeString:
+        return status_badge(job.status, job.get_status_display())
+
+    @admin.display(description=gettext_lazy("progress"), ordering="processed_days")
+    def progress(self, job: SyncJob) -> SafeString:
+        return progress_bar(job.progress_percent, job.status)
+
+    @admin.display(description=gettext_lazy("succeeded / failed / skipped"))
+    def counts(self, job: SyncJob) -> SafeString:
+        return format_html(
+            '<span class="bs-count bs-count--succeeded" title="{}">{}</span> / '
+            '<span class="bs-count bs-count--failed" title="{}">{}</span> / '
+            '<span class="bs-count bs-count--skipped" title="{}">{}</span>',
+            _("succeeded"),
+            job.success_days,
+            _("failed"),
+            job.failed_days,
+            _("skipped"),
+            job.skipped_days,
+        )
+
+    @admin.display(description=gettext_lazy("current date"), ordering="current_date")
+    def current_day(self, job: SyncJob) -> str:
+        return job.current_date.isoformat() if job.current_date else ""
+
+    @admin.display(description=gettext_lazy("started"), ordering="started_at")
+    def started(self, job: SyncJob) -> str:
+        return format_local(job.started_at)
+
+    @admin.display(description=gettext_lazy("duration"))
+    def duration(self, job: SyncJob) -> str:
+        return format_duration(job.duration_seconds)
+
+    @admin.display(description=gettext_lazy("ETA"), ordering="estimated_completion")
+    def eta(self, job: SyncJob) -> str:
+        return format_local(job.estimated_completion)
+
+    # --- actions: each calls a service; a refused transition is reported, the others go on ---
+
+    def run_operation(self, request: HttpRequest, jobs: QuerySet[SyncJob], operation: Operation) -> None:
+        """Apply the operation to each selected job, oldest first."""
+        done: list[str] = []
+        for job in jobs.order_by("created_at", "id"):
+            try:
+                result = operation.run(job, requested_by=request.user.get_username())
+            except BatchSyncError as error:
+                self.message_user(request, error.message, messages.ERROR)
+                continue
+            done.append(result.task_id)
+        if done:
+            self.message_user(
+                request,
+                _("%(operation)s: %(jobs)s") % {"operation": operation.label, "jobs": ", ".join(done)},
+                messages.SUCCESS,
+            )
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """The operations' actions, each only for users holding the operation's permissions."""
+        actions = super().get_actions(request)
+        for operation in OPERATIONS.values():
+            if not operation.permitted(request.user):
+                actions.pop(_action_name(operation), None)
+        return actions

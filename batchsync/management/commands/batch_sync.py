@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any, NoReturn
 
-import psycopg
 from django.core.checks import Tags
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import DatabaseError, InterfaceError, connection
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone, translation
 
-from batchsync import bounds, calendars, reconnect, runner, selectors, services, tasks
+from batchsync import bounds, calendars, foreground, runner, selectors, services, tasks
 from batchsync.conf import get_settings
 from batchsync.exceptions import (
     BatchSyncError,
@@ -30,13 +28,15 @@ from batchsync.exceptions import (
     SyncAlreadyRunning,
 )
 from batchsync.management import output
-from batchsync.models import WORKING_STATUSES, Reprocess, SyncJob, SyncJobStatus
+from batchsync.management.exit_status import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_OK,
+    EXIT_UNFINISHED,
+    job_exit_status,
+)
+from batchsync.management.printer import ProgressPrinter
+from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 
-EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
-EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
-# EX_TEMPFAIL: the job is saved and unfinished but resumable: this run's workers stopped (database
-# gone too long, lease lost to another process), or the broker was down at hand-over.
-EXIT_UNFINISHED = 75
 # The command-line spelling of each request field, for one-line error messages.
 OPTION_OF_FIELD = {
     "start_date": "--start",
@@ -84,53 +84,6 @@ class OneLineErrorParser(CommandParser):
         if not self.called_from_command_line:
             super().error(message)  # raises CommandError (call_command)
         self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class ProgressPrinter:
-    """A live one-line progress bar on a terminal; plain lines when output is not a terminal.
-
-    The bar is redrawn in place (carriage return) each time a day is claimed or done; the
-    plain form prints one line per finished day, fit for logs and pipes.
-    """
-
-    def __init__(self, out: OutputWrapper) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.lock = threading.Lock()
-        self.last_line = ""
-        self.last_processed: int | None = None
-
-    def __call__(self, job: SyncJob) -> None:
-        eta = (
-            timezone.localtime(job.estimated_completion).strftime("%H:%M:%S")
-            if job.estimated_completion
-            else "-"
-        )
-        current = job.current_date.isoformat() if job.current_date else "-"
-        if self.tty:
-            filled = int(job.progress_percent / 5)
-            bar = "#" * filled + "-" * (20 - filled)
-            line = (
-                f"\r[{bar}] {job.progress_percent:5.1f}% {current} "
-                f"ok {job.success_days} failed {job.failed_days} skipped {job.skipped_days} ETA {eta}\033[K"
-            )
-        else:
-            if job.processed_days == self.last_processed:
-                return  # a day was claimed, not finished: nothing new for a log
-            self.last_processed = job.processed_days
-            line = (
-                f"[{job.processed_days}/{job.total_days}] {job.progress_percent:.1f}% current={current} "
-                f"ok={job.success_days} failed={job.failed_days} skipped={job.skipped_days} eta={eta}\n"
-            )
-        with self.lock:
-            if line != self.last_line:
-                self.out.write(line, ending="")
-                self.out.flush()
-                self.last_line = line
-
-    def finish(self) -> None:
-        if self.tty and self.last_line:
-            self.out.write("")
 
 
 class Command(BaseCommand):
@@ -309,7 +262,7 @@ class Command(BaseCommand):
 
     def _take_over(self, job: SyncJob) -> int:
         """Continue a job whose workers are gone, here (a rerun of its command, or `resume`)."""
-        worker_ids = self._worker_ids(job.parallelism)
+        worker_ids = foreground.worker_ids(job.parallelism)
         facts = selectors.sync_job_slot_holder(job)
         job = services.sync_job_take_over(job.pk, worker_ids[0])  # refused while its lease runs
         seen = facts["worker_last_seen_seconds_ago"]
@@ -334,7 +287,7 @@ class Command(BaseCommand):
             f"{job.skipped_days} skipped), source {job.source}"
         )
         stop, abort, decided = threading.Event(), threading.Event(), threading.Event()
-        worker_ids = worker_ids or self._worker_ids(job.parallelism)
+        worker_ids = worker_ids or foreground.worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)
         stopped_by: str | None = None
 
@@ -351,26 +304,23 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_sigint)
         try:
             printer(job)
-            job, stopped_by = self._run_workers(job, worker_ids, stop, abort, printer)
+            job, stopped_by = foreground.run_workers(job, worker_ids, stop, abort, printer)
         except KeyboardInterrupt:
             abort.set()
             printer.finish()
-            job = self._abandon(job, worker_ids)
+            job = foreground.abandon(job, worker_ids)
             self.stderr.write("Aborted: the days in flight were rolled back; the job is cancelled.")
         finally:
             decided.set()
             printer.finish()
-        if stopped_by is not None or job.status in (SyncJobStatus.PENDING, *WORKING_STATUSES):
+        status = job_exit_status(job, stopped_by=stopped_by)
+        if status == EXIT_UNFINISHED:
             return self._unfinished(job, stopped_by)
         self.stdout.write(job.message)
         for error in selectors.sync_job_recent_errors(job):
             self.stdout.write(f"  {error.date}: {error.error}")
         self.stdout.write(f"Job {job.task_id} {job.status}")
-        if job.failed_days or job.status == SyncJobStatus.FAILED:
-            return EXIT_DAYS_FAILED
-        if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
-            return EXIT_STOPPED
-        return EXIT_OK
+        return status
 
     def _unfinished(self, job: SyncJob, stopped_by: str | None) -> int:
         """Say plainly that the job did not end here, why, and how it goes on; exit 75."""
@@ -404,76 +354,6 @@ class Command(BaseCommand):
             yield
         finally:
             logger.setLevel(level)
-
-    @staticmethod
-    def _worker_ids(parallelism: int) -> list[str]:
-        """One worker id per thread; the threads' ids share a prefix (at most 63 characters)."""
-        base = runner.new_worker_id()
-        return [base] if parallelism == 1 else [f"{base}-{n}" for n in range(parallelism)]
-
-    def _abandon(self, job: SyncJob, worker_ids: list[str]) -> SyncJob:
-        """After an abort: roll back and give back the days in flight, cancel, free the slot."""
-        connection.close()  # the interrupted query may have left the session in any state
-        services.sync_workers_abort(job.pk, worker_ids)
-        with contextlib.suppress(InvalidTransition):
-            services.sync_job_cancel(job)
-        return services.sync_job_finish_if_done(job.pk)
-
-    def _run_workers(
-        self,
-        job: SyncJob,
-        worker_ids: list[str],
-        stop: threading.Event,
-        abort: threading.Event,
-        printer: ProgressPrinter,
-    ) -> tuple[SyncJob, str | None]:
-        """Run the job's workers: here, or in threads (daemons: an abort does not wait for them).
-
-        Returns the job as its workers left it, and why they stopped early if they did (the
-        database was unreachable for the whole outage window).
-        """
-        if len(worker_ids) == 1:
-            try:
-                outcome = runner.sync_job_run(job.pk, worker_id=worker_ids[0], stop=stop, on_progress=printer)
-            except DatabaseUnavailable as error:
-                return job, error.message
-            return outcome.job, None
-        language = translation.get_language()
-        outages: list[str] = []
-
-        def work(worker_id: str) -> None:
-            try:
-                with translation.override(language):  # errors are stored in the command's language
-                    runner.sync_job_run(
-                        job.pk, worker_id=worker_id, stop=stop, abort=abort, on_progress=printer
-                    )
-            except DatabaseUnavailable as error:
-                outages.append(error.message)
-            except (DatabaseError, InterfaceError, psycopg.Error):
-                if not abort.is_set():
-                    raise
-                # The abort ended this thread's database session on purpose, whatever it was
-                # doing; the main thread gives its day back and cancels the job.
-            finally:
-                with contextlib.suppress(Exception):  # a connection the outage broke
-                    connection.close()
-
-        threads = [
-            threading.Thread(target=work, args=(worker_id,), name=f"batchsync-worker-{n}", daemon=True)
-            for n, worker_id in enumerate(worker_ids)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.05)  # short joins: Ctrl-C reaches this (main) thread in between
-        if outages:
-            return job, outages[0]
-        # This thread's connection is the oldest: a database restart during the run broke it.
-        try:
-            return reconnect.with_reconnect(services.sync_job_finish_if_done, job.pk), None
-        except DatabaseUnavailable as error:
-            return job, error.message
 
     # --- controlling jobs --------------------------------------------------------------
 
@@ -531,11 +411,7 @@ class Command(BaseCommand):
         job = outcome.job
         self.stdout.write(f"Worker {worker_id} loaded {outcome.days_loaded} day(s)")
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
-        if job.status == SyncJobStatus.FAILED:
-            return EXIT_DAYS_FAILED
-        if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
-            return EXIT_STOPPED
-        return EXIT_OK
+        return job_exit_status(job, sole_runner=False)
 
     def _action_recover(self, options: dict[str, Any]) -> int:
         """Run the reaper once (the cluster schedule does it every minute)."""

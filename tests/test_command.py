@@ -72,9 +72,12 @@ BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
     ),
     "bad date": (
         ["--start", "2025-13-01", "--end", "2025-10-09"],
-        "CommandError: --start: '2025-13-01' is not a date in YYYY-MM-DD form",
+        "manage.py batch_sync run: error: argument --start: '2025-13-01' is not a date in YYYY-MM-DD form",
     ),
-    "missing date": (["--end", "2025-10-09"], "CommandError: --start: required, a date in YYYY-MM-DD form"),
+    "missing date": (
+        ["--end", "2025-10-09"],
+        "manage.py batch_sync run: error: the following arguments are required: --start (see --help)",
+    ),
     "future end": (["--start", "2025-10-09", "--end", "2999-01-01"], "CommandError: --end: end_date must"),
     "unknown source": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--source", "nope"],
@@ -103,27 +106,35 @@ BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
     ),
     "priority past the database's smallint": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--priority", "99999"],
-        "CommandError: --priority: priority must be between -1000 and 1000",
+        "manage.py batch_sync run: error: argument --priority: priority must be between -1000 and 1000",
     ),
     "parallelism 0": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--parallelism", "0"],
-        "CommandError: --parallelism: parallelism must be between 1 and 64",
+        "manage.py batch_sync run: error: argument --parallelism: parallelism must be between 1 and 64",
     ),
     "list limit negative": (
         ["list", "--limit", "-1"],
-        "CommandError: --limit: limit must be between 1 and 500",
+        "manage.py batch_sync list: error: argument --limit: limit must be between 1 and 500 (see --help)",
     ),
     "list limit too large": (
         ["list", "--limit", "501"],
-        "CommandError: --limit: limit must be between 1 and 500",
+        "manage.py batch_sync list: error: argument --limit: limit must be between 1 and 500 (see --help)",
     ),
     "argparse: not a number": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--parallelism", "many"],
-        "manage.py batch_sync: error: argument --parallelism: invalid int value: 'many' (see --help)",
+        "manage.py batch_sync run: error: argument --parallelism: invalid int value: 'many' (see --help)",
     ),
     "argparse: unknown option": (
-        ["--start", "2025-10-09", "--bogus"],
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--bogus"],
         "manage.py batch_sync: error: unrecognized arguments: --bogus (see --help)",
+    ),
+    "a job's operation without its id": (
+        ["status"],
+        "manage.py batch_sync status: error: the following arguments are required: job_id (see --help)",
+    ),
+    "an option of another subcommand": (
+        ["list", "--start", "2025-10-09"],
+        "manage.py batch_sync: error: unrecognized arguments: --start 2025-10-09 (see --help)",
     ),
     "argparse: unknown action": (
         ["sync", "--start", "2025-10-09"],

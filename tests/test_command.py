@@ -478,11 +478,12 @@ def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_en
         os.close(controller)
         if proc.poll() is None:
             proc.kill()
-    bars = [part for part in screen.split("\r") if part.startswith("[") and "%" in part]
-    assert len(bars) >= 3, screen  # redrawn in place as the days go by
+    bars = [part for part in screen.split("\r") if re.match(r" *\d+\.\d% \|[# ]{20}\| \d/3 days ", part)]
+    assert len(bars) >= 3, screen  # redrawn in place (tqdm) as the days go by
     # Counts grow as days finish (1 or 2 done while the third loads, with 1 or 2 workers).
-    assert any(re.search(r"% 2025-09-0\d ok [12] failed 0 skipped 0", bar) for bar in bars), screen
-    assert any(bar.startswith("[####################] 100.0%") for bar in bars), screen
+    counted = r"\| [12]/3 days 2025-09-0\d ok [12] failed 0 skipped 0"
+    assert any(re.search(counted, bar) for bar in bars), screen
+    assert any(bar.startswith("100.0% |####################| 3/3 days") for bar in bars), screen
     # The info log lines would break the bar: none of them, not even the job's creation before it.
     assert "event=day_done" not in screen
     assert "event=created" not in screen and " INFO " not in screen, screen

@@ -209,6 +209,7 @@ def _bars_digest() -> tuple[int, int]:
     return DailyBar.objects.count(), len(set(DailyBar.objects.values_list("trade_date", flat=True)))
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_acceptance_holiday_and_september_ranges_then_again_loads_nothing_twice(
     manage_py: list[str], subprocess_env: dict[str, str]
@@ -361,6 +362,7 @@ def test_detach_enqueues_on_the_cluster_and_prints_the_task_id_and_how_to_follow
     assert not DailyBar.objects.exists()  # nothing ran here
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_parallelism_defaults_to_the_setting_and_the_option_overrides_it(
     manage_py: list[str], subprocess_env: dict[str, str]
@@ -459,6 +461,7 @@ def _read_all(fd: int, proc: subprocess.Popen[bytes]) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_env: dict[str, str]) -> None:
     controller, terminal = pty.openpty()
@@ -563,6 +566,7 @@ def _assert_cancelled_and_slot_free(job: SyncJob) -> None:
     assert services.sync_job_create(request, enqueue=None).status == SyncJobStatus.PENDING
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_ctrl_c_finishes_the_days_in_flight_cancels_the_job_and_frees_the_slot(
     foreground: tuple[subprocess.Popen[str], int],
@@ -586,6 +590,7 @@ def test_ctrl_c_finishes_the_days_in_flight_cancels_the_job_and_frees_the_slot(
     _assert_cancelled_and_slot_free(job)
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_ctrl_c_twice_rolls_back_the_days_in_flight_and_still_frees_the_slot(
     foreground: tuple[subprocess.Popen[str], int],

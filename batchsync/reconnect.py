@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from batchsync.backoff import doubling, retrying
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable
 
@@ -52,8 +53,8 @@ def await_database(worker_id: str, outage_started: float, error: BaseException) 
     and the job is left for a rerun (or `resume`) to take over.
     """
     config = get_settings()
-    attempt = 0
-    while True:
+
+    def wait(error: BaseException, attempts: int) -> float:
         reconnect()
         waited = time.monotonic() - outage_started
         if waited >= config.outage_seconds:
@@ -62,28 +63,24 @@ def await_database(worker_id: str, outage_started: float, error: BaseException) 
                 f"(BATCHSYNC_OUTAGE_SECONDS={config.outage_seconds:g}): {first_line(error)}"
             ) from error
         delay = min(
-            config.source_retry_backoff_seconds * (2**attempt),
-            config.reconnect_backoff_max_seconds,
+            doubling(config.source_retry_backoff_seconds, attempts + 1, config.reconnect_backoff_max_seconds),
             max(config.outage_seconds - waited, 0.0),
         )
-        attempt += 1
         logger.warning(
             "worker=%s event=db_reconnect attempt=%s delay=%.1fs outage=%.1fs/%gs error=%s",
             worker_id,
-            attempt,
+            attempts + 1,
             delay,
             waited,
             config.outage_seconds,
             first_line(error),
         )
-        time.sleep(delay)
-        try:
-            connection.ensure_connection()
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except CONNECTION_ERRORS as again:
-            error = again
-            continue
+        return delay
+
+    def ping(attempt: int) -> int:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
         logger.warning(
             "worker=%s event=db_reconnected attempt=%s outage=%.1fs",
             worker_id,
@@ -92,17 +89,21 @@ def await_database(worker_id: str, outage_started: float, error: BaseException) 
         )
         return attempt - 1
 
+    return retrying(ping, retry_on=CONNECTION_ERRORS, wait=wait, failed_with=error)
+
 
 def with_reconnect(func: Callable[..., T], *args: Any, log_as: str = "-", **kwargs: Any) -> T:
     """Call a short, idempotent service, riding out a database outage (see `await_database`)."""
     outage_started: float | None = None
     immediate = 0  # errors while the database answered at once: not an outage, so bounded
-    while True:
-        try:
-            return func(*args, **kwargs)
-        except CONNECTION_ERRORS as error:
-            outage_started = outage_started or time.monotonic()
-            if await_database(log_as, outage_started, error) == 0:
-                immediate += 1
-                if immediate > get_settings().source_retries:
-                    raise
+
+    def wait(error: BaseException, attempts: int) -> float:
+        nonlocal outage_started, immediate
+        outage_started = outage_started or time.monotonic()
+        if await_database(log_as, outage_started, error) == 0:  # it waited for the database
+            immediate += 1
+            if immediate > get_settings().source_retries:
+                raise error
+        return 0.0
+
+    return retrying(lambda attempt: func(*args, **kwargs), retry_on=CONNECTION_ERRORS, wait=wait)

@@ -28,6 +28,7 @@ from django.db import (
 )
 
 from batchsync import loader, services, sessions, sources
+from batchsync.backoff import doubling, retrying
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError
 from batchsync.models import SyncJob
@@ -126,50 +127,49 @@ def _load_claimed_day(
     or noted: it was rolled back and given back to pending by whoever aborted it.
     """
     config = get_settings()
-    attempt = 0
     outage_started: float | None = None
-    while True:
-        attempt += 1
+
+    def load(attempt: int) -> int:
         started = time.monotonic()
-        try:
-            payload = source.fetch_day(claim.date)
-            _tag_connection(worker_id)  # again: the connection may be new after a loss
-            with transaction.atomic():
-                services.sync_day_lock_for_commit(claim, worker_id, job_fence)
-                with connection.cursor() as cursor:
-                    rows = loader.replace_day(cursor, claim.date, payload)
-                services.sync_day_mark_succeeded(claim, rows, started)
-            return rows
-        except LeaseLost:
-            raise
-        except RETRYABLE_ERRORS as error:
-            if abort is not None and abort.is_set():
-                raise LeaseLost(f"day {claim.date}: aborted, rolled back") from error
-            transient = getattr(error, "transient", True)
-            if isinstance(error, CONNECTION_ERRORS):
-                # Connection lost mid-day (server restart, backend terminated): the day's
-                # transaction rolled back with it. Wait for the database (up to the outage
-                # window, counted from the first loss of this day), then load the day again;
-                # its fence tells whether this worker still holds it. Only an error that
-                # recurs while the database answers at once counts against the retries.
-                outage_started = outage_started or time.monotonic()
-                if await_database(worker_id, outage_started, error) == 0 and attempt > config.source_retries:
-                    raise
-                _retry_note(claim, error, attempt)
-                continue
-            if not transient or attempt > config.source_retries:
-                raise
-            delay = config.source_retry_backoff_seconds * (2 ** (attempt - 1))
-            logger.warning(
-                "worker=%s event=day_retry date=%s attempt=%s delay=%.1fs error=%s",
-                worker_id,
-                claim.date,
-                attempt,
-                delay,
-                error,
-            )
+        payload = source.fetch_day(claim.date)
+        _tag_connection(worker_id)  # again: the connection may be new after a loss
+        with transaction.atomic():
+            services.sync_day_lock_for_commit(claim, worker_id, job_fence)
+            with connection.cursor() as cursor:
+                rows = loader.replace_day(cursor, claim.date, payload)
+            services.sync_day_mark_succeeded(claim, rows, started)
+        return rows
+
+    def wait(error: BaseException, attempt: int) -> float:
+        nonlocal outage_started
+        if abort is not None and abort.is_set():
+            raise LeaseLost(f"day {claim.date}: aborted, rolled back") from error
+        if isinstance(error, CONNECTION_ERRORS):
+            # Connection lost mid-day (server restart, backend terminated): the day's
+            # transaction rolled back with it. Wait for the database (up to the outage
+            # window, counted from the first loss of this day), then load the day again;
+            # its fence tells whether this worker still holds it. Only an error that
+            # recurs while the database answers at once counts against the retries.
+            outage_started = outage_started or time.monotonic()
+            if await_database(worker_id, outage_started, error) == 0 and attempt > config.source_retries:
+                raise error
             _retry_note(claim, error, attempt)
-            time.sleep(delay)
+            return 0.0
+        if not getattr(error, "transient", True) or attempt > config.source_retries:
+            raise error
+        delay = doubling(config.source_retry_backoff_seconds, attempt)
+        logger.warning(
+            "worker=%s event=day_retry date=%s attempt=%s delay=%.1fs error=%s",
+            worker_id,
+            claim.date,
+            attempt,
+            delay,
+            error,
+        )
+        _retry_note(claim, error, attempt)
+        return delay
+
+    return retrying(load, retry_on=RETRYABLE_ERRORS, wait=wait)
 
 
 def _retry_note(claim: ClaimedDay, error: BaseException, attempt: int) -> None:

@@ -72,9 +72,12 @@ BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
     ),
     "bad date": (
         ["--start", "2025-13-01", "--end", "2025-10-09"],
-        "CommandError: --start: '2025-13-01' is not a date in YYYY-MM-DD form",
+        "manage.py batch_sync run: error: argument --start: '2025-13-01' is not a date in YYYY-MM-DD form",
     ),
-    "missing date": (["--end", "2025-10-09"], "CommandError: --start: required, a date in YYYY-MM-DD form"),
+    "missing date": (
+        ["--end", "2025-10-09"],
+        "manage.py batch_sync run: error: the following arguments are required: --start (see --help)",
+    ),
     "future end": (["--start", "2025-10-09", "--end", "2999-01-01"], "CommandError: --end: end_date must"),
     "unknown source": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--source", "nope"],
@@ -103,27 +106,35 @@ BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
     ),
     "priority past the database's smallint": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--priority", "99999"],
-        "CommandError: --priority: priority must be between -1000 and 1000",
+        "manage.py batch_sync run: error: argument --priority: priority must be between -1000 and 1000",
     ),
     "parallelism 0": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--parallelism", "0"],
-        "CommandError: --parallelism: parallelism must be between 1 and 64",
+        "manage.py batch_sync run: error: argument --parallelism: parallelism must be between 1 and 64",
     ),
     "list limit negative": (
         ["list", "--limit", "-1"],
-        "CommandError: --limit: limit must be between 1 and 500",
+        "manage.py batch_sync list: error: argument --limit: limit must be between 1 and 500 (see --help)",
     ),
     "list limit too large": (
         ["list", "--limit", "501"],
-        "CommandError: --limit: limit must be between 1 and 500",
+        "manage.py batch_sync list: error: argument --limit: limit must be between 1 and 500 (see --help)",
     ),
     "argparse: not a number": (
         ["--start", "2025-10-09", "--end", "2025-10-09", "--parallelism", "many"],
-        "manage.py batch_sync: error: argument --parallelism: invalid int value: 'many' (see --help)",
+        "manage.py batch_sync run: error: argument --parallelism: invalid int value: 'many' (see --help)",
     ),
     "argparse: unknown option": (
-        ["--start", "2025-10-09", "--bogus"],
+        ["--start", "2025-10-09", "--end", "2025-10-09", "--bogus"],
         "manage.py batch_sync: error: unrecognized arguments: --bogus (see --help)",
+    ),
+    "a job's operation without its id": (
+        ["status"],
+        "manage.py batch_sync status: error: the following arguments are required: job_id (see --help)",
+    ),
+    "an option of another subcommand": (
+        ["list", "--start", "2025-10-09"],
+        "manage.py batch_sync: error: unrecognized arguments: --start 2025-10-09 (see --help)",
     ),
     "argparse: unknown action": (
         ["sync", "--start", "2025-10-09"],
@@ -198,6 +209,7 @@ def _bars_digest() -> tuple[int, int]:
     return DailyBar.objects.count(), len(set(DailyBar.objects.values_list("trade_date", flat=True)))
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_acceptance_holiday_and_september_ranges_then_again_loads_nothing_twice(
     manage_py: list[str], subprocess_env: dict[str, str]
@@ -350,6 +362,7 @@ def test_detach_enqueues_on_the_cluster_and_prints_the_task_id_and_how_to_follow
     assert not DailyBar.objects.exists()  # nothing ran here
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_parallelism_defaults_to_the_setting_and_the_option_overrides_it(
     manage_py: list[str], subprocess_env: dict[str, str]
@@ -449,6 +462,7 @@ def _read_all(fd: int, proc: subprocess.Popen[bytes]) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_env: dict[str, str]) -> None:
     controller, terminal = pty.openpty()
@@ -468,11 +482,12 @@ def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_en
         os.close(controller)
         if proc.poll() is None:
             proc.kill()
-    bars = [part for part in screen.split("\r") if part.startswith("[") and "%" in part]
-    assert len(bars) >= 3, screen  # redrawn in place as the days go by
+    bars = [part for part in screen.split("\r") if re.match(r" *\d+\.\d% \|[# ]{20}\| \d/3 days ", part)]
+    assert len(bars) >= 3, screen  # redrawn in place (tqdm) as the days go by
     # Counts grow as days finish (1 or 2 done while the third loads, with 1 or 2 workers).
-    assert any(re.search(r"% 2025-09-0\d ok [12] failed 0 skipped 0", bar) for bar in bars), screen
-    assert any(bar.startswith("[####################] 100.0%") for bar in bars), screen
+    counted = r"\| [12]/3 days 2025-09-0\d ok [12] failed 0 skipped 0"
+    assert any(re.search(counted, bar) for bar in bars), screen
+    assert any(bar.startswith("100.0% |####################| 3/3 days") for bar in bars), screen
     # The info log lines would break the bar: none of them, not even the job's creation before it.
     assert "event=day_done" not in screen
     assert "event=created" not in screen and " INFO " not in screen, screen
@@ -552,6 +567,7 @@ def _assert_cancelled_and_slot_free(job: SyncJob) -> None:
     assert services.sync_job_create(request, enqueue=None).status == SyncJobStatus.PENDING
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_ctrl_c_finishes_the_days_in_flight_cancels_the_job_and_frees_the_slot(
     foreground: tuple[subprocess.Popen[str], int],
@@ -575,6 +591,7 @@ def test_ctrl_c_finishes_the_days_in_flight_cancels_the_job_and_frees_the_slot(
     _assert_cancelled_and_slot_free(job)
 
 
+@pytest.mark.slow  # real command processes, seconds each
 @pytest.mark.django_db(transaction=True)
 def test_ctrl_c_twice_rolls_back_the_days_in_flight_and_still_frees_the_slot(
     foreground: tuple[subprocess.Popen[str], int],
@@ -636,9 +653,3 @@ def test_two_quick_ctrl_c_never_print_a_traceback(
             problems.append(f"{where}: exit {proc.returncode}, {job.status}\n{''.join(seen)}{stderr}")
         assert not SyncDay.objects.filter(job=job, status=SyncDayStatus.RUNNING).exists()
     assert not problems, "\n".join(problems)
-
-
-def test_exit_codes_are_documented() -> None:
-    manual = (PROJECT_DIR / "docs" / "command-line.md").read_text()
-    for code in ("0", "1", "2", "75", "130"):
-        assert f"| {code} |" in manual

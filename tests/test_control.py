@@ -292,6 +292,7 @@ def test_command_control_actions_show_the_job_id_and_persist_the_state() -> None
     assert SyncJob.objects.count() == 1  # a dry run creates nothing
 
 
+@pytest.mark.slow  # a command process per case
 def test_command_exit_codes_for_bad_transitions_and_unknown_jobs(
     transactional_db: Any, subprocess_env: dict[str, str]
 ) -> None:

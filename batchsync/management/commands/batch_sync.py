@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
-import os
 import signal
 import sys
 import threading
-from argparse import ArgumentParser
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
-import psycopg
 from django.core.checks import Tags
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import DatabaseError, InterfaceError, connection
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone, translation
 
-from batchsync import bounds, calendars, reconnect, runner, selectors, services, tasks
+from batchsync import bounds, calendars, foreground, runner, selectors, services, tasks
 from batchsync.conf import get_settings
 from batchsync.exceptions import (
     BatchSyncError,
@@ -30,14 +25,17 @@ from batchsync.exceptions import (
     SyncAlreadyRunning,
 )
 from batchsync.management import output
-from batchsync.models import WORKING_STATUSES, Reprocess, SyncJob, SyncJobStatus
+from batchsync.management.arguments import Arguments, OneLineErrorParser, add_subcommands, cli_language
+from batchsync.management.exit_status import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_OK,
+    EXIT_UNFINISHED,
+    job_exit_status,
+)
+from batchsync.management.printer import ProgressPrinter
+from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 from batchsync.operations import OPERATIONS
 
-EXIT_OK, EXIT_DAYS_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
-EXIT_STOPPED = 130  # 128 + SIGINT, as shells report Ctrl-C: the job was stopped before its end
-# EX_TEMPFAIL: the job is saved and unfinished but resumable: this run's workers stopped (database
-# gone too long, lease lost to another process), or the broker was down at hand-over.
-EXIT_UNFINISHED = 75
 # The command-line spelling of each request field, for one-line error messages.
 OPTION_OF_FIELD = {
     "start_date": "--start",
@@ -51,21 +49,11 @@ OPTION_OF_FIELD = {
     "force": "--force",
     "calendar": "BATCHSYNC_CALENDAR",
 }
-ACTIONS = ("run", "status", "list", "cancel", "pause", "resume", "retry", "plan", "work", "recover")
 
 
 def _days(count: int) -> str:
     """`1 day`, `2 days`: the command's own English lines."""
     return f"{count} day" if count == 1 else f"{count} days"
-
-
-def _parse_date(value: str | None, field: str) -> dt.date:
-    if not value:
-        raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidJobRequest(field, f"{value!r} is not a date in YYYY-MM-DD form") from None
 
 
 def _same_range_and_source(job: SyncJob, request: services.JobRequest) -> bool:
@@ -78,62 +66,6 @@ def _same_range_and_source(job: SyncJob, request: services.JobRequest) -> bool:
     )
 
 
-class OneLineErrorParser(CommandParser):
-    """Argument errors in one line on the command line (the usage is in --help), exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        if not self.called_from_command_line:
-            super().error(message)  # raises CommandError (call_command)
-        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class ProgressPrinter:
-    """A live one-line progress bar on a terminal; plain lines when output is not a terminal.
-
-    The bar is redrawn in place (carriage return) each time a day is claimed or done; the
-    plain form prints one line per finished day, fit for logs and pipes.
-    """
-
-    def __init__(self, out: OutputWrapper) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.lock = threading.Lock()
-        self.last_line = ""
-        self.last_processed: int | None = None
-
-    def __call__(self, job: SyncJob) -> None:
-        eta = (
-            timezone.localtime(job.estimated_completion).strftime("%H:%M:%S")
-            if job.estimated_completion
-            else "-"
-        )
-        current = job.current_date.isoformat() if job.current_date else "-"
-        if self.tty:
-            filled = int(job.progress_percent / 5)
-            bar = "#" * filled + "-" * (20 - filled)
-            line = (
-                f"\r[{bar}] {job.progress_percent:5.1f}% {current} "
-                f"ok {job.success_days} failed {job.failed_days} skipped {job.skipped_days} ETA {eta}\033[K"
-            )
-        else:
-            if job.processed_days == self.last_processed:
-                return  # a day was claimed, not finished: nothing new for a log
-            self.last_processed = job.processed_days
-            line = (
-                f"[{job.processed_days}/{job.total_days}] {job.progress_percent:.1f}% current={current} "
-                f"ok={job.success_days} failed={job.failed_days} skipped={job.skipped_days} eta={eta}\n"
-            )
-        with self.lock:
-            if line != self.last_line:
-                self.out.write(line, ending="")
-                self.out.flush()
-                self.last_line = line
-
-    def finish(self) -> None:
-        if self.tty and self.last_line:
-            self.out.write("")
-
-
 class Command(BaseCommand):
     # Model checks only: the full set imports the URLconf (DRF, drf-spectacular) to check it,
     # 0.4-0.5 s of every run for views this command never serves (runserver checks them).
@@ -143,60 +75,22 @@ class Command(BaseCommand):
         "and control jobs: status, list, cancel, pause, resume, retry, plan."
     )
 
-    def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("action", nargs="?", default="run", choices=ACTIONS, help="default: run")
-        parser.add_argument(
-            "job_id", nargs="?", help="task id (or number) of the job: status/cancel/pause/resume/retry/work"
-        )
-        parser.add_argument("--start", help="first date, YYYY-MM-DD")
-        parser.add_argument("--end", help="last date, YYYY-MM-DD")
-        parser.add_argument("--source", default=None, help="data source name (default: demo)")
-        parser.add_argument("--path", help="directory of the csv source")
-        parser.add_argument(
-            "--force", action="store_true", help="reload days already loaded (= --reprocess all)"
-        )
-        parser.add_argument(
-            "--reprocess",
-            choices=Reprocess.values,
-            default=None,
-            help="which days load again: failed (default: failed and never-run), all, none (never attempted)",
-        )
-        parser.add_argument(
-            "--parallelism",
-            type=int,
-            default=None,
-            help="days loaded at once (workers); default: BATCHSYNC_DEFAULT_PARALLELISM, or 1 per CPU, max 4",
-        )
-        parser.add_argument(
-            "--priority",
-            type=int,
-            default=0,
-            help=f"queue priority, higher first ({bounds.PRIORITY.low} to {bounds.PRIORITY.high})",
-        )
-        parser.add_argument(
-            "--queue", action="store_true", help="queue behind a running job instead of refusing"
-        )
-        parser.add_argument(
-            "--detach", action="store_true", help="enqueue on the django-q2 cluster and return"
-        )
-        parser.add_argument(
-            "--dry-run", action="store_true", help="show which days would load or skip; change nothing"
-        )
-        parser.add_argument(
-            "--limit", type=int, default=20, help=f"jobs shown by list (at most {bounds.LIST_LIMIT.high})"
-        )
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_subcommands(parser)
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.__class__ = OneLineErrorParser  # same parser, one-line errors
+        parser.__class__ = OneLineErrorParser  # same parser, one-line errors, `run` by default
         return parser
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    # Django calls handle(*args, **options); this command takes no positional `args`.
+    def handle(self, *, action: str, verbosity: int = 1, **options: Any) -> None:
         """Run the action in the terminal's language (BATCHSYNC_CLI_LANGUAGE: en or zh-hans)."""
+        self.verbosity = verbosity
         sigint = signal.getsignal(signal.SIGINT)
         try:
-            with translation.override(os.environ.get("BATCHSYNC_CLI_LANGUAGE", "en")):
-                self._handle(options)
+            with translation.override(cli_language()):
+                self._handle(Arguments.from_options(action, options))
         finally:
             if signal.getsignal(signal.SIGINT) is not sigint:  # a foreground run's handler
                 if getattr(self, "_called_from_command_line", False):
@@ -209,12 +103,10 @@ class Command(BaseCommand):
                 else:
                     signal.signal(signal.SIGINT, sigint)  # called in-process: put it back
 
-    def _handle(self, options: dict[str, Any]) -> None:
-        self.verbosity = int(options.get("verbosity", 1))
-        action: str = options["action"]
+    def _handle(self, args: Arguments) -> None:
         try:
             with self._quiet_info_logs(self.stdout.isatty()):
-                code = getattr(self, f"_action_{action}")(options)
+                code = getattr(self, f"_action_{args.action}")(args)
         except InvalidJobRequest as error:
             option = OPTION_OF_FIELD.get(error.field, error.field)
             raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
@@ -228,26 +120,30 @@ class Command(BaseCommand):
 
     # --- starting jobs -----------------------------------------------------------------
 
-    def _request(self, options: dict[str, Any]) -> services.JobRequest:
-        source = options["source"] or get_settings().default_source
-        source_options = {"path": options["path"]} if options["path"] else {}
-        reprocess = options["reprocess"] or (Reprocess.ALL if options["force"] else Reprocess.FAILED)
-        if options["force"] and options["reprocess"] not in (None, Reprocess.ALL):
+    def _request(self, args: Arguments) -> services.JobRequest:
+        for field, value in (("start_date", args.start), ("end_date", args.end)):
+            if value is None:  # argparse requires both; call_command(..., start=None) does not
+                raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
+        assert args.start is not None and args.end is not None
+        source = args.source or get_settings().default_source
+        source_options = {"path": args.path} if args.path else {}
+        reprocess = args.reprocess or (Reprocess.ALL if args.force else Reprocess.FAILED)
+        if args.force and args.reprocess not in (None, Reprocess.ALL):
             raise InvalidJobRequest("force", "--force means --reprocess all; do not combine it with another")
         return services.JobRequest(
-            start_date=_parse_date(options["start"], "start_date"),
-            end_date=_parse_date(options["end"], "end_date"),
+            start_date=args.start,
+            end_date=args.end,
             source=source,
             source_options=source_options,
             reprocess=reprocess,
-            parallelism=options["parallelism"],
-            priority=options["priority"],
-            queue=options["queue"],
+            parallelism=args.parallelism,
+            priority=args.priority,
+            queue=args.queue,
             requested_by="cli",
         )
 
-    def _action_plan(self, options: dict[str, Any]) -> int:
-        return self._print_plan(self._request(options))
+    def _action_plan(self, args: Arguments) -> int:
+        return self._print_plan(self._request(args))
 
     def _warn_if_calendar_ends_soon(self) -> None:
         """Tell the user before the calendar runs out, not on the first day it refuses a job."""
@@ -268,20 +164,20 @@ class Command(BaseCommand):
         )
         return EXIT_OK
 
-    def _action_run(self, options: dict[str, Any]) -> int:
-        if options["dry_run"]:
-            return self._action_plan(options)
-        request = self._request(options)
+    def _action_run(self, args: Arguments) -> int:
+        if args.dry_run:
+            return self._action_plan(args)
+        request = self._request(args)
         handoff = tasks.ClusterHandoff()
         try:
-            job = services.sync_job_create(request, enqueue=handoff if options["detach"] else None)
+            job = services.sync_job_create(request, enqueue=handoff if args.detach else None)
         except SyncAlreadyRunning as refused:
             holder = SyncJob.objects.filter(pk=refused.job_id).first() if refused.job_id else None
-            if options["detach"] or holder is None or not _same_range_and_source(holder, request):
+            if args.detach or holder is None or not _same_range_and_source(holder, request):
                 raise
             return self._take_over(holder)
         self._warn_if_calendar_ends_soon()
-        if options["detach"]:
+        if args.detach:
             self._check_handed_over(handoff)
             self._print_detached(job, handoff.task_ids)
             return EXIT_OK
@@ -309,7 +205,7 @@ class Command(BaseCommand):
 
     def _take_over(self, job: SyncJob) -> int:
         """Continue a job whose workers are gone, here (a rerun of its command, or `resume`)."""
-        worker_ids = self._worker_ids(job.parallelism)
+        worker_ids = foreground.worker_ids(job.parallelism)
         facts = selectors.sync_job_slot_holder(job)
         job = services.sync_job_take_over(job.pk, worker_ids[0])  # refused while its lease runs
         seen = facts["worker_last_seen_seconds_ago"]
@@ -334,7 +230,7 @@ class Command(BaseCommand):
             f"{job.skipped_days} skipped), source {job.source}"
         )
         stop, abort, decided = threading.Event(), threading.Event(), threading.Event()
-        worker_ids = worker_ids or self._worker_ids(job.parallelism)
+        worker_ids = worker_ids or foreground.worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)
         stopped_by: str | None = None
 
@@ -351,26 +247,23 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_sigint)
         try:
             printer(job)
-            job, stopped_by = self._run_workers(job, worker_ids, stop, abort, printer)
+            job, stopped_by = foreground.run_workers(job, worker_ids, stop, abort, printer)
         except KeyboardInterrupt:
             abort.set()
             printer.finish()
-            job = self._abandon(job, worker_ids)
+            job = foreground.abandon(job, worker_ids)
             self.stderr.write("Aborted: the days in flight were rolled back; the job is cancelled.")
         finally:
             decided.set()
             printer.finish()
-        if stopped_by is not None or job.status in (SyncJobStatus.PENDING, *WORKING_STATUSES):
+        status = job_exit_status(job, stopped_by=stopped_by)
+        if status == EXIT_UNFINISHED:
             return self._unfinished(job, stopped_by)
         self.stdout.write(job.message)
         for error in selectors.sync_job_recent_errors(job):
             self.stdout.write(f"  {error.date}: {error.error}")
         self.stdout.write(f"Job {job.task_id} {job.status}")
-        if job.failed_days or job.status == SyncJobStatus.FAILED:
-            return EXIT_DAYS_FAILED
-        if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
-            return EXIT_STOPPED
-        return EXIT_OK
+        return status
 
     def _unfinished(self, job: SyncJob, stopped_by: str | None) -> int:
         """Say plainly that the job did not end here, why, and how it goes on; exit 75."""
@@ -405,97 +298,27 @@ class Command(BaseCommand):
         finally:
             logger.setLevel(level)
 
-    @staticmethod
-    def _worker_ids(parallelism: int) -> list[str]:
-        """One worker id per thread; the threads' ids share a prefix (at most 63 characters)."""
-        base = runner.new_worker_id()
-        return [base] if parallelism == 1 else [f"{base}-{n}" for n in range(parallelism)]
-
-    def _abandon(self, job: SyncJob, worker_ids: list[str]) -> SyncJob:
-        """After an abort: roll back and give back the days in flight, cancel, free the slot."""
-        connection.close()  # the interrupted query may have left the session in any state
-        services.sync_workers_abort(job.pk, worker_ids)
-        with contextlib.suppress(InvalidTransition):
-            services.sync_job_cancel(job)
-        return services.sync_job_finish_if_done(job.pk)
-
-    def _run_workers(
-        self,
-        job: SyncJob,
-        worker_ids: list[str],
-        stop: threading.Event,
-        abort: threading.Event,
-        printer: ProgressPrinter,
-    ) -> tuple[SyncJob, str | None]:
-        """Run the job's workers: here, or in threads (daemons: an abort does not wait for them).
-
-        Returns the job as its workers left it, and why they stopped early if they did (the
-        database was unreachable for the whole outage window).
-        """
-        if len(worker_ids) == 1:
-            try:
-                outcome = runner.sync_job_run(job.pk, worker_id=worker_ids[0], stop=stop, on_progress=printer)
-            except DatabaseUnavailable as error:
-                return job, error.message
-            return outcome.job, None
-        language = translation.get_language()
-        outages: list[str] = []
-
-        def work(worker_id: str) -> None:
-            try:
-                with translation.override(language):  # errors are stored in the command's language
-                    runner.sync_job_run(
-                        job.pk, worker_id=worker_id, stop=stop, abort=abort, on_progress=printer
-                    )
-            except DatabaseUnavailable as error:
-                outages.append(error.message)
-            except (DatabaseError, InterfaceError, psycopg.Error):
-                if not abort.is_set():
-                    raise
-                # The abort ended this thread's database session on purpose, whatever it was
-                # doing; the main thread gives its day back and cancels the job.
-            finally:
-                with contextlib.suppress(Exception):  # a connection the outage broke
-                    connection.close()
-
-        threads = [
-            threading.Thread(target=work, args=(worker_id,), name=f"batchsync-worker-{n}", daemon=True)
-            for n, worker_id in enumerate(worker_ids)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.05)  # short joins: Ctrl-C reaches this (main) thread in between
-        if outages:
-            return job, outages[0]
-        # This thread's connection is the oldest: a database restart during the run broke it.
-        try:
-            return reconnect.with_reconnect(services.sync_job_finish_if_done, job.pk), None
-        except DatabaseUnavailable as error:
-            return job, error.message
-
     # --- controlling jobs --------------------------------------------------------------
 
-    def _job(self, options: dict[str, Any]) -> SyncJob:
-        if not options["job_id"]:
-            raise InvalidJobRequest("job_id", f"{options['action']} needs a job id (see: batch_sync list)")
-        return selectors.sync_job_detail(options["job_id"])
+    def _job(self, args: Arguments) -> SyncJob:
+        if not args.job_id:
+            raise InvalidJobRequest("job_id", f"{args.action} needs a job id (see: batch_sync list)")
+        return selectors.sync_job_detail(args.job_id)
 
-    def _action_status(self, options: dict[str, Any]) -> int:
-        for line in output.job_status_lines(self._job(options)):
+    def _action_status(self, args: Arguments) -> int:
+        for line in output.job_status_lines(self._job(args)):
             self.stdout.write(line)
         return EXIT_OK
 
-    def _action_list(self, options: dict[str, Any]) -> int:
+    def _action_list(self, args: Arguments) -> int:
         for line in output.job_list_lines(
-            selectors.sync_job_list_recent(bounds.LIST_LIMIT.check(options["limit"]))
+            selectors.sync_job_list_recent(bounds.LIST_LIMIT.check(args.limit))
         ):
             self.stdout.write(line)
         return EXIT_OK
 
-    def _control(self, options: dict[str, Any], operation: str) -> int:
-        job = self._job(options)
+    def _control(self, args: Arguments, operation: str) -> int:
+        job = self._job(args)
         again = operation == "cancel" and job.status == SyncJobStatus.CANCELLING
         job = OPERATIONS[operation].run(job, requested_by="cli")
         if again and job.status == SyncJobStatus.CANCELLING:
@@ -507,14 +330,14 @@ class Command(BaseCommand):
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
         return EXIT_OK
 
-    def _action_work(self, options: dict[str, Any]) -> int:
+    def _action_work(self, args: Arguments) -> int:
         """Be one more worker of a pending or running job, here in the foreground.
 
         What a cluster worker does, without a cluster: on a second machine, or to take over a
         job whose workers died. Killing it is safe: its day's lease runs out and another worker
         (or the reaper) takes the day over.
         """
-        job = self._job(options)
+        job = self._job(args)
         if job.status not in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
             raise InvalidTransition(
                 f"Cannot work on job {job.task_id}: it is {job.status} (resume or retry it first)"
@@ -531,13 +354,9 @@ class Command(BaseCommand):
         job = outcome.job
         self.stdout.write(f"Worker {worker_id} loaded {outcome.days_loaded} day(s)")
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
-        if job.status == SyncJobStatus.FAILED:
-            return EXIT_DAYS_FAILED
-        if job.status in (SyncJobStatus.CANCELLED, SyncJobStatus.PAUSED):
-            return EXIT_STOPPED
-        return EXIT_OK
+        return job_exit_status(job, sole_runner=False)
 
-    def _action_recover(self, options: dict[str, Any]) -> int:
+    def _action_recover(self, args: Arguments) -> int:
         """Run the reaper once (the cluster schedule does it every minute)."""
         recovered = services.sync_jobs_recover_stalled()
         for job in recovered:
@@ -546,25 +365,25 @@ class Command(BaseCommand):
             self.stdout.write("No stalled job: nothing to recover.")
         return EXIT_OK
 
-    def _action_cancel(self, options: dict[str, Any]) -> int:
-        return self._control(options, "cancel")
+    def _action_cancel(self, args: Arguments) -> int:
+        return self._control(args, "cancel")
 
-    def _action_pause(self, options: dict[str, Any]) -> int:
-        return self._control(options, "pause")
+    def _action_pause(self, args: Arguments) -> int:
+        return self._control(args, "pause")
 
-    def _action_resume(self, options: dict[str, Any]) -> int:
+    def _action_resume(self, args: Arguments) -> int:
         """Resume in the foreground like `run`, or on the cluster with --detach.
 
         A pending or running job whose workers are gone (its lease ran out: a killed foreground
         run, no cluster) is taken over here instead.
         """
-        if options["detach"]:
+        if args.detach:
             handoff = tasks.ClusterHandoff()
-            job = services.sync_job_resume(self._job(options), enqueue=handoff)
+            job = services.sync_job_resume(self._job(args), enqueue=handoff)
             self._check_handed_over(handoff)
             self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
             return EXIT_OK
-        job = self._job(options)
+        job = self._job(args)
         if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
             return self._take_over(job)
         job = services.sync_job_resume(job, enqueue=None)
@@ -573,21 +392,19 @@ class Command(BaseCommand):
             return EXIT_OK
         return self._run_foreground(job)
 
-    def _action_retry(self, options: dict[str, Any]) -> int:
-        original = self._job(options)
-        detach = options["detach"]
-        if options["dry_run"]:
-            request = services.sync_job_retry_request(
-                original, reprocess=options["reprocess"] or Reprocess.FAILED
-            )
+    def _action_retry(self, args: Arguments) -> int:
+        original = self._job(args)
+        detach = args.detach
+        if args.dry_run:
+            request = services.sync_job_retry_request(original, reprocess=args.reprocess or Reprocess.FAILED)
             self.stdout.write(f"Retry of job {original.task_id} (reprocess={request.reprocess}):")
             return self._print_plan(request)
         handoff = tasks.ClusterHandoff()
         job = services.sync_job_retry(
             original,
-            reprocess=options["reprocess"] or Reprocess.FAILED,
+            reprocess=args.reprocess or Reprocess.FAILED,
             requested_by="cli",
-            queue=options["queue"],
+            queue=args.queue,
             enqueue=handoff if detach else None,
         )
         self._check_handed_over(handoff)

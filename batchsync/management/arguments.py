@@ -1,0 +1,199 @@
+"""`batch_sync`'s command line: its subcommands, their options and the typed validators of values.
+
+A bad value is refused by argparse itself (`type=` functions): one line on stderr, exit 2,
+before anything is looked up or changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from django.core.management.base import CommandParser
+from django.utils import translation
+
+from batchsync import bounds
+from batchsync.exceptions import InvalidJobRequest
+from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
+from batchsync.models import Reprocess
+
+DEFAULT_ACTION = "run"
+# Django's own options (before or after the subcommand); their values set at the top level.
+DJANGO_VALUE_OPTIONS = ("-v", "--verbosity", "--settings", "--pythonpath")
+DJANGO_FLAG_OPTIONS = ("--traceback", "--no-color", "--force-color", "--skip-checks")
+HELP_OPTIONS = ("-h", "--help", "--version")
+
+
+def cli_language() -> str:
+    """The language of the command's messages (BATCHSYNC_CLI_LANGUAGE: en or zh-hans)."""
+    return os.environ.get("BATCHSYNC_CLI_LANGUAGE", "en")
+
+
+def iso_date(value: str) -> dt.date:
+    """A date in YYYY-MM-DD form."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def within(bound: bounds.Bound) -> Callable[[str], int]:
+    """A whole number inside `bound` (the same bound the services, the API and the admin check)."""
+
+    def whole_number(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
+        try:
+            with translation.override(cli_language()):
+                return bound.check(number)
+        except InvalidJobRequest as error:
+            raise argparse.ArgumentTypeError(error.message) from None
+
+    return whole_number
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Arguments:
+    """What the command line asked for; an option the subcommand does not take keeps its default."""
+
+    action: str
+    job_id: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    source: str | None = None
+    path: str | None = None
+    force: bool = False
+    reprocess: str | None = None
+    parallelism: int | None = None
+    priority: int = 0
+    queue: bool = False
+    detach: bool = False
+    dry_run: bool = False
+    limit: int = 20
+
+    @classmethod
+    def from_options(cls, action: str, options: dict[str, Any]) -> Arguments:
+        """The parsed options of `action`, without Django's own (verbosity, settings ...)."""
+        names = {field.name for field in dataclasses.fields(cls)} - {"action"}
+        return cls(action=action, **{name: options[name] for name in names if name in options})
+
+
+class OneLineErrorParser(CommandParser):
+    """Argument errors in one line on the command line (the usage is in --help), exit status 2.
+
+    Without a subcommand, `run` is meant: `batch_sync --start ... --end ...`.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        if not self.called_from_command_line:
+            super().error(message)  # raises CommandError (call_command)
+        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if args is not None and self._subparsers is not None:
+            args = with_default_action(list(args))
+        return super().parse_known_args(args, namespace)
+
+
+def with_default_action(args: list[str]) -> list[str]:
+    """`args` with `run` where the subcommand goes if the first word after Django's options is an option."""
+    position = 0
+    while position < len(args):
+        word = args[position]
+        if word in DJANGO_VALUE_OPTIONS:
+            position += 2
+        elif word in DJANGO_FLAG_OPTIONS or word.startswith(("--verbosity=", "--settings=", "--pythonpath=")):
+            position += 1
+        else:
+            break
+    if position >= len(args) or (args[position].startswith("-") and args[position] not in HELP_OPTIONS):
+        return [*args[:position], DEFAULT_ACTION, *args[position:]]
+    return args
+
+
+def add_subcommands(parser: CommandParser) -> None:
+    """`run` (the default), `plan`, `list`, `recover`, and the job's operations that take its id."""
+    django_options = OneLineErrorParser(add_help=False, argument_default=argparse.SUPPRESS)
+    hidden = argparse.SUPPRESS  # described in `batch_sync --help`
+    django_options.add_argument("-v", "--verbosity", type=int, choices=[0, 1, 2, 3], help=hidden)
+    django_options.add_argument("--settings", help=hidden)
+    django_options.add_argument("--pythonpath", help=hidden)
+    for flag in DJANGO_FLAG_OPTIONS:
+        django_options.add_argument(flag, action="store_true", help=hidden)
+
+    job_range = OneLineErrorParser(add_help=False)
+    job_range.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
+    job_range.add_argument("--end", type=iso_date, required=True, help="last date, YYYY-MM-DD")
+    job_range.add_argument("--source", help="data source name (default: BATCHSYNC_DEFAULT_SOURCE, demo)")
+    job_range.add_argument("--path", help="directory of the csv source")
+    job_range.add_argument(
+        "--force", action="store_true", help="reload days already loaded (= --reprocess all)"
+    )
+
+    reprocess = OneLineErrorParser(add_help=False)
+    reprocess.add_argument(
+        "--reprocess",
+        choices=Reprocess.values,
+        help="which days load again: failed (default: failed and never-run), all, none (never attempted)",
+    )
+    start = OneLineErrorParser(add_help=False)
+    start.add_argument("--queue", action="store_true", help="queue behind a running job instead of refusing")
+    start.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")
+    start.add_argument(
+        "--dry-run", action="store_true", help="show which days would load or skip; change nothing"
+    )
+    job = OneLineErrorParser(add_help=False)
+    job.add_argument("job_id", help="task id (or number) of the job")
+
+    subcommands = parser.add_subparsers(
+        dest="action", metavar="action", parser_class=OneLineErrorParser, required=True
+    )
+    run = subcommands.add_parser(
+        "run",
+        parents=[django_options, job_range, reprocess, start],
+        help="load a date range, here in the foreground or --detach to the cluster (the default)",
+    )
+    run.add_argument(
+        "--parallelism",
+        type=within(bounds.PARALLELISM),
+        help="days loaded at once (workers); default: BATCHSYNC_DEFAULT_PARALLELISM, or 1 per CPU, max 4",
+    )
+    run.add_argument(
+        "--priority",
+        type=within(bounds.PRIORITY),
+        default=0,
+        help=f"queue priority, higher first ({bounds.PRIORITY.low} to {bounds.PRIORITY.high})",
+    )
+    subcommands.add_parser(
+        "plan", parents=[django_options, job_range, reprocess], help="which days would load or skip"
+    )
+    listing = subcommands.add_parser("list", parents=[django_options], help="the newest jobs, a table")
+    listing.add_argument(
+        "--limit",
+        type=within(bounds.LIST_LIMIT),
+        default=20,
+        help=f"jobs shown ({bounds.LIST_LIMIT.low} to {bounds.LIST_LIMIT.high})",
+    )
+    subcommands.add_parser("recover", parents=[django_options], help="run the reaper once")
+    for name, about in (
+        ("status", "a job's progress, day counts, lease and operations"),
+        ("cancel", "cancel a job after the day in flight"),
+        ("pause", "pause a job after the day in flight"),
+        ("work", "be one more worker of a pending or running job, here"),
+    ):
+        subcommands.add_parser(name, parents=[django_options, job], help=about)
+    resume = subcommands.add_parser(
+        "resume", parents=[django_options, job], help="resume a job here, or --detach to the cluster"
+    )
+    resume.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")
+    subcommands.add_parser(
+        "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
+    )

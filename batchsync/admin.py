@@ -29,7 +29,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from batchsync import bounds, selectors, services, sources, tasks
+from batchsync import bounds, dispatch, selectors, services, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import (
@@ -511,9 +511,9 @@ class SyncJobAdmin(SyncJobAdminBase):
                     job_request.start_date, job_request.end_date, job_request.reprocess
                 )
             else:
-                handoff = tasks.ClusterHandoff()
                 try:
-                    job = services.sync_job_create(serializer.job_request(requested_by=user), enqueue=handoff)
+                    with dispatch.handoff() as handoff:
+                        job = services.sync_job_create(serializer.job_request(requested_by=user))
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:

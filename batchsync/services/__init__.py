@@ -14,7 +14,6 @@ Callers use this package's surface (`from batchsync import services; services.sy
 """
 
 from batchsync.services.completion import sync_job_finish_if_done
-from batchsync.services.handoff import Enqueue, sync_job_enqueue_on_commit
 from batchsync.services.lifecycle import (
     TRANSITIONS,
     sync_job_allowed_operations,
@@ -53,7 +52,6 @@ __all__ = [
     "TRANSITIONS",
     "ClaimedDay",
     "DayPlan",
-    "Enqueue",
     "JobProgress",
     "JobRequest",
     "sync_day_claim",
@@ -68,7 +66,6 @@ __all__ = [
     "sync_job_cancel",
     "sync_job_check_transition",
     "sync_job_create",
-    "sync_job_enqueue_on_commit",
     "sync_job_finish_if_done",
     "sync_job_join",
     "sync_job_pause",

@@ -8,6 +8,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from batchsync.dispatch import job_dispatch
 from batchsync.models import (
     FINISHED_STATUSES,
     WORKING_STATUSES,
@@ -16,7 +17,6 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
-from batchsync.services.handoff import Enqueue, sync_job_enqueue_on_commit
 from batchsync.services.locks import job_lock, lease_until, slot_lock
 from batchsync.services.progress import progress_refresh
 
@@ -46,7 +46,7 @@ def days_release_expired(job_id: int, now: dt.datetime) -> int:
     return SyncDay.objects.filter(pk__in=expired).update(status=SyncDayStatus.PENDING, lease_expires_at=None)
 
 
-def queue_advance(enqueue: Enqueue | None) -> SyncJob | None:
+def queue_advance() -> SyncJob | None:
     """Move the next queued job into the free slot (caller holds the `SyncLock` row)."""
     if SyncJob.objects.active().exists():
         return None
@@ -56,13 +56,12 @@ def queue_advance(enqueue: Enqueue | None) -> SyncJob | None:
     job.status = S.PENDING
     job.lease_expires_at = lease_until(timezone.now())  # deadline for a worker to pick it up
     job.save(update_fields=["status", "lease_expires_at"])
-    if enqueue is not None:
-        enqueue(job, job.parallelism)
+    job_dispatch(job, job.parallelism)
     logger.info("job=%s event=dequeued status=pending", job.task_id)
     return job
 
 
-def sync_job_finish_if_done(job_id: int, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+def sync_job_finish_if_done(job_id: int) -> SyncJob:
     """End the job's run when no live worker holds a day: finished, paused or cancelled.
 
     Runs under the slot lock because finishing frees the slot for the next queued job.
@@ -92,7 +91,7 @@ def sync_job_finish_if_done(job_id: int, *, enqueue: Enqueue | None = sync_job_e
         job.lease_expires_at = None
         job.save()
         progress_refresh(job)
-        queue_advance(enqueue)
+        queue_advance()
     logger.info("job=%s event=finished status=%s %s", job.task_id, job.status, job.message)
     logger.info("job=%s event=released_slot", job.task_id)
     return job

@@ -17,10 +17,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from batchsync.conf import get_settings
+from batchsync.dispatch import job_dispatch
 from batchsync.exceptions import InvalidTransition, SyncAlreadyRunning
 from batchsync.models import ACTIVE_STATUSES, FINISHED_STATUSES, Reprocess, SyncDay, SyncJob, SyncJobStatus
 from batchsync.services.completion import bank_active_time, queue_advance, sync_job_finish_if_done
-from batchsync.services.handoff import Enqueue, sync_job_enqueue_on_commit
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
 from batchsync.services.planning import JobRequest, sync_days_plan, sync_request_validate
 from batchsync.services.progress import progress_refresh
@@ -64,7 +64,6 @@ def _new_task_id(start_date: dt.date, end_date: dt.date) -> str:
 def sync_job_create(
     request: JobRequest,
     *,
-    enqueue: Enqueue | None = sync_job_enqueue_on_commit,
     retry_of: SyncJob | None = None,
 ) -> SyncJob:
     """Create a job with its days; refuse (or queue) it while another job holds the slot.
@@ -72,13 +71,13 @@ def sync_job_create(
     The slot check and the insert happen in one short transaction that holds the singleton
     `SyncLock` row FOR UPDATE, so concurrent starts from any process are serialized; the
     partial unique index `syncjob_one_active` makes a second active job impossible even so.
-    `enqueue` hands the job to workers on commit; the foreground command passes None and runs
-    the job itself.
+    A pending job is handed to workers on commit (see `batchsync.dispatch`: the foreground
+    command hands it nowhere and runs the job itself).
     """
     sync_request_validate(request)
     plan = sync_days_plan(request.start_date, request.end_date, request.reprocess)
-    # A foreground start (enqueue None) hands nothing to a cluster: see the reaper's docstring.
-    sync_jobs_recover_stalled(enqueue=enqueue)
+    # A foreground start hands nothing to a cluster: see the reaper's docstring.
+    sync_jobs_recover_stalled()
     try:
         with transaction.atomic():
             slot_lock()
@@ -106,8 +105,8 @@ def sync_job_create(
                 SyncDay(job=job, date=p.date, status=p.status, skip_reason=p.skip_reason) for p in plan
             )
             progress_refresh(job)
-            if job.status == S.PENDING and enqueue is not None:
-                enqueue(job, job.parallelism)
+            if job.status == S.PENDING:
+                job_dispatch(job, job.parallelism)
     except IntegrityError as error:
         if "syncjob_one_active" in str(error):
             holder = SyncJob.objects.active().first()
@@ -150,12 +149,11 @@ def sync_job_retry(
     reprocess: str = Reprocess.FAILED,
     requested_by: str = "",
     queue: bool = False,
-    enqueue: Enqueue | None = sync_job_enqueue_on_commit,
 ) -> SyncJob:
     """Start a new run of a finished job's range; `reprocess` picks which days load again."""
     job = SyncJob.objects.get(pk=job.pk)  # the current status, not the caller's copy
     request = sync_job_retry_request(job, reprocess=reprocess, requested_by=requested_by, queue=queue)
-    return sync_job_create(request, enqueue=enqueue, retry_of=job)
+    return sync_job_create(request, retry_of=job)
 
 
 def sync_job_check_transition(job: SyncJob, operation: str) -> str:
@@ -174,7 +172,7 @@ def sync_job_allowed_operations(job: SyncJob) -> list[str]:
     return [operation for operation, moves in TRANSITIONS.items() if job.status in moves]
 
 
-def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> SyncJob:
+def _transition(job: SyncJob, operation: str) -> SyncJob:
     """Apply an operator transition under the slot lock, or raise `InvalidTransition`."""
     with transaction.atomic():
         slot_lock()
@@ -194,28 +192,28 @@ def _transition(job: SyncJob, operation: str, *, enqueue: Enqueue | None) -> Syn
         job.save()
         progress_refresh(job)
         # Resuming a pausing job: its workers may have left already; extra ones leave at the cap.
-        if target in (S.PENDING, S.RUNNING) and enqueue is not None:
-            enqueue(job, job.parallelism)
+        if target in (S.PENDING, S.RUNNING):
+            job_dispatch(job, job.parallelism)
         if target not in ACTIVE_STATUSES:
-            queue_advance(enqueue)
+            queue_advance()
     logger.info("job=%s event=%s status=%s", job.task_id, operation, job.status)
     if target in (S.PAUSING, S.CANCELLING):
         # With no day in flight (workers between days, or all of them gone) stop right now.
         days_release_dead_workers(job)
-        job = sync_job_finish_if_done(job.pk, enqueue=enqueue)
+        job = sync_job_finish_if_done(job.pk)
     return job
 
 
-def sync_job_cancel(job: SyncJob, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+def sync_job_cancel(job: SyncJob) -> SyncJob:
     """Cancel at once when nothing runs; else `cancelling` until the day in flight is done."""
-    return _transition(job, "cancel", enqueue=enqueue)
+    return _transition(job, "cancel")
 
 
-def sync_job_pause(job: SyncJob, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+def sync_job_pause(job: SyncJob) -> SyncJob:
     """Pause after the day in flight; the workers are released."""
-    return _transition(job, "pause", enqueue=enqueue)
+    return _transition(job, "pause")
 
 
-def sync_job_resume(job: SyncJob, *, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> SyncJob:
+def sync_job_resume(job: SyncJob) -> SyncJob:
     """Continue a paused job from its first undone day, keeping counts, errors and time."""
-    return _transition(job, "resume", enqueue=enqueue)
+    return _transition(job, "resume")

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from batchsync import sessions
 from batchsync.conf import get_settings
+from batchsync.dispatch import in_foreground, job_dispatch
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
 from batchsync.services.completion import days_release_expired, sync_job_finish_if_done
-from batchsync.services.handoff import Enqueue, sync_job_enqueue_on_commit
 from batchsync.services.locks import lease_until
 
 logger = logging.getLogger("batchsync.jobs")
@@ -98,7 +98,7 @@ def days_release_dead_workers(job: SyncJob) -> int:
     return released
 
 
-def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_commit) -> list[SyncJob]:
+def sync_jobs_recover_stalled() -> list[SyncJob]:
     """Reaper: give stalled jobs (no live worker) back to workers, or finish them.
 
     A job is stalled when its lease ran out: its workers were killed, their machine is gone
@@ -110,10 +110,12 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
     between commit and enqueue) are enqueued again. Runs as a django-q2 schedule, at every job
     start and from `batch_sync recover`; running it twice at once is harmless (SKIP LOCKED).
 
-    With `enqueue` None (a foreground start, which runs its own job and has no cluster to hand
-    work to) a stalled running job is left as it is, lease expired, for the rerun of its
-    command or `resume` to take over; nothing is queued for a cluster that may not exist.
+    In the foreground (`dispatch.handoff(foreground=True)`: a foreground start, which runs its
+    own job and has no cluster to hand work to) a stalled running job is left as it is, lease
+    expired, for the rerun of its command or `resume` to take over; nothing is queued for a
+    cluster that may not exist.
     """
+    foreground = in_foreground()
     recovered: list[SyncJob] = []
     now = timezone.now()
     for job_id in SyncJob.objects.stalled(now).values_list("pk", flat=True):
@@ -125,7 +127,7 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
             if job.lease_expires_at is not None and job.lease_expires_at >= now:
                 continue
             released = days_release_expired(job.pk, now)
-            if job.status == S.RUNNING and enqueue is None:
+            if job.status == S.RUNNING and foreground:
                 # Nobody to hand it to: renewing its lease would only make a dead job look
                 # alive, and refuse the rerun that would take it over (`sync_job_take_over`).
                 logger.warning(
@@ -138,8 +140,8 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
             job.recoveries += 1
             job.lease_expires_at = lease_until(now)
             job.save(update_fields=["recoveries", "lease_expires_at"])
-            if job.status == S.RUNNING and enqueue is not None:
-                enqueue(job, job.parallelism)
+            if job.status == S.RUNNING:
+                job_dispatch(job, job.parallelism)
             logger.warning(
                 "job=%s event=recovered status=%s days_released=%s recoveries=%s",
                 job.task_id,
@@ -148,9 +150,9 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
                 job.recoveries,
             )
         if job.status != S.RUNNING:
-            job = sync_job_finish_if_done(job.pk, enqueue=enqueue)
+            job = sync_job_finish_if_done(job.pk)
         recovered.append(job)
-    if enqueue is None:
+    if foreground:
         return recovered
     # Pending jobs whose pickup deadline (the lease set when they became pending) passed.
     unclaimed = SyncJob.objects.filter(status=S.PENDING).filter(
@@ -173,7 +175,7 @@ def sync_jobs_recover_stalled(*, enqueue: Enqueue | None = sync_job_enqueue_on_c
             job.lease_expires_at = lease_until(now)
             job.recoveries += 1
             job.save(update_fields=["lease_expires_at", "recoveries"])
-            enqueue(job, job.parallelism)
+            job_dispatch(job, job.parallelism)
             logger.warning("job=%s event=requeued status=pending recoveries=%s", job.task_id, job.recoveries)
         recovered.append(job)
     return recovered

@@ -187,7 +187,6 @@ def sync_job_run(
     stop: threading.Event | None = None,
     abort: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
-    enqueue: services.Enqueue | None = services.sync_job_enqueue_on_commit,
 ) -> RunOutcome:
     """Work on a job until no day is left for this worker (or `deadline`, a monotonic time).
 
@@ -216,7 +215,7 @@ def sync_job_run(
             if stop is not None and stop.is_set() and not cancel_requested:
                 cancel_requested = True
                 with contextlib.suppress(InvalidTransition):  # another worker finished it already
-                    services.sync_job_cancel(job, enqueue=enqueue)
+                    services.sync_job_cancel(job)
             # At least one day per run, even past the deadline: a slice shorter than the time
             # to join would otherwise hand the job on forever without loading anything.
             if deadline is not None and claimed_any and time.monotonic() >= deadline:
@@ -295,7 +294,7 @@ def sync_job_run(
         heartbeat.stopped.set()
         heartbeat.join()
     if not more_work:
-        job = with_reconnect(services.sync_job_finish_if_done, job_id, enqueue=enqueue, log_as=worker_id)
+        job = with_reconnect(services.sync_job_finish_if_done, job_id, log_as=worker_id)
     else:
         job = SyncJob.objects.get(pk=job_id)
     if on_progress is not None:

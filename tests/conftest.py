@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from batchsync import dispatch
 from tests.faults import Ledger, LoadLog, load_log
 from tests.pgcluster import pg_cluster  # noqa: F401 (a session fixture: a private PostgreSQL to crash)
 
@@ -82,3 +83,10 @@ def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
     record = Ledger(request.node.name)
     yield record
     record.write()
+
+
+@pytest.fixture
+def foreground() -> Iterator[None]:
+    """Services called by the test hand no job to the cluster: the test runs the jobs itself."""
+    with dispatch.handoff(foreground=True):
+        yield

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import override
 
-from batchsync import calendars, runner, services
+from batchsync import calendars, dispatch, runner, services
 from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import Reprocess, SyncDay, SyncError, SyncJob, SyncJobStatus, TradingCalendar
 from batchsync.sources.demo import demo_day_csv
@@ -56,6 +56,7 @@ def page_messages(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
+@dispatch.handoff(foreground=True)
 def create_job(
     start: dt.date,
     end: dt.date,
@@ -67,7 +68,7 @@ def create_job(
     request = services.JobRequest(
         start_date=start, end_date=end, source=source, source_options=options or {}, reprocess=reprocess
     )
-    return services.sync_job_create(request, enqueue=None)
+    return services.sync_job_create(request)
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def client_en(admin_client: Client) -> Client:
 
 
 @pytest.fixture
-def finished_and_running(csv_dir: Path) -> Iterator[tuple[SyncJob, SyncJob]]:
+def finished_and_running(csv_dir: Path, foreground: None) -> Iterator[tuple[SyncJob, SyncJob]]:
     """Job A (failed): 10-08 non-trading, 10-09 loaded, 10-10 failed (missing file).
 
     Job B (running, reprocess=none) over 10-08..10-14: non-trading, already loaded, failed
@@ -87,7 +88,7 @@ def finished_and_running(csv_dir: Path) -> Iterator[tuple[SyncJob, SyncJob]]:
     first = create_job(
         dt.date(2025, 10, 8), dt.date(2025, 10, 10), source="csv", options={"path": str(csv_dir)}
     )
-    first = runner.sync_job_run(first.pk, enqueue=None).job
+    first = runner.sync_job_run(first.pk).job
     second = create_job(dt.date(2025, 10, 8), dt.date(2025, 10, 14), reprocess=Reprocess.NONE)
     fence = services.sync_job_join(second.pk, "test-worker")
     assert fence is not None
@@ -233,10 +234,11 @@ def test_actions_cancel_pause_resume_call_the_services_and_report_refusals(clien
     assert any(pending.task_id in text and "Cancel" in text for text in texts), texts
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_retry_action_starts_a_new_job_of_the_failed_days(client_en: Client) -> None:
     failed = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 10))
-    services.sync_job_cancel(failed, enqueue=None)
+    services.sync_job_cancel(failed)
     response = run_action(client_en, "retry_jobs", [failed])
     retry = SyncJob.objects.get(retry_of=failed)
     assert retry.status == SyncJobStatus.PENDING
@@ -339,6 +341,7 @@ def test_calendar_endpoint_sends_states_and_only_changed_details(
     assert set(admin_client.get(calendar_url(second), {"since": future}).json()["details"]) == {"2025-10-13"}
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_job_page_buttons_call_the_services(
     admin_client: Client, finished_and_running: tuple[SyncJob, SyncJob]
@@ -363,7 +366,7 @@ def test_job_page_buttons_call_the_services(
     assert second.status == SyncJobStatus.CANCELLING
     assert any("Cannot pause" in text for text in page_messages(response))
     # Retry of the failed job: a new job, and its page.
-    services.sync_job_finish_if_done(second.pk, enqueue=None)  # frees the slot (no day in flight)
+    services.sync_job_finish_if_done(second.pk)  # frees the slot (no day in flight)
     SyncDay.objects.filter(job=second, status="running").update(status="pending")
     second.refresh_from_db()
     if second.status != SyncJobStatus.CANCELLED:
@@ -374,6 +377,7 @@ def test_job_page_buttons_call_the_services(
     assert admin_client.post(control_url(first, "explode")).status_code == 403
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_job_page_and_calendar_queries_do_not_grow_with_days_or_errors(client_en: Client) -> None:
     def count(url: str) -> int:
@@ -382,7 +386,7 @@ def test_job_page_and_calendar_queries_do_not_grow_with_days_or_errors(client_en
         return len(queries)
 
     short = create_job(dt.date(2025, 10, 8), dt.date(2025, 10, 10))
-    services.sync_job_cancel(short, enqueue=None)
+    services.sync_job_cancel(short)
     SyncErrorFactory.create(job=short)
     long = create_job(dt.date(2023, 1, 1), dt.date(2025, 10, 10))  # 1,014 days
     SyncErrorFactory.create_batch(60, job=long)

@@ -20,7 +20,7 @@ from django_q.signing import SignedPackage
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from batchsync import tasks
+from batchsync import dispatch, tasks
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from tests.factories import SyncDayFactory, SyncErrorFactory, SyncJobFactory
 
@@ -257,7 +257,7 @@ def test_started_job_is_handed_to_the_cluster_and_its_progress_follows(settings:
     queued = broker.dequeue()
     assert queued is not None and len(queued) == 1
     package = SignedPackage.loads(queued[0][1])
-    assert (package["func"], package["args"]) == (tasks.WORK_TASK, (job.pk,))
+    assert (package["func"], package["args"]) == (dispatch.WORK_TASK, (job.pk,))
     broker.acknowledge(queued[0][0])
 
     tasks.sync_job_work(*package["args"])  # what a cluster worker does with the message

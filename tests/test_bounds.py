@@ -62,16 +62,15 @@ def test_the_api_and_the_admin_take_the_same_bounds() -> None:
     assert EnvelopePagination.max_page_size == bounds.PAGE_SIZE.high == bounds.LIST_LIMIT.high
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_the_services_refuse_a_priority_out_of_bounds_whoever_asks() -> None:
     request = services.JobRequest(OCT_9, OCT_9, "demo", {}, priority=99999)
     with pytest.raises(InvalidJobRequest) as raised:
-        services.sync_job_create(request, enqueue=None)
+        services.sync_job_create(request)
     assert raised.value.field == "priority"
     assert not SyncJob.objects.exists()
-    job = services.sync_job_create(
-        services.JobRequest(OCT_9, OCT_9, "demo", {}, priority=-1000), enqueue=None
-    )
+    job = services.sync_job_create(services.JobRequest(OCT_9, OCT_9, "demo", {}, priority=-1000))
     assert SyncJob.objects.get(pk=job.pk).priority == -1000
 
 

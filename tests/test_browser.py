@@ -348,6 +348,7 @@ def test_operator_starts_watches_cancels_and_inspects_jobs_in_a_real_browser(
         )
 
 
+@pytest.mark.usefixtures("foreground")
 def test_dashboard_in_chinese_shows_the_seeds_text(
     browser: Browser, server: LiveServer, screenshot_dir: Path
 ) -> None:
@@ -357,8 +358,8 @@ def test_dashboard_in_chinese_shows_the_seeds_text(
         source="demo",
         source_options={},
     )
-    job = services.sync_job_create(request, enqueue=None)
-    runner.sync_job_run(job.pk, enqueue=None)
+    job = services.sync_job_create(request)
+    runner.sync_job_run(job.pk)
     follower = User.objects.create_user("follower", password=PASSWORD)
     follower.user_permissions.add(Permission.objects.get(codename="view_syncjob"))
     context = browser.new_context(

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from batchsync import calendars, services
+from batchsync import calendars, dispatch, services
 from batchsync.conf import get_settings
 from batchsync.models import (
     DailyBar,
@@ -274,11 +274,12 @@ def test_a_failed_day_exits_1_and_the_summary_lists_its_error(csv_dir: Path) -> 
     assert job.status == SyncJobStatus.FAILED
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_resume_takes_over_a_running_job_whose_worker_is_gone(settings: object) -> None:
     """`resume <id>`: one of the ways on that a refused start names, for a killed foreground run."""
     request = services.JobRequest(dt.date(2025, 9, 1), dt.date(2025, 9, 3), "demo", {}, reprocess="all")
-    job = services.sync_job_create(request, enqueue=None)
+    job = services.sync_job_create(request)
     assert services.sync_job_join(job.pk, "gone:1:a") is not None
     from django.core.management.base import CommandError
 
@@ -554,6 +555,7 @@ def _wait_for_log(proc: subprocess.Popen[str], needle: str) -> list[str]:
     raise AssertionError(f"{needle!r} never logged:\n{''.join(seen)}")
 
 
+@dispatch.handoff(foreground=True)
 def _assert_cancelled_and_slot_free(job: SyncJob) -> None:
     assert job.status == SyncJobStatus.CANCELLED
     assert 0 <= job.success_days < 7
@@ -564,7 +566,7 @@ def _assert_cancelled_and_slot_free(job: SyncJob) -> None:
     assert DailyBar.objects.count() == 5500 * len(loaded)
     # The slot is free: a new job starts at once.
     request = services.JobRequest(OCT_9, OCT_9, source="demo", source_options={})
-    assert services.sync_job_create(request, enqueue=None).status == SyncJobStatus.PENDING
+    assert services.sync_job_create(request).status == SyncJobStatus.PENDING
 
 
 @pytest.mark.slow  # real command processes, seconds each

@@ -21,7 +21,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone, translation
 
-from batchsync import runner, services, sessions
+from batchsync import dispatch, runner, services, sessions
 from batchsync.exceptions import BatchSyncError, InvalidTransition
 from batchsync.models import (
     Reprocess,
@@ -61,8 +61,9 @@ def _test_sources(settings: Any) -> None:
     register_test_sources(settings)
 
 
+@dispatch.handoff(foreground=True)
 def control(operation: str, job: SyncJob) -> SyncJob:
-    result: SyncJob = getattr(services, f"sync_job_{operation}")(job, enqueue=None)
+    result: SyncJob = getattr(services, f"sync_job_{operation}")(job)
     return result
 
 
@@ -112,16 +113,17 @@ def test_every_operation_from_every_status_is_allowed_or_raises_invalid_transiti
         assert result.status in (S.CANCELLED, S.PAUSED, S.RUNNING)
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_invalid_transitions_named_in_the_issue() -> None:
     succeeded = make_job(status=S.SUCCEEDED)
     cancelled = make_job(status=S.CANCELLED)
     with pytest.raises(InvalidTransition):
-        services.sync_job_resume(succeeded, enqueue=None)
+        services.sync_job_resume(succeeded)
     with pytest.raises(InvalidTransition):
-        services.sync_job_cancel(cancelled, enqueue=None)
+        services.sync_job_cancel(cancelled)
     with pytest.raises(InvalidTransition):
-        services.sync_job_retry(make_job(status=S.RUNNING), enqueue=None)
+        services.sync_job_retry(make_job(status=S.RUNNING))
 
 
 @contextmanager
@@ -144,24 +146,26 @@ def test_running_job_stops_after_the_day_in_flight_or_at_once_when_none_is() -> 
         _stop_after_the_day_in_flight(job, day)
 
 
+@dispatch.handoff(foreground=True)
 def _stop_after_the_day_in_flight(job: SyncJob, day: SyncDay) -> None:
-    assert services.sync_job_pause(job, enqueue=None).status == S.PAUSING  # a day is in flight
-    assert services.sync_job_resume(job, enqueue=None).status == S.RUNNING  # pausing -> running
-    assert services.sync_job_cancel(job, enqueue=None).status == S.CANCELLING
+    assert services.sync_job_pause(job).status == S.PAUSING  # a day is in flight
+    assert services.sync_job_resume(job).status == S.RUNNING  # pausing -> running
+    assert services.sync_job_cancel(job).status == S.CANCELLING
     with pytest.raises(InvalidTransition):
-        services.sync_job_pause(job, enqueue=None)  # cancelling wins
+        services.sync_job_pause(job)  # cancelling wins
     # The worker finishes its day and leaves: the job becomes cancelled, its day stays loaded.
     SyncDay.objects.filter(pk=day.pk).update(status=SyncDayStatus.SUCCEEDED, lease_expires_at=None)
-    job = services.sync_job_finish_if_done(job.pk, enqueue=None)
+    job = services.sync_job_finish_if_done(job.pk)
     assert (job.status, job.success_days) == (S.CANCELLED, 1)
     # With nothing in flight a pause is immediate.
     idle = make_job(
         status=S.RUNNING, total_days=1, lease_expires_at=timezone.now() + dt.timedelta(seconds=60)
     )
     make_day(job=idle, status=SyncDayStatus.PENDING)
-    assert services.sync_job_pause(idle, enqueue=None).status == S.PAUSED
+    assert services.sync_job_pause(idle).status == S.PAUSED
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("operation", ["cancel", "pause"])
 def test_a_stop_finishes_at_once_when_the_worker_of_the_day_in_flight_has_no_session(operation: str) -> None:
@@ -177,7 +181,7 @@ def test_a_stop_finishes_at_once_when_the_worker_of_the_day_in_flight_has_no_ses
         assert SyncDay.objects.get(pk=dead.pk).status == SyncDayStatus.PENDING
         assert SyncDay.objects.get(pk=alive.pk).status == SyncDayStatus.RUNNING
     # The live worker is gone too (killed): stopping again finishes the job now.
-    again = control(operation, job) if operation == "cancel" else services.sync_job_cancel(job, enqueue=None)
+    again = control(operation, job) if operation == "cancel" else services.sync_job_cancel(job)
     assert again.status == S.CANCELLED and again.finished_at is not None
     days = {day.pk: day.status for day in SyncDay.objects.filter(job=job)}
     assert days == {loaded.pk: "succeeded", alive.pk: "pending", dead.pk: "pending"}
@@ -195,6 +199,7 @@ def test_cancelling_a_cancelling_job_again_is_not_an_error() -> None:
     assert control("cancel", job).status == S.CANCELLED  # its worker is gone: done at once
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_queue_runs_by_priority_then_age_and_never_two_at_once(settings: Any) -> None:
     start, end = dt.date(2025, 10, 1), dt.date(2025, 10, 8)  # holiday: nothing to load
@@ -202,10 +207,10 @@ def test_queue_runs_by_priority_then_age_and_never_two_at_once(settings: Any) ->
     def request(priority: int = 0, queue: bool = True) -> services.JobRequest:
         return services.JobRequest(start, end, "demo", {}, priority=priority, queue=queue)
 
-    first = services.sync_job_create(request(queue=False), enqueue=None)
-    low = services.sync_job_create(request(priority=0), enqueue=None)
-    high = services.sync_job_create(request(priority=5), enqueue=None)
-    later_high = services.sync_job_create(request(priority=5), enqueue=None)
+    first = services.sync_job_create(request(queue=False))
+    low = services.sync_job_create(request(priority=0))
+    high = services.sync_job_create(request(priority=5))
+    later_high = services.sync_job_create(request(priority=5))
     assert [job_now(j).status for j in (first, low, high, later_high)] == [
         S.PENDING,
         S.QUEUED,
@@ -213,12 +218,12 @@ def test_queue_runs_by_priority_then_age_and_never_two_at_once(settings: Any) ->
         S.QUEUED,
     ]
     # Pausing a queued job takes it out of the queue; resuming while the slot is busy queues it.
-    assert services.sync_job_pause(high, enqueue=None).status == S.PAUSED
-    assert services.sync_job_resume(high, enqueue=None).status == S.QUEUED
+    assert services.sync_job_pause(high).status == S.PAUSED
+    assert services.sync_job_resume(high).status == S.QUEUED
     order = []
     while (job := SyncJob.objects.active().first()) is not None:
         order.append(job.pk)
-        assert runner.sync_job_run(job.pk, enqueue=None).job.status == S.SUCCEEDED
+        assert runner.sync_job_run(job.pk).job.status == S.SUCCEEDED
     # `high` was paused and re-queued after `later_high` was created: same priority, and age is
     # the creation time, so it still goes first.
     assert order == [first.pk, high.pk, later_high.pk, low.pk]
@@ -266,11 +271,10 @@ def command_with_code(*args: str) -> tuple[int, str]:
     return 0, out.getvalue()
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_command_control_actions_show_the_job_id_and_persist_the_state() -> None:
-    job = services.sync_job_create(
-        services.JobRequest(dt.date(2025, 9, 1), dt.date(2025, 9, 5), "demo", {}), enqueue=None
-    )
+    job = services.sync_job_create(services.JobRequest(dt.date(2025, 9, 1), dt.date(2025, 9, 5), "demo", {}))
     listing = command("list")
     assert job.task_id in listing and "pending" in listing
     out = command("pause", job.task_id)

@@ -183,12 +183,13 @@ def test_seed_block_in_chinese_matches_the_seeds_text() -> None:
     ]
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_dashboard_follows_a_job_started_through_the_services(follower: Client) -> None:
     request = services.JobRequest(
         start_date=dt.date(2025, 10, 1), end_date=dt.date(2025, 10, 9), source="demo", source_options={}
     )
-    job = services.sync_job_create(request, enqueue=None)
+    job = services.sync_job_create(request)
     html = follower.get(PANEL).content.decode()
     assert 'data-active="1"' in html and job.task_id in html
     assert "Batch sync job started; 9 days to sync" in html

@@ -20,7 +20,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone, translation
 
-from batchsync import loader, runner, services, tasks
+from batchsync import dispatch, loader, runner, services
 from batchsync.conf import get_settings
 from batchsync.exceptions import SyncAlreadyRunning
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
@@ -59,6 +59,7 @@ def env(subprocess_env: dict[str, str]) -> dict[str, str]:
     return worker_env(subprocess_env)
 
 
+@dispatch.handoff(foreground=True)
 def fault_job(
     marker_dir: Path, start: dt.date = SEP_1, end: dt.date = SEP_5, *, parallelism: int = 1, **faults: Any
 ) -> SyncJob:
@@ -71,7 +72,7 @@ def fault_job(
         parallelism=parallelism,
         reprocess="all",
     )
-    return services.sync_job_create(request, enqueue=None)
+    return services.sync_job_create(request)
 
 
 def preload_partial(day: dt.date, rows: int) -> None:
@@ -146,7 +147,7 @@ def test_kill_9_cluster_worker_mid_copy_the_other_worker_takes_the_day_over(
     )
     events = Events(tmp_path / "m")
     with qcluster(env, tmp_path / "cluster.log", workers=2) as cluster:
-        tasks.sync_job_enqueue_workers(job.pk, job.parallelism)
+        dispatch.sync_job_enqueue_workers(job.pk, job.parallelism)
         victim = events.wait("copy", SEP_2)
         assert worker_pid(SyncDay.objects.get(job=job, date=SEP_2).worker_id) == victim
         os.kill(victim, signal.SIGKILL)
@@ -174,7 +175,7 @@ def test_worker_frozen_past_its_lease_commits_nothing_when_it_wakes(
     job = fault_job(tmp_path / "m", parallelism=2, delay_dates=[SEP_2.isoformat()], delay_attempts=1, **pause)
     events = Events(tmp_path / "m")
     with qcluster(env, tmp_path / "cluster.log", workers=2) as cluster:
-        tasks.sync_job_enqueue_workers(job.pk, job.parallelism)
+        dispatch.sync_job_enqueue_workers(job.pk, job.parallelism)
         frozen = events.wait(point, SEP_2)
         os.kill(frozen, signal.SIGSTOP)
         ledger.fault(f"SIGSTOP past the lease at {point}")
@@ -263,8 +264,7 @@ def request(index):
             time.sleep(0.001)
         job = services.sync_job_create(
             services.JobRequest(start_date=start, end_date=end, source="demo", source_options={},
-                                queue=queue, priority=index % 3, requested_by=f"{os.getpid()}/{index}"),
-            enqueue=None,
+                                queue=queue, priority=index % 3, requested_by=f"{os.getpid()}/{index}")
         )
         results.append(job.status)
     except SyncAlreadyRunning:
@@ -316,6 +316,7 @@ def test_fifty_concurrent_starts_exactly_one_runs_the_rest_are_refused(
     assert SyncJob.objects.count() == 1
 
 
+@pytest.mark.usefixtures("foreground")
 def test_fifty_concurrent_starts_with_queue_one_runs_the_rest_queue_by_priority_then_age(
     tmp_path: Path, env: dict[str, str], ledger: Ledger
 ) -> None:
@@ -328,7 +329,7 @@ def test_fifty_concurrent_starts_with_queue_one_runs_the_rest_queue_by_priority_
     ran = []
     while (job := SyncJob.objects.active().first()) is not None:
         assert SyncJob.objects.active().count() == 1
-        outcome = runner.sync_job_run(job.pk, enqueue=None)
+        outcome = runner.sync_job_run(job.pk)
         assert outcome.job.status == SyncJobStatus.SUCCEEDED
         ran.append(job.pk)
     assert ran[1:] == expected
@@ -346,7 +347,7 @@ def test_a_day_that_kills_its_worker_every_time_fails_after_max_attempts_the_res
     events = Events(tmp_path / "m")
     attempts = get_settings().max_day_attempts
     with qcluster(env, tmp_path / "cluster.log", workers=1) as cluster:
-        tasks.sync_job_enqueue_workers(job.pk, job.parallelism)
+        dispatch.sync_job_enqueue_workers(job.pk, job.parallelism)
 
         def finished() -> SyncJob | None:
             # What the reaper schedule does every minute, at test speed.
@@ -378,13 +379,14 @@ def test_a_day_that_kills_its_worker_every_time_fails_after_max_attempts_the_res
 # --- transient and permanent source errors ---------------------------------------------------------
 
 
+@pytest.mark.usefixtures("foreground")
 def test_transient_source_errors_are_retried_with_backoff_then_the_day_loads(
     tmp_path: Path, settings: Any, ledger: Ledger
 ) -> None:
     settings.BATCHSYNC = {**settings.BATCHSYNC, "SOURCE_RETRIES": 3, "SOURCE_RETRY_BACKOFF_SECONDS": 0.2}
     job = fault_job(tmp_path / "m", SEP_1, SEP_2, transient=2)
     started = time.monotonic()
-    outcome = runner.sync_job_run(job.pk, enqueue=None)
+    outcome = runner.sync_job_run(job.pk)
     elapsed = time.monotonic() - started
     ledger.fault("transient source error", 4)
     assert outcome.job.status == SyncJobStatus.SUCCEEDED
@@ -399,12 +401,13 @@ def test_transient_source_errors_are_retried_with_backoff_then_the_day_loads(
     ledger.jobs_completed += 1
 
 
+@pytest.mark.usefixtures("foreground")
 def test_transient_errors_beyond_the_retry_count_and_permanent_errors_fail_the_day(
     tmp_path: Path, settings: Any
 ) -> None:
     settings.BATCHSYNC = {**settings.BATCHSYNC, "SOURCE_RETRIES": 1}
     job = fault_job(tmp_path / "m", SEP_1, SEP_3, transient=5, fail_on=[SEP_2.isoformat()])
-    outcome = runner.sync_job_run(job.pk, enqueue=None)
+    outcome = runner.sync_job_run(job.pk)
     assert outcome.job.status == SyncJobStatus.FAILED
     days = {day.date: day for day in SyncDay.objects.filter(job=job)}
     assert all(day.status == SyncDayStatus.FAILED for day in days.values())
@@ -453,6 +456,7 @@ def test_reaper_returns_a_dead_workers_days_and_enqueues_new_workers(tmp_path: P
     assert services.sync_jobs_recover_stalled() == []  # its lease was renewed for the new workers
 
 
+@pytest.mark.usefixtures("foreground")
 def test_a_foreground_start_leaves_a_stalled_job_for_takeover_and_queues_nothing(tmp_path: Path) -> None:
     """With no cluster to hand it to, the start's reaper pass must not make a dead job look alive."""
     job = fault_job(tmp_path / "m", parallelism=2)
@@ -463,7 +467,7 @@ def test_a_foreground_start_leaves_a_stalled_job_for_takeover_and_queues_nothing
     expire(job)
     request = services.JobRequest(SEP_1, SEP_2, "demo", {}, reprocess="all")
     with pytest.raises(SyncAlreadyRunning) as refused:
-        services.sync_job_create(request, enqueue=None)
+        services.sync_job_create(request)
     assert refused.value.job_id == job.pk
     facts = refused.value.facts
     assert facts is not None
@@ -479,10 +483,11 @@ def test_a_foreground_start_leaves_a_stalled_job_for_takeover_and_queues_nothing
     with pytest.raises(SyncAlreadyRunning) as again:
         services.sync_job_take_over(job.pk, "other:3:c")
     assert again.value.facts is not None and again.value.facts["takeover_in_seconds"] > 0
-    outcome = runner.sync_job_run(job.pk, worker_id="new:2:b", enqueue=None)
+    outcome = runner.sync_job_run(job.pk, worker_id="new:2:b")
     assert outcome.job.status == SyncJobStatus.SUCCEEDED
 
 
+@pytest.mark.usefixtures("foreground")
 def test_reaper_finishes_a_stalled_pausing_or_cancelling_job_and_frees_the_slot(tmp_path: Path) -> None:
     for operation, final in (("pause", SyncJobStatus.PAUSED), ("cancel", SyncJobStatus.CANCELLED)):
         job = fault_job(tmp_path / operation)
@@ -490,7 +495,7 @@ def test_reaper_finishes_a_stalled_pausing_or_cancelling_job_and_frees_the_slot(
         assert fence is not None and services.sync_day_claim(job.pk, "dead:1:a", fence) is not None
         # Its worker is alive when asked to stop (it has a session), then dies before its day ends.
         with psycopg.connect(database_url(), application_name="dead:1:a"):
-            job = getattr(services, f"sync_job_{operation}")(job, enqueue=None)
+            job = getattr(services, f"sync_job_{operation}")(job)
         assert job.status in (SyncJobStatus.PAUSING, SyncJobStatus.CANCELLING)  # a day is in flight
         expire(job)
         services.sync_jobs_recover_stalled()
@@ -498,11 +503,11 @@ def test_reaper_finishes_a_stalled_pausing_or_cancelling_job_and_frees_the_slot(
         assert job.status == final and not SyncJob.objects.active().exists()
         assert not SyncDay.objects.filter(job=job, status=SyncDayStatus.RUNNING).exists()
         if final == SyncJobStatus.PAUSED:
-            services.sync_job_cancel(job, enqueue=None)
+            services.sync_job_cancel(job)
 
 
 def test_reaper_enqueues_a_pending_job_nobody_picked_up_once_per_deadline(tmp_path: Path) -> None:
-    job = fault_job(tmp_path / "m")  # created with enqueue=None: as if the enqueue was lost
+    job = fault_job(tmp_path / "m")  # created in the foreground: as if the enqueue was lost
     assert services.sync_jobs_recover_stalled() == []  # still within its pickup deadline
     SyncJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert [j.pk for j in services.sync_jobs_recover_stalled()] == [job.pk]

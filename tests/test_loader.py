@@ -294,20 +294,20 @@ def test_bad_rows_payload_names_the_row(loaded_day: list[Any], row: tuple[Any, .
 # --- through the runner: a bad file is a failed day with file and line, old bars intact ------
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_bad_csv_row_fails_the_day_in_a_job_and_keeps_the_loaded_bars(csv_dir: Path) -> None:
     good = rows_text(bar("600000.SH"), bar("000001.SZ"))
     (csv_dir / "20251009.csv").write_text(good)
     first = services.sync_job_create(
-        services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)}), enqueue=None
+        services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)})
     )
     assert runner.sync_job_run(first.pk).job.status == SyncJobStatus.SUCCEEDED
     before = day_rows(DAY)
 
     (csv_dir / "20251009.csv").write_text(rows_text(bar("600000.SH"), bar("000001.SZ", high="oops")))
     again = services.sync_job_create(
-        services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)}, reprocess="all"),
-        enqueue=None,
+        services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)}, reprocess="all")
     )
     job = runner.sync_job_run(again.pk).job
     assert job.status == SyncJobStatus.FAILED
@@ -345,6 +345,7 @@ def test_compressed_or_binary_files_fail_with_file_and_reason(
     assert day_rows(DAY) == loaded_day
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("data", "line", "reason"),
@@ -360,13 +361,12 @@ def test_a_gzip_or_binary_file_fails_the_day_in_a_job_with_file_and_reason(
     path = csv_dir / "20251009.csv"
     path.write_text(rows_text(bar("600000.SH"), bar("000001.SZ")))
     request = services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)})
-    assert runner.sync_job_run(services.sync_job_create(request, enqueue=None).pk).job.status == "succeeded"
+    assert runner.sync_job_run(services.sync_job_create(request).pk).job.status == "succeeded"
     before = day_rows(DAY)
 
     path.write_bytes(data)
     again = services.sync_job_create(
-        services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)}, reprocess="all"),
-        enqueue=None,
+        services.JobRequest(DAY, DAY, source="csv", source_options={"path": str(csv_dir)}, reprocess="all")
     )
     job = runner.sync_job_run(again.pk).job
     assert job.status == SyncJobStatus.FAILED

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.utils.translation import override
 
-from batchsync import operations, services
+from batchsync import dispatch, operations, services
 from batchsync.models import SyncJobStatus
 from tests.factories import SyncJobFactory
 
@@ -43,9 +43,10 @@ def test_allowed_operations_need_the_status_and_the_permissions() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@dispatch.handoff(foreground=True)
 def test_run_calls_the_service_and_retry_answers_with_the_new_job_requested_by_the_user() -> None:
     job = SyncJobFactory.create(status=SyncJobStatus.FAILED, total_days=9)
-    retried = operations.OPERATIONS["retry"].run(job, requested_by="alice", enqueue=None)
+    retried = operations.OPERATIONS["retry"].run(job, requested_by="alice")
     assert retried.pk != job.pk and retried.retry_of_id == job.pk and retried.requested_by == "alice"
-    cancelled = operations.OPERATIONS["cancel"].run(retried, requested_by="alice", enqueue=None)
+    cancelled = operations.OPERATIONS["cancel"].run(retried, requested_by="alice")
     assert cancelled.pk == retried.pk and cancelled.status == SyncJobStatus.CANCELLED

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from batchsync import runner, services
+from batchsync import dispatch, runner, services
 from batchsync.models import SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
 from tests.faults import (
     LEASE_SECONDS,
@@ -37,11 +37,12 @@ def _test_sources(settings: Any) -> None:
     register_test_sources(settings)
 
 
+@dispatch.handoff(foreground=True)
 def new_job(
     start: dt.date, end: dt.date, *, parallelism: int, source: str = "demo", **options: Any
 ) -> SyncJob:
     request = services.JobRequest(start, end, source, options, parallelism=parallelism, reprocess="all")
-    return services.sync_job_create(request, enqueue=None)
+    return services.sync_job_create(request)
 
 
 def in_threads(count: int, work: Any) -> list[Any]:
@@ -99,14 +100,16 @@ def test_claims_respect_the_parallelism_cap() -> None:
     assert sorted(claim.date for claim in taken) == [dt.date(2025, 9, d) for d in (1, 2, 3)]
 
 
+@pytest.mark.usefixtures("foreground")
 def test_one_worker_loads_days_in_date_order() -> None:
     job = new_job(dt.date(2025, 9, 1), dt.date(2025, 9, 12), parallelism=1)
-    assert runner.sync_job_run(job.pk, enqueue=None).job.status == SyncJobStatus.SUCCEEDED
+    assert runner.sync_job_run(job.pk).job.status == SyncJobStatus.SUCCEEDED
     loaded = SyncDay.objects.filter(job=job, status=SyncDayStatus.SUCCEEDED).order_by("started_at")
     dates = [day.date for day in loaded]
     assert dates == sorted(dates) and len(dates) == 10
 
 
+@pytest.mark.usefixtures("foreground")
 def test_heartbeat_keeps_a_day_slower_than_its_lease(tmp_path: Path, loads: LoadLog) -> None:
     slow = dt.date(2025, 9, 2)
     job = new_job(
@@ -117,7 +120,7 @@ def test_heartbeat_keeps_a_day_slower_than_its_lease(tmp_path: Path, loads: Load
         **fault_options(tmp_path / "m", fetch_delay=2.5 * LEASE_SECONDS, delay_dates=[slow.isoformat()]),
     )
     # Two workers: the idle one waits at the tail, but the slow day's lease is kept alive.
-    outcomes = in_threads(2, lambda index: runner.sync_job_run(job.pk, enqueue=None))
+    outcomes = in_threads(2, lambda index: runner.sync_job_run(job.pk))
     assert {o.job.status for o in outcomes} == {SyncJobStatus.SUCCEEDED}
     day = SyncDay.objects.get(job=job, date=slow)
     assert day.attempts == 1  # never taken over
@@ -137,9 +140,7 @@ def test_four_cluster_workers_share_one_job_and_no_day_is_loaded_twice(
     )
     events = Events(tmp_path / "m")
     with qcluster(worker_env(subprocess_env), tmp_path / "cluster.log", workers=4) as cluster:
-        from batchsync import tasks
-
-        tasks.sync_job_enqueue_workers(job.pk, job.parallelism)
+        dispatch.sync_job_enqueue_workers(job.pk, job.parallelism)
         job = wait_for_status(job, SyncJobStatus.SUCCEEDED, SyncJobStatus.FAILED, timeout=90)
         assert job.status == SyncJobStatus.SUCCEEDED, cluster.log()[-3000:]
     days = list(SyncDay.objects.filter(job=job, status=SyncDayStatus.SUCCEEDED))

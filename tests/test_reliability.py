@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from batchsync import services
+from batchsync import dispatch, services
 from batchsync.models import SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
 from tests.conftest import PROJECT_DIR
 from tests.faults import (
@@ -178,10 +178,11 @@ def test_worker_frozen_past_its_lease_wakes_reclaims_and_finishes_the_job(
     try:
         job = only_job()
 
+        @dispatch.handoff(foreground=True)
         def released() -> bool:
             # What any start does first (the reaper): once the frozen worker's lease has run
             # out, its day goes back to pending. The woken worker's fence then fails: LeaseLost.
-            services.sync_jobs_recover_stalled(enqueue=None)
+            services.sync_jobs_recover_stalled()
             return SyncDay.objects.get(job=job, date=slow).status == SyncDayStatus.PENDING
 
         wait_until(released, timeout=15, interval=0.2, what="the frozen run's day to be released")
@@ -314,12 +315,13 @@ def test_killed_foreground_run_is_taken_over_by_a_rerun_within_the_lease(
     assert_finished_exactly_once(job, loads, ledger)
 
 
+@pytest.mark.usefixtures("foreground")
 def test_a_rerun_before_the_lease_ends_says_how_long_until_it_can_take_over(
     tmp_path: Path, env: dict[str, str], settings: Any
 ) -> None:
     settings.BATCHSYNC = {**settings.BATCHSYNC, "LEASE_SECONDS": 30.0}
     request = services.JobRequest(SEP_1, SEP_12, "fault", {}, reprocess="all", parallelism=1)
-    job = services.sync_job_create(request, enqueue=None)
+    job = services.sync_job_create(request)
     assert services.sync_job_join(job.pk, "gone:1:a") is not None  # its worker, then killed
     result = run_manage(["batch_sync", *RANGE], {**env, "BATCHSYNC_LEASE_SECONDS": "30"})
     assert result.returncode == 2, result.stdout + result.stderr

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone, translation
 
-from batchsync import runner, services
+from batchsync import dispatch, runner, services
 from batchsync.models import (
     DailyBar,
     Reprocess,
@@ -29,10 +29,11 @@ SEP_1, SEP_9 = dt.date(2025, 9, 1), dt.date(2025, 9, 9)  # 7 trading days, one w
 SEP_TRADING = [dt.date(2025, 9, d) for d in (1, 2, 3, 4, 5, 8, 9)]
 
 
+@dispatch.handoff(foreground=True)
 def create(start: dt.date, end: dt.date, **kwargs: Any) -> SyncJob:
     options: dict[str, Any] = {"source": "demo", "source_options": {}}
     options.update(kwargs)
-    return services.sync_job_create(services.JobRequest(start, end, **options), enqueue=None)
+    return services.sync_job_create(services.JobRequest(start, end, **options))
 
 
 def csv_job(csv_dir: Path, start: dt.date, end: dt.date, **kwargs: Any) -> SyncJob:
@@ -58,11 +59,12 @@ def day_states(job: SyncJob) -> dict[dt.date, tuple[str, str]]:
 # --- skips -----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_non_trading_days_are_skipped_without_asking_the_source(csv_dir: Path) -> None:
     # Only the one trading day has a file: asking the csv source for any holiday would fail it.
     (csv_dir / "2025-10-09.csv").write_bytes(demo_day_csv(OCT_9))
-    job = runner.sync_job_run(csv_job(csv_dir, OCT_1, OCT_9).pk, enqueue=None).job
+    job = runner.sync_job_run(csv_job(csv_dir, OCT_1, OCT_9).pk).job
     assert job.status == SyncJobStatus.SUCCEEDED
     assert (job.total_days, job.success_days, job.failed_days, job.skipped_days) == (9, 1, 0, 8)
     states = day_states(job)
@@ -73,19 +75,20 @@ def test_non_trading_days_are_skipped_without_asking_the_source(csv_dir: Path) -
     assert job.rows_loaded == 5500
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_loaded_days_are_skipped_unless_forced_and_never_doubled() -> None:
-    first = runner.sync_job_run(create(OCT_1, OCT_9).pk, enqueue=None).job
+    first = runner.sync_job_run(create(OCT_1, OCT_9).pk).job
     before = bars_digest(OCT_1, OCT_9)
     assert before[0] == 5500
 
-    again = runner.sync_job_run(create(OCT_1, OCT_9).pk, enqueue=None).job
+    again = runner.sync_job_run(create(OCT_1, OCT_9).pk).job
     assert again.status == SyncJobStatus.SUCCEEDED
     assert (again.success_days, again.skipped_days, again.rows_loaded) == (0, 9, 0)
     assert day_states(again)[OCT_9] == (SyncDayStatus.SKIPPED, SkipReason.ALREADY_LOADED)
     assert bars_digest(OCT_1, OCT_9) == before
 
-    forced = runner.sync_job_run(create(OCT_1, OCT_9, reprocess=Reprocess.ALL).pk, enqueue=None).job
+    forced = runner.sync_job_run(create(OCT_1, OCT_9, reprocess=Reprocess.ALL).pk).job
     assert (forced.success_days, forced.skipped_days, forced.rows_loaded) == (1, 8, 5500)
     assert bars_digest(OCT_1, OCT_9) == before  # reloaded in place: same rows, no duplicates
     assert first.status == SyncJobStatus.SUCCEEDED
@@ -102,13 +105,14 @@ def _corrupt(csv: bytes, line: int, column: int, value: str) -> bytes:
     return "\n".join(lines).encode()
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_failing_days_are_recorded_with_file_line_and_reason_and_the_job_goes_on(csv_dir: Path) -> None:
     sep_1, sep_2, sep_3, sep_4, sep_5 = SEP_TRADING[:5]
     for day in (sep_1, sep_3, sep_4):
         (csv_dir / f"{day.isoformat()}.csv").write_bytes(demo_day_csv(day))
     # Sep 3 is loaded first, so its bad file later must leave these bars in place.
-    assert runner.sync_job_run(csv_job(csv_dir, sep_3, sep_3).pk, enqueue=None).job.success_days == 1
+    assert runner.sync_job_run(csv_job(csv_dir, sep_3, sep_3).pk).job.success_days == 1
     sep_3_before = bars_digest(sep_3, sep_3)
 
     bad_3 = csv_dir / "2025-09-03.csv"
@@ -119,7 +123,7 @@ def test_failing_days_are_recorded_with_file_line_and_reason_and_the_job_goes_on
 
     with translation.override("en"):  # errors are stored in the worker's language
         job = csv_job(csv_dir, sep_1, sep_5, reprocess=Reprocess.ALL)
-        job = runner.sync_job_run(job.pk, enqueue=None).job
+        job = runner.sync_job_run(job.pk).job
 
     assert job.status == SyncJobStatus.FAILED
     assert (job.success_days, job.failed_days, job.skipped_days, job.processed_days) == (2, 3, 0, 5)
@@ -160,6 +164,7 @@ class WorkerDied(Exception):
     """Stands in for a worker process dying between two statements."""
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_a_stopped_job_resumes_from_its_first_undone_day_without_reloading_done_ones(
     settings: Any,
@@ -174,7 +179,7 @@ def test_a_stopped_job_resumes_from_its_first_undone_day_without_reloading_done_
             raise WorkerDied  # right after claiming Sep 8: the day is left running
 
     with pytest.raises(WorkerDied):
-        runner.sync_job_run(job.pk, on_progress=die_on_third_trading_day, enqueue=None)
+        runner.sync_job_run(job.pk, on_progress=die_on_third_trading_day)
     left = {d.date: d for d in SyncDay.objects.filter(job=job)}
     assert [d for d in trading if left[d].status == SyncDayStatus.SUCCEEDED] == trading[:2]
     assert left[trading[2]].status == SyncDayStatus.RUNNING
@@ -188,7 +193,7 @@ def test_a_stopped_job_resumes_from_its_first_undone_day_without_reloading_done_
         if snapshot.current_date and (not claimed or claimed[-1] != snapshot.current_date):
             claimed.append(snapshot.current_date)
 
-    outcome = runner.sync_job_run(job.pk, on_progress=record, enqueue=None)
+    outcome = runner.sync_job_run(job.pk, on_progress=record)
 
     assert outcome.job.status == SyncJobStatus.SUCCEEDED
     assert outcome.days_loaded == 2
@@ -200,19 +205,20 @@ def test_a_stopped_job_resumes_from_its_first_undone_day_without_reloading_done_
     assert (outcome.job.success_days, outcome.job.skipped_days, outcome.job.rows_loaded) == (4, 2, 4 * 5500)
 
     resumed = bars_digest(sep_4, SEP_9)
-    clean = runner.sync_job_run(create(sep_4, SEP_9, reprocess=Reprocess.ALL).pk, enqueue=None).job
+    clean = runner.sync_job_run(create(sep_4, SEP_9, reprocess=Reprocess.ALL).pk).job
     assert clean.success_days == 4
     assert resumed == bars_digest(sep_4, SEP_9)  # same data as a clean run
     assert resumed[0] == 4 * 5500
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_a_run_past_its_deadline_still_loads_a_day_and_the_next_slice_continues() -> None:
     job = create(SEP_1, dt.date(2025, 9, 3))
-    first = runner.sync_job_run(job.pk, deadline=time.monotonic(), enqueue=None)
+    first = runner.sync_job_run(job.pk, deadline=time.monotonic())
     assert (first.more_work, first.days_loaded) == (True, 1)
     assert first.job.status == SyncJobStatus.RUNNING
-    second = runner.sync_job_run(job.pk, enqueue=None)
+    second = runner.sync_job_run(job.pk)
     assert (second.more_work, second.days_loaded) == (False, 2)
     assert second.job.status == SyncJobStatus.SUCCEEDED
 
@@ -220,6 +226,7 @@ def test_a_run_past_its_deadline_still_loads_a_day_and_the_next_slice_continues(
 # --- progress ----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_progress_is_committed_after_every_day_with_percent_eta_and_duration() -> None:
     job = create(SEP_1, SEP_9)
@@ -230,7 +237,7 @@ def test_progress_is_committed_after_every_day_with_percent_eta_and_duration() -
         committed = SyncJob.objects.get(pk=snapshot.pk)
         snapshots.append((time.time(), snapshot, committed))
 
-    job = runner.sync_job_run(job.pk, on_progress=watch, enqueue=None).job
+    job = runner.sync_job_run(job.pk, on_progress=watch).job
 
     # Every day's progress was committed and seen: 2 weekend days skipped at creation, then one
     # more per loaded day (published by the next day's claim; the last by the finish).
@@ -305,9 +312,10 @@ def test_a_worker_whose_claim_was_lost_claims_again_and_finishes_the_job(
     job = create(SEP_1, dt.date(2025, 9, 5), source="fault", source_options=options, reprocess="all")
     outcomes: list[runner.RunOutcome] = []
 
+    @dispatch.handoff(foreground=True)
     def work() -> None:
         try:
-            outcomes.append(runner.sync_job_run(job.pk, enqueue=None))
+            outcomes.append(runner.sync_job_run(job.pk))
         finally:
             connection.close()
 

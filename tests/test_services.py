@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone, translation
 
-from batchsync import runner, services
+from batchsync import dispatch, runner, services
 from batchsync.exceptions import InvalidJobRequest, SyncAlreadyRunning
 from batchsync.models import (
     Reprocess,
@@ -36,6 +36,7 @@ def job_request(start: dt.date = OCT_9, end: dt.date = OCT_9, **kwargs: Any) -> 
 # --- validation ----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("request_kwargs", "field", "fragment"),
@@ -53,21 +54,22 @@ def test_create_refuses_an_invalid_request_naming_the_field(
     request_kwargs: dict[str, Any], field: str, fragment: str
 ) -> None:
     with translation.override("en"), pytest.raises(InvalidJobRequest) as raised:
-        services.sync_job_create(job_request(**request_kwargs), enqueue=None)
+        services.sync_job_create(job_request(**request_kwargs))
     assert raised.value.field == field
     assert fragment in raised.value.message
     assert not SyncJob.objects.exists()
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_create_refuses_a_range_longer_than_the_cap(settings: Any) -> None:
     settings.BATCHSYNC = {**settings.BATCHSYNC, "MAX_RANGE_DAYS": 10}
     with translation.override("en"), pytest.raises(InvalidJobRequest) as raised:
-        services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 11)), enqueue=None)
+        services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 11)))
     assert raised.value.field == "end_date"
     assert "The range is 11 days; at most 10 days are allowed" in raised.value.message
     # Exactly at the cap is allowed.
-    job = services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 10)), enqueue=None)
+    job = services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 10)))
     assert job.total_days == 10
 
 
@@ -130,9 +132,10 @@ def test_plan_skips_loaded_days_unless_reprocess_all() -> None:
     }
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_create_stores_the_plan_as_days_and_counts_skips_as_processed() -> None:
-    job = services.sync_job_create(job_request(OCT_1, OCT_9), enqueue=None)
+    job = services.sync_job_create(job_request(OCT_1, OCT_9))
     assert job.status == SyncJobStatus.PENDING
     assert job.task_id.startswith("2025-10-01_2025-10-09_")
     assert (job.total_days, job.processed_days, job.skipped_days) == (9, 8, 8)
@@ -150,13 +153,12 @@ def test_two_starts_racing_from_two_connections_exactly_one_wins() -> None:
     results: list[SyncJob | BaseException] = []
     lock = threading.Lock()
 
+    @dispatch.handoff(foreground=True)
     def start(start: dt.date, end: dt.date) -> None:
         try:
             barrier.wait(timeout=10)
             with translation.override("zh-hans"):
-                outcome: SyncJob | BaseException = services.sync_job_create(
-                    job_request(start, end), enqueue=None
-                )
+                outcome: SyncJob | BaseException = services.sync_job_create(job_request(start, end))
         except BaseException as error:
             outcome = error
         finally:
@@ -183,39 +185,43 @@ def test_two_starts_racing_from_two_connections_exactly_one_wins() -> None:
     assert SyncDay.objects.count() == jobs[0].total_days  # the loser left nothing behind
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_already_running_message_in_both_languages() -> None:
-    services.sync_job_create(job_request(), enqueue=None)
+    services.sync_job_create(job_request())
     with translation.override("en"), pytest.raises(SyncAlreadyRunning) as english:
-        services.sync_job_create(job_request(SEP_1, SEP_30), enqueue=None)
+        services.sync_job_create(job_request(SEP_1, SEP_30))
     with translation.override("zh-hans"), pytest.raises(SyncAlreadyRunning) as chinese:
-        services.sync_job_create(job_request(SEP_1, SEP_30), enqueue=None)
+        services.sync_job_create(job_request(SEP_1, SEP_30))
     assert english.value.message == "A sync job is already running"
     assert chinese.value.message == "已有同步任务正在运行"
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_a_queued_request_waits_instead_of_being_refused() -> None:
-    first = services.sync_job_create(job_request(), enqueue=None)
-    second = services.sync_job_create(job_request(SEP_1, SEP_30, queue=True), enqueue=None)
+    first = services.sync_job_create(job_request())
+    second = services.sync_job_create(job_request(SEP_1, SEP_30, queue=True))
     assert (first.status, second.status) == (SyncJobStatus.PENDING, SyncJobStatus.QUEUED)
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_the_slot_is_released_when_a_job_finishes() -> None:
-    first = services.sync_job_create(job_request(), enqueue=None)
+    first = services.sync_job_create(job_request())
     with pytest.raises(SyncAlreadyRunning):
-        services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 2)), enqueue=None)
-    finished = runner.sync_job_run(first.pk, enqueue=None).job
+        services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 2)))
+    finished = runner.sync_job_run(first.pk).job
     assert finished.status == SyncJobStatus.SUCCEEDED
-    second = services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 2)), enqueue=None)
+    second = services.sync_job_create(job_request(SEP_1, dt.date(2025, 9, 2)))
     assert second.status == SyncJobStatus.PENDING
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_a_start_recreates_the_lock_row_when_a_flush_removed_it() -> None:
     SyncLock.objects.all().delete()
-    job = services.sync_job_create(job_request(), enqueue=None)
+    job = services.sync_job_create(job_request())
     assert job.status == SyncJobStatus.PENDING
     assert list(SyncLock.objects.values_list("pk", flat=True)) == [1]
 
@@ -267,9 +273,10 @@ def _job_row_version(job: SyncJob) -> str:
         return str(cursor.fetchone()[0])
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_a_claim_publishes_progress_only_when_asked() -> None:
-    job = services.sync_job_create(job_request(), enqueue=None)  # one trading day
+    job = services.sync_job_create(job_request())  # one trading day
     fence = services.sync_job_join(job.pk, "a:1:x")
     assert fence is not None
     claim = services.sync_day_claim(job.pk, "a:1:x", fence)

@@ -138,6 +138,7 @@ def test_csv_validate_refuses_a_file_as_directory(csv_dir: Path) -> None:
         CsvDirectorySource(path=csv_dir / "nothing-here").validate()
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_a_trading_day_without_a_file_is_a_failed_day_not_a_skip(csv_dir: Path) -> None:
     (csv_dir / "2025-09-30.csv").write_bytes(demo_day_csv(dt.date(2025, 9, 30)))
@@ -147,7 +148,7 @@ def test_a_trading_day_without_a_file_is_a_failed_day_not_a_skip(csv_dir: Path) 
         source="csv",
         source_options={"path": str(csv_dir)},
     )
-    job = runner.sync_job_run(services.sync_job_create(request, enqueue=None).pk).job
+    job = runner.sync_job_run(services.sync_job_create(request).pk).job
     assert job.status == SyncJobStatus.FAILED
     assert (job.success_days, job.failed_days, job.skipped_days) == (1, 1, 8)
     failed = job.days.get(status=SyncDayStatus.FAILED)
@@ -181,6 +182,7 @@ def test_unknown_source_names_the_choices() -> None:
     assert "tushare" in caught.value.message and "csv, demo" in caught.value.message
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_a_source_added_in_settings_runs_a_job(settings: Any) -> None:
     settings.BATCHSYNC = {
@@ -189,7 +191,7 @@ def test_a_source_added_in_settings_runs_a_job(settings: Any) -> None:
     }
     assert "fixed" in sources.source_names()
     request = services.JobRequest(DAY, DAY, source="fixed", source_options={"vol": 7})
-    job = runner.sync_job_run(services.sync_job_create(request, enqueue=None).pk).job
+    job = runner.sync_job_run(services.sync_job_create(request).pk).job
     assert (job.status, job.rows_loaded) == (SyncJobStatus.SUCCEEDED, 1)
     assert DailyBar.objects.get(trade_date=DAY).vol == 7
 

@@ -104,6 +104,7 @@ def test_sources_without_paths_pass_unchanged(settings: Any) -> None:
     assert caught.value.field == "path"
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db
 def test_the_command_line_may_read_any_directory(outside: Path) -> None:
     """Local operators are not confined: services (command line) take the path as given."""
@@ -111,7 +112,7 @@ def test_the_command_line_may_read_any_directory(outside: Path) -> None:
         dt.date(2025, 10, 9), dt.date(2025, 10, 9), source="csv", source_options={"path": str(outside)}
     )
     services.sync_request_validate(request)
-    assert services.sync_job_create(request, enqueue=None).source_options == {"path": str(outside)}
+    assert services.sync_job_create(request).source_options == {"path": str(outside)}
 
 
 def test_the_refusal_is_in_chinese_too(db: None, csv_root: Path) -> None:

@@ -13,21 +13,22 @@ import pytest
 from django_q.models import OrmQ, Task
 from django_q.tasks import async_task
 
-from batchsync import services, tasks
+from batchsync import dispatch, services
 from batchsync.models import DailyBar, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
 from tests.conftest import PROJECT_DIR
 
 TIMEOUT = 60
 
 
+@pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 def test_the_work_task_runs_a_job_through_the_cluster_machinery_in_sync_mode() -> None:
     request = services.JobRequest(
         dt.date(2025, 10, 8), dt.date(2025, 10, 9), source="demo", source_options={}
     )
-    job = services.sync_job_create(request, enqueue=None)
+    job = services.sync_job_create(request)
     # sync=True: django-q2 signs, unpacks, runs and saves the task like a cluster worker, in process.
-    task_id = async_task(tasks.WORK_TASK, job.pk, sync=True)
+    task_id = async_task(dispatch.WORK_TASK, job.pk, sync=True)
     task = Task.objects.get(id=task_id)
     job.refresh_from_db()
     assert task.success, task.result
@@ -44,7 +45,7 @@ def test_starting_a_job_enqueues_its_workers_once_the_transaction_commits() -> N
     job = services.sync_job_create(request)  # the default enqueue: on commit, to the broker
     queued = sorted((q.task for q in OrmQ.objects.all()), key=lambda task: str(task["name"]))
     assert [(task["func"], task["args"], task["group"]) for task in queued] == [
-        (tasks.WORK_TASK, (job.pk,), job.task_id)
+        (dispatch.WORK_TASK, (job.pk,), job.task_id)
     ] * 2
     assert [task["name"] for task in queued] == [f"batchsync {job.task_id} #{n}" for n in (1, 2)]
 

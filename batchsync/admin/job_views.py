@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from batchsync import operations, selectors, services, tasks
+from batchsync import dispatch, operations, selectors, services
 from batchsync.admin.forms import SyncJobStartForm
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError
@@ -120,9 +120,9 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                     job_request.start_date, job_request.end_date, job_request.reprocess
                 )
             else:
-                handoff = tasks.ClusterHandoff()
                 try:
-                    job = services.sync_job_create(serializer.job_request(requested_by=user), enqueue=handoff)
+                    with dispatch.handoff() as handoff:
+                        job = services.sync_job_create(serializer.job_request(requested_by=user))
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:

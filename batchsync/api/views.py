@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batchsync import selectors, services, tasks
+from batchsync import dispatch, selectors, services
 from batchsync.api import envelopes
 from batchsync.api import serializers as s
 from batchsync.api.pagination import EnvelopePagination
@@ -217,8 +217,8 @@ class SyncJobBatchApi(SyncApiView):
                 job_request.start_date, job_request.end_date, job_request.reprocess
             )
             return _success(s.SyncJobPlanOutputSerializer(_plan_data(plan)).data)
-        handoff = tasks.ClusterHandoff()
-        job = services.sync_job_create(job_request, enqueue=handoff)
+        with dispatch.handoff() as handoff:
+            job = services.sync_job_create(job_request)
         if handoff.failure is not None:
             # The job is saved (pending) and starts when the broker is back: accepted, not started.
             data = {"task_id": job.task_id, "total_days": job.total_days, "message": handoff.failure.message}

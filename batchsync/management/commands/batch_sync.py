@@ -15,7 +15,7 @@ from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone, translation
 
-from batchsync import bounds, calendars, foreground, runner, selectors, services, tasks
+from batchsync import bounds, calendars, dispatch, foreground, runner, selectors, services
 from batchsync.conf import get_settings
 from batchsync.exceptions import (
     BatchSyncError,
@@ -168,9 +168,9 @@ class Command(BaseCommand):
         if args.dry_run:
             return self._action_plan(args)
         request = self._request(args)
-        handoff = tasks.ClusterHandoff()
         try:
-            job = services.sync_job_create(request, enqueue=handoff if args.detach else None)
+            with dispatch.handoff(foreground=not args.detach) as handoff:
+                job = services.sync_job_create(request)
         except SyncAlreadyRunning as refused:
             holder = SyncJob.objects.filter(pk=refused.job_id).first() if refused.job_id else None
             if args.detach or holder is None or not _same_range_and_source(holder, request):
@@ -190,7 +190,7 @@ class Command(BaseCommand):
         return self._run_foreground(job)
 
     @staticmethod
-    def _check_handed_over(handoff: tasks.ClusterHandoff) -> None:
+    def _check_handed_over(handoff: dispatch.Handoff) -> None:
         """The job is saved; if the broker was down, say so in one line (exit 75), not a traceback."""
         if handoff.failure is not None:
             raise CommandError(handoff.failure.message, returncode=EXIT_UNFINISHED)
@@ -378,15 +378,16 @@ class Command(BaseCommand):
         run, no cluster) is taken over here instead.
         """
         if args.detach:
-            handoff = tasks.ClusterHandoff()
-            job = services.sync_job_resume(self._job(args), enqueue=handoff)
+            with dispatch.handoff() as handoff:
+                job = services.sync_job_resume(self._job(args))
             self._check_handed_over(handoff)
             self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
             return EXIT_OK
         job = self._job(args)
         if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
             return self._take_over(job)
-        job = services.sync_job_resume(job, enqueue=None)
+        with dispatch.handoff(foreground=True):
+            job = services.sync_job_resume(job)
         if job.status != SyncJobStatus.PENDING:
             self._print_detached(job)
             return EXIT_OK
@@ -399,14 +400,13 @@ class Command(BaseCommand):
             request = services.sync_job_retry_request(original, reprocess=args.reprocess or Reprocess.FAILED)
             self.stdout.write(f"Retry of job {original.task_id} (reprocess={request.reprocess}):")
             return self._print_plan(request)
-        handoff = tasks.ClusterHandoff()
-        job = services.sync_job_retry(
-            original,
-            reprocess=args.reprocess or Reprocess.FAILED,
-            requested_by="cli",
-            queue=args.queue,
-            enqueue=handoff if detach else None,
-        )
+        with dispatch.handoff(foreground=not detach) as handoff:
+            job = services.sync_job_retry(
+                original,
+                reprocess=args.reprocess or Reprocess.FAILED,
+                requested_by="cli",
+                queue=args.queue,
+            )
         self._check_handed_over(handoff)
         if detach or job.status == SyncJobStatus.QUEUED:
             self._print_detached(job)

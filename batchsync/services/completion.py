@@ -1,0 +1,97 @@
+"""When a job's run ends (finished, paused or cancelled) and which queued job gets the slot next."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from batchsync.dispatch import job_dispatch
+from batchsync.models import (
+    FINISHED_STATUSES,
+    WORKING_STATUSES,
+    SyncDay,
+    SyncDayStatus,
+    SyncJob,
+    SyncJobStatus,
+)
+from batchsync.services.locks import job_lock, lease_until, slot_lock
+from batchsync.services.progress import progress_refresh
+
+logger = logging.getLogger("batchsync.jobs")
+
+S = SyncJobStatus
+
+
+def bank_active_time(job: SyncJob, now: dt.datetime) -> None:
+    """Add the time since the job last started running to its active seconds."""
+    if job.running_since is not None:
+        job.active_seconds += (now - job.running_since).total_seconds()
+        job.running_since = None
+
+
+def days_release_expired(job_id: int, now: dt.datetime) -> int:
+    """Give a job's days whose worker is gone back to pending (attempts are kept).
+
+    SKIP LOCKED: a day still locked by a frozen worker's transaction is left for later rather
+    than waited on (the caller may hold the slot lock).
+    """
+    expired = list(
+        SyncDay.objects.filter(job_id=job_id, status=SyncDayStatus.RUNNING, lease_expires_at__lt=now)
+        .select_for_update(skip_locked=True)
+        .values_list("pk", flat=True)
+    )
+    return SyncDay.objects.filter(pk__in=expired).update(status=SyncDayStatus.PENDING, lease_expires_at=None)
+
+
+def queue_advance() -> SyncJob | None:
+    """Move the next queued job into the free slot (caller holds the `SyncLock` row)."""
+    if SyncJob.objects.active().exists():
+        return None
+    job = SyncJob.objects.queued_in_order().select_for_update().first()
+    if job is None:
+        return None
+    job.status = S.PENDING
+    job.lease_expires_at = lease_until(timezone.now())  # deadline for a worker to pick it up
+    job.save(update_fields=["status", "lease_expires_at"])
+    job_dispatch(job, job.parallelism)
+    logger.info("job=%s event=dequeued status=pending", job.task_id)
+    return job
+
+
+def sync_job_finish_if_done(job_id: int) -> SyncJob:
+    """End the job's run when no live worker holds a day: finished, paused or cancelled.
+
+    Runs under the slot lock because finishing frees the slot for the next queued job.
+    """
+    with transaction.atomic():
+        slot_lock()
+        job = job_lock(job_id)
+        if job.status not in WORKING_STATUSES:
+            return job
+        now = timezone.now()
+        days = SyncDay.objects.filter(job_id=job.pk)
+        if days.in_flight(now).exists():
+            return job
+        if job.status == S.RUNNING and days.claimable(now).exists():
+            return job
+        if job.status == S.RUNNING:
+            job.status = S.FAILED if days.filter(status=SyncDayStatus.FAILED).exists() else S.SUCCEEDED
+        elif job.status == S.PAUSING:
+            job.status = S.PAUSED
+        else:
+            job.status = S.CANCELLED
+        # Days a stopped job left running (their worker died) go back to pending for resume.
+        days_release_expired(job.pk, now)
+        bank_active_time(job, now)
+        if job.status in FINISHED_STATUSES:
+            job.finished_at = now
+        job.lease_expires_at = None
+        job.save()
+        progress_refresh(job)
+        queue_advance()
+    logger.info("job=%s event=finished status=%s %s", job.task_id, job.status, job.message)
+    logger.info("job=%s event=released_slot", job.task_id)
+    return job

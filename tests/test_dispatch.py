@@ -66,20 +66,21 @@ def _module_imports(path: Path, package: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+            found = {name for name in submodules if _is_module(name, package)}
+            names.update(found)
+            if found != submodules:  # names defined in the module itself (not only its submodules)
+                names.add(node.module)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-    modules = set()
-    for name in names:
-        if not name.startswith("batchsync"):
-            continue
-        relative = Path(*name.split("."))
-        if (package.parent / relative).with_suffix(".py").exists() or (
-            package.parent / relative / "__init__.py"
-        ).exists():
-            modules.add(name)
-    return modules
+    # A package's __init__ importing its own submodules is not a cycle through the package.
+    own = _module_name(path, package)
+    return {name for name in names if name.startswith("batchsync") and _is_module(name, package)} - {own}
+
+
+def _is_module(name: str, package: Path) -> bool:
+    relative = package.parent / Path(*name.split("."))
+    return relative.with_suffix(".py").exists() or (relative / "__init__.py").exists()
 
 
 def _module_name(path: Path, package: Path) -> str:

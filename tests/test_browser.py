@@ -153,8 +153,16 @@ def cluster(
 @pytest.fixture
 def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     User.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    page = logged_in_page(browser, server, "operator", width=1600, height=1000)
+    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")  # wider pages
+    yield page
+    page.context.close()
+
+
+def logged_in_page(browser: Browser, server: LiveServer, username: str, *, width: int, height: int) -> Page:
+    """A new English browser context logged in to the admin as `username`, on the job list."""
     context = browser.new_context(
-        viewport={"width": 1600, "height": 1000},
+        viewport={"width": width, "height": height},
         locale="en-US",
         extra_http_headers={"Accept-Language": "en"},
         base_url=server.url,
@@ -162,13 +170,11 @@ def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto("/admin/login/?next=/admin/batchsync/syncjob/")
-    page.fill("#id_username", "operator")
+    page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     expect(page).to_have_url(f"{server.url}/admin/batchsync/syncjob/")
-    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")  # wider pages
-    yield page
-    context.close()
+    return page
 
 
 def start_from_admin(page: Page, start: str, end: str, *, source: str = "latency") -> SyncJob:
@@ -419,20 +425,7 @@ def staff_page(browser: Browser, server: LiveServer, username: str, *codenames: 
     """A logged-in admin page of a staff user holding only `codenames` (its context closes with it)."""
     user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    context = browser.new_context(
-        viewport={"width": 1400, "height": 900},
-        locale="en-US",
-        extra_http_headers={"Accept-Language": "en"},
-        base_url=server.url,
-    )
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto("/admin/login/?next=/admin/batchsync/syncjob/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page).to_have_url(f"{server.url}/admin/batchsync/syncjob/")
-    return page
+    return logged_in_page(browser, server, username, width=1400, height=900)
 
 
 def shown_operations(page: Page) -> list[str]:

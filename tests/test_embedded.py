@@ -116,17 +116,19 @@ def test_a_killed_process_does_not_keep_the_embedded_server_running_for_ever(
     pgdata: Path, embedded_env: dict[str, str]
 ) -> None:
     # A process that holds the server, then dies without its exit hooks (kill -9).
-    holder = subprocess.Popen(
-        [*MANAGE, "shell", "--no-imports", "-c", HOLD_CONNECTION],
-        env=embedded_env,
-        cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    errors = pgdata.parent / "holder.err"
+    with errors.open("w") as stderr:
+        holder = subprocess.Popen(
+            [*MANAGE, "shell", "--no-imports", "-c", HOLD_CONNECTION],
+            env=embedded_env,
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     try:
         assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "up"
+        assert holder.stdout.readline().strip() == "up", errors.read_text()[-3000:]
         assert _servers(pgdata)
     finally:
         holder.kill()

@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from batchsync import bounds, dispatch, selectors, services, sources
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest
 from batchsync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -223,7 +223,7 @@ DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class SyncJobStartForm(forms.Form):
-    """The API's start options as a form; validated by the API's own input serializer."""
+    """The start options as a form; the request is built and checked by `services.sync_request_build`."""
 
     start_date = forms.DateField(label=gettext_lazy("start date"), widget=DATE_INPUT)
     end_date = forms.DateField(label=gettext_lazy("end date"), widget=DATE_INPUT)
@@ -271,26 +271,23 @@ class SyncJobStartForm(forms.Form):
         source_field.initial = get_settings().default_source
         self.fields["parallelism"].initial = get_settings().default_parallelism
 
-    def api_data(self) -> dict[str, Any]:
-        """The cleaned form as the API's request body (unset options left out, as a client would)."""
+    def job_request(self, *, requested_by: str) -> services.JobRequest:
+        """The validated request of the cleaned form; `InvalidJobRequest` names the field."""
         data = self.cleaned_data
-        body: dict[str, Any] = {
-            "start_date": data["start_date"].isoformat(),
-            "end_date": data["end_date"].isoformat(),
-            "source": data["source"],
-            "parallelism": data["parallelism"],
-            "priority": data["priority"],
-            "queue": data["queue"],
-        }
-        if data.get("path"):
-            body["path"] = data["path"]
-        if data["force"]:
-            body["force"] = True
-            if data["reprocess"] != Reprocess.FAILED:
-                body["reprocess"] = data["reprocess"]
-        else:
-            body["reprocess"] = data["reprocess"]
-        return body
+        # The reprocess menu always has a value: left at its default, "force" decides alone.
+        forced_default = data["force"] and data["reprocess"] == Reprocess.FAILED
+        return services.sync_request_build(
+            start_date=data["start_date"],
+            end_date=data["end_date"],
+            source=data["source"],
+            path=data.get("path") or None,
+            force=data["force"],
+            reprocess=None if forced_default else data["reprocess"],
+            parallelism=data["parallelism"],
+            priority=data["priority"],
+            queue=data["queue"],
+            requested_by=requested_by,
+        )
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -488,32 +485,25 @@ class SyncJobAdmin(SyncJobAdminBase):
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        """Start a sync: the API's options, the API's validation, `services.sync_job_create`."""
+        """Start a sync: the start form, `services.sync_request_build`, `services.sync_job_create`."""
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = SyncJobStartForm(request.POST or None)
         plan: list[services.DayPlan] | None = None
         if request.method == "POST" and form.is_valid():
-            user = request.user.get_username()
-            body = {**form.api_data(), "dry_run": "_preview" in request.POST}
-            # Imported here: at module level it would load DRF into every management command
-            # (the admin is imported at Django set-up), about 0.3 s of the command's start-up.
-            from batchsync.api.serializers import SyncJobStartInputSerializer
-
-            serializer = SyncJobStartInputSerializer(data=body)
-            if not serializer.is_valid():
-                for field, reasons in serializer.errors.items():
-                    for reason in reasons if isinstance(reasons, list) else [reasons]:
-                        form.add_error(field if field in form.fields else None, str(reason))
-            elif serializer.validated_data["dry_run"]:
-                job_request = serializer.job_request(requested_by=user)
+            try:
+                job_request = form.job_request(requested_by=request.user.get_username())
+            except InvalidJobRequest as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+                job_request = None
+            if job_request is not None and "_preview" in request.POST:
                 plan = services.sync_days_plan(
                     job_request.start_date, job_request.end_date, job_request.reprocess
                 )
-            else:
+            elif job_request is not None:
                 try:
                     with dispatch.handoff() as handoff:
-                        job = services.sync_job_create(serializer.job_request(requested_by=user))
+                        job = services.sync_job_create(job_request)
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:

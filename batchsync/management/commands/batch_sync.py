@@ -228,21 +228,19 @@ class Command(BaseCommand):
     # --- starting jobs -----------------------------------------------------------------
 
     def _request(self, options: dict[str, Any]) -> services.JobRequest:
-        source = options["source"] or get_settings().default_source
-        source_options = {"path": options["path"]} if options["path"] else {}
-        reprocess = options["reprocess"] or (Reprocess.ALL if options["force"] else Reprocess.FAILED)
-        if options["force"] and options["reprocess"] not in (None, Reprocess.ALL):
-            raise InvalidJobRequest("force", "--force means --reprocess all; do not combine it with another")
-        return services.JobRequest(
+        # The command line, run by a local operator, may read any directory (confine_paths).
+        return services.sync_request_build(
             start_date=_parse_date(options["start"], "start_date"),
             end_date=_parse_date(options["end"], "end_date"),
-            source=source,
-            source_options=source_options,
-            reprocess=reprocess,
+            source=options["source"],
+            path=options["path"],
+            force=options["force"],
+            reprocess=options["reprocess"],
             parallelism=options["parallelism"],
             priority=options["priority"],
             queue=options["queue"],
             requested_by="cli",
+            confine_paths=False,
         )
 
     def _action_plan(self, options: dict[str, Any]) -> int:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from batchsync import sql
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable
 
@@ -80,7 +81,7 @@ def await_database(worker_id: str, outage_started: float, error: BaseException) 
         try:
             connection.ensure_connection()
             with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+                cursor.execute(sql.PING)
         except CONNECTION_ERRORS as again:
             error = again
             continue

@@ -27,7 +27,7 @@ from django.db import (
     transaction,
 )
 
-from batchsync import loader, services, sessions, sources
+from batchsync import loader, services, sessions, sources, sql
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError
 from batchsync.models import SyncJob
@@ -69,7 +69,7 @@ def _tag_connection(worker_id: str) -> None:
     if session is not None and _tagged_sessions.get(session) == worker_id:
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('application_name', %s, false)", [worker_id[:63]])
+        cursor.execute(sql.SESSION_NAME_SET, [worker_id[:63]])
     if session is not None and not connection.in_atomic_block:  # a rollback would undo it
         _tagged_sessions[session] = worker_id
 

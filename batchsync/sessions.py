@@ -19,14 +19,11 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 
+from batchsync import sql
 from batchsync.conf import get_settings
 from batchsync.models import SyncDayStatus
 
 logger = logging.getLogger("batchsync.runner")
-
-
-# Within a transaction PostgreSQL answers from the activity snapshot it took at the first read.
-_FRESH_STATS = "SELECT pg_stat_clear_snapshot()"
 
 
 def session_name(worker_id: str) -> str:
@@ -40,10 +37,9 @@ def sync_workers_alive(worker_ids: Iterable[str]) -> set[str]:
     if not names:
         return set()
     with connection.cursor() as cursor:
-        cursor.execute(_FRESH_STATS)
+        cursor.execute(sql.FRESH_STATS)
         cursor.execute(
-            "SELECT DISTINCT application_name FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = ANY(%s)",
+            sql.SESSIONS_ALIVE,
             [sorted(names)],
         )
         alive = {row[0] for row in cursor.fetchall()}
@@ -94,40 +90,10 @@ class LockWait:
         return {**asdict(self), "blocking_pids": self.blocking_pids}
 
 
-# Sessions of running days' workers that wait on a lock, what they wait for and since when
-# (`waitstart`, PostgreSQL 14+), and who blocks them (`pg_blocking_pids`). `clock_timestamp`:
-# `now()` would be the start of a surrounding transaction.
-_LOCK_WAITS_SQL = """
-SELECT day.date, day.worker_id, activity.pid,
-       extract(epoch FROM clock_timestamp() - coalesce(wanted.waitstart, activity.state_change)),
-       coalesce(
-           wanted.mode || ' on ' || coalesce(wanted.relation::regclass::text, wanted.locktype), 'a lock'
-       ),
-       coalesce((
-           SELECT json_agg(json_build_object(
-               'pid', blocker.pid, 'application_name', blocker.application_name,
-               'state', blocker.state,
-               'transaction_seconds', extract(epoch FROM clock_timestamp() - blocker.xact_start)
-           ) ORDER BY blocker.pid)
-           FROM pg_stat_activity blocker WHERE blocker.pid = ANY(pg_blocking_pids(activity.pid))
-       ), '[]')
-FROM batchsync_syncday day
-JOIN pg_stat_activity activity
-  ON activity.datname = current_database() AND activity.application_name = left(day.worker_id, 63)
-LEFT JOIN LATERAL (
-    SELECT mode, relation, locktype, waitstart FROM pg_locks
-    WHERE pg_locks.pid = activity.pid AND NOT granted LIMIT 1
-) wanted ON true
-WHERE day.status = %(running)s AND day.worker_id <> '' AND activity.wait_event_type = 'Lock'
-  AND {scope}
-ORDER BY day.date, activity.pid
-"""
-
-
 def _lock_waits(scope: str, params: dict[str, Any]) -> list[LockWait]:
     with connection.cursor() as cursor:
-        cursor.execute(_FRESH_STATS)
-        cursor.execute(_LOCK_WAITS_SQL.format(scope=scope), {"running": SyncDayStatus.RUNNING, **params})
+        cursor.execute(sql.FRESH_STATS)
+        cursor.execute(sql.LOCK_WAITS.format(scope=scope), {"running": SyncDayStatus.RUNNING, **params})
         rows = cursor.fetchall()
     waits = []
     for date, worker_id, pid, waited, lock, blockers in rows:

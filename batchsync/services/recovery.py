@@ -9,7 +9,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from batchsync import sessions
+from batchsync import sessions, sql
 from batchsync.conf import get_settings
 from batchsync.dispatch import in_foreground, job_dispatch
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
@@ -29,9 +29,7 @@ def sessions_end(worker_ids: list[str]) -> int:
     names = sorted({worker[:63] for worker in worker_ids})
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 2000)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND application_name = ANY(%s)",
+            sql.SESSIONS_END,
             [names],
         )
         (ended,) = cursor.fetchone()

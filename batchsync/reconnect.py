@@ -19,6 +19,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from batchsync import sql
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable
+from batchsync.logs import Shown, log_event, seconds
 
 logger = logging.getLogger("batchsync.runner")
 
@@ -68,14 +69,15 @@ def await_database(worker_id: str, outage_started: float, error: BaseException) 
             max(config.outage_seconds - waited, 0.0),
         )
         attempt += 1
-        logger.warning(
-            "worker=%s event=db_reconnect attempt=%s delay=%.1fs outage=%.1fs/%gs error=%s",
-            worker_id,
-            attempt,
-            delay,
-            waited,
-            config.outage_seconds,
-            first_line(error),
+        log_event(
+            logger,
+            "db_reconnect",
+            level=logging.WARNING,
+            worker=worker_id,
+            attempt=attempt,
+            delay=seconds(delay),
+            outage=Shown(waited, f"{waited:.1f}s/{config.outage_seconds:g}s"),
+            error=first_line(error),
         )
         time.sleep(delay)
         try:
@@ -85,11 +87,13 @@ def await_database(worker_id: str, outage_started: float, error: BaseException) 
         except CONNECTION_ERRORS as again:
             error = again
             continue
-        logger.warning(
-            "worker=%s event=db_reconnected attempt=%s outage=%.1fs",
-            worker_id,
-            attempt,
-            time.monotonic() - outage_started,
+        log_event(
+            logger,
+            "db_reconnected",
+            level=logging.WARNING,
+            worker=worker_id,
+            attempt=attempt,
+            outage=seconds(time.monotonic() - outage_started),
         )
         return attempt - 1
 

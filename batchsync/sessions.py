@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection
 
 from batchsync import sql
 from batchsync.conf import get_settings
+from batchsync.logs import Shown, log_event, seconds
 from batchsync.models import SyncDayStatus
 
 logger = logging.getLogger("batchsync.runner")
@@ -177,15 +178,17 @@ class LockWaitWatch(threading.Thread):
             try:
                 waits = [w for w in sync_worker_lock_waits(workers) if w.waiting_seconds >= interval]
                 for wait in waits:
-                    logger.warning(
-                        "worker=%s event=lock_wait date=%s pid=%s waited=%.1fs lock=%r blocked_by=%s | %s",
-                        wait.worker_id,
-                        wait.date,
-                        wait.pid,
-                        wait.waiting_seconds,
-                        wait.lock,
-                        ",".join(map(str, wait.blocking_pids)) or "-",
-                        wait.describe(),
+                    log_event(
+                        logger,
+                        "lock_wait",
+                        level=logging.WARNING,
+                        worker=wait.worker_id,
+                        date=wait.date,
+                        pid=wait.pid,
+                        waited=seconds(wait.waiting_seconds),
+                        lock=Shown(wait.lock, repr(wait.lock)),
+                        blocked_by=",".join(map(str, wait.blocking_pids)) or "-",
+                        detail=Shown(wait.describe(), f"| {wait.describe()}", bare=True),
                     )
             except DatabaseError:
                 connection.close()  # the database is away: the workers say so themselves

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from batchsync import sql
 from batchsync.conf import get_settings
 from batchsync.exceptions import LeaseLost
+from batchsync.logs import Shown, log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
 from batchsync.services.progress import JobProgress, progress_refresh
@@ -50,14 +51,14 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
             job.started_at = job.started_at or now
             job.running_since = now
             job.finished_at = None
-            logger.info(
-                "job=%s event=started range=%s..%s days=%s to_load=%s fence=%s",
-                job.task_id,
-                job.start_date,
-                job.end_date,
-                job.total_days,
-                job.total_days - job.processed_days,
-                job.fence,
+            log_event(
+                logger,
+                "started",
+                job=job.task_id,
+                range=Shown((job.start_date, job.end_date), f"{job.start_date}..{job.end_date}"),
+                days=job.total_days,
+                to_load=job.total_days - job.processed_days,
+                fence=job.fence,
             )
         elif job.status != S.RUNNING:
             return None
@@ -86,12 +87,14 @@ def sync_job_take_over(job_id: int, worker_id: str) -> SyncJob:
         job.worker_id = worker_id
         job.lease_expires_at = lease_until(now)
         job.save(update_fields=["worker_id", "lease_expires_at"])
-    logger.warning(
-        "job=%s event=taken_over status=%s worker=%s previous_worker=%s",
-        job.task_id,
-        job.status,
-        worker_id,
-        previous or "-",
+    log_event(
+        logger,
+        "taken_over",
+        level=logging.WARNING,
+        job=job.task_id,
+        status=job.status,
+        worker=worker_id,
+        previous_worker=previous or "-",
     )
     return job
 

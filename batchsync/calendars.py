@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from batchsync import sql
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import TradingCalendar, TradingSession
 
@@ -67,7 +68,7 @@ def _calendar_store(name: str, version: str) -> TradingCalendar:
     sessions = exchange_sessions(name)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"batchsync.calendar:{name}"])
+            cursor.execute(sql.ADVISORY_XACT_LOCK, [f"batchsync.calendar:{name}"])
         stored = TradingCalendar.objects.filter(name=name, source_version=version).first()
         if stored is not None:  # another process stored it while this one waited
             return stored

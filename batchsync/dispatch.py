@@ -31,6 +31,7 @@ from django_q.tasks import async_task
 from redis.exceptions import RedisError
 
 from batchsync.exceptions import BrokerUnavailable
+from batchsync.logs import log_event
 from batchsync.models import SyncJob
 
 # The task a worker runs, by dotted path: importing it here would bring back the import cycle.
@@ -86,7 +87,7 @@ def _enqueue(current: Handoff, job_id: int, workers: int) -> None:
         current.task_ids.extend(sync_job_enqueue_workers(job_id, workers))
     except BrokerUnavailable as error:
         current.failure = error
-        logger.warning("job_id=%s event=enqueue_failed error=%s", job_id, error.__cause__)
+        log_event(logger, "enqueue_failed", level=logging.WARNING, job_id=job_id, error=error.__cause__)
 
 
 def sync_job_enqueue_workers(job_id: int, workers: int) -> list[str]:

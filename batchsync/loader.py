@@ -21,12 +21,11 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql
 
+from batchsync import sql
 from batchsync.exceptions import LoadError
 from batchsync.sources.base import BAR_COLUMNS, CsvPayload, DayPayload, RowsPayload
 
-TABLE = "daily_bar"
 REQUIRED_COLUMNS = frozenset({"ts_code", "trade_date", "open", "high", "low", "close", "vol", "amount"})
 TRADE_DATE_INDEX = BAR_COLUMNS.index("trade_date")
 _CONTEXT = re.compile(r"COPY \w+, line (?P<line>\d+)(?:, column (?P<column>\w+))?")
@@ -58,7 +57,7 @@ def replace_day(cursor: Any, day: dt.date, payload: DayPayload) -> int:
     origin, line, column and reason of the first bad row; the caller must then roll back, which
     puts the day's old rows back.
     """
-    cursor.execute(f"DELETE FROM {TABLE} WHERE trade_date = %s", [day])
+    cursor.execute(sql.BARS_DELETE_DAY, [day])
     is_csv = isinstance(payload, CsvPayload)
     try:
         if isinstance(payload, CsvPayload):
@@ -80,15 +79,6 @@ def replace_day(cursor: Any, day: dt.date, payload: DayPayload) -> int:
     return copied
 
 
-def _copy_statement(columns: Sequence[str], day: dt.date, options: str) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN {} WHERE trade_date = {}").format(
-        sql.Identifier(TABLE),
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(options),
-        sql.Literal(day),
-    )
-
-
 def _copy_csv(cursor: Any, day: dt.date, payload: CsvPayload) -> tuple[int, int]:
     """Stream the CSV bytes to COPY; return (rows loaded, data lines sent).
 
@@ -99,7 +89,7 @@ def _copy_csv(cursor: Any, day: dt.date, payload: CsvPayload) -> tuple[int, int]
     pending, rest = _split_header(chunks, payload.origin)
     columns = _header_columns(pending, payload.origin)
     newlines = 0
-    with cursor.copy(_copy_statement(columns, day, "(FORMAT csv, HEADER true)")) as copy:
+    with cursor.copy(sql.bars_copy(columns, day, "(FORMAT csv, HEADER true)")) as copy:
         for chunk in rest:
             if not chunk.strip(_NEWLINES):
                 pending += chunk
@@ -117,7 +107,7 @@ def _copy_csv(cursor: Any, day: dt.date, payload: CsvPayload) -> tuple[int, int]
 def _copy_rows(cursor: Any, day: dt.date, payload: RowsPayload) -> tuple[int, int]:
     """Write Python rows (in `BAR_COLUMNS` order) with COPY; return (rows loaded, rows sent)."""
     sent = 0
-    with cursor.copy(_copy_statement(BAR_COLUMNS, day, "")) as copy:
+    with cursor.copy(sql.bars_copy(BAR_COLUMNS, day, "")) as copy:
         for row in payload.rows:
             sent += 1
             if len(row) != len(BAR_COLUMNS):

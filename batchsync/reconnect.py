@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import psycopg
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from batchsync import sql
 from batchsync.backoff import doubling, retrying
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable
+from batchsync.logs import Shown, log_event, seconds
 
 logger = logging.getLogger("batchsync.runner")
 
@@ -66,26 +68,29 @@ def await_database(worker_id: str, outage_started: float, error: BaseException) 
             doubling(config.source_retry_backoff_seconds, attempts + 1, config.reconnect_backoff_max_seconds),
             max(config.outage_seconds - waited, 0.0),
         )
-        logger.warning(
-            "worker=%s event=db_reconnect attempt=%s delay=%.1fs outage=%.1fs/%gs error=%s",
-            worker_id,
-            attempts + 1,
-            delay,
-            waited,
-            config.outage_seconds,
-            first_line(error),
+        log_event(
+            logger,
+            "db_reconnect",
+            level=logging.WARNING,
+            worker=worker_id,
+            attempt=attempts + 1,
+            delay=seconds(delay),
+            outage=Shown(waited, f"{waited:.1f}s/{config.outage_seconds:g}s"),
+            error=first_line(error),
         )
         return delay
 
     def ping(attempt: int) -> int:
         connection.ensure_connection()
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        logger.warning(
-            "worker=%s event=db_reconnected attempt=%s outage=%.1fs",
-            worker_id,
-            attempt,
-            time.monotonic() - outage_started,
+            cursor.execute(sql.PING)
+        log_event(
+            logger,
+            "db_reconnected",
+            level=logging.WARNING,
+            worker=worker_id,
+            attempt=attempt,
+            outage=seconds(time.monotonic() - outage_started),
         )
         return attempt - 1
 

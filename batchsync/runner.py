@@ -27,10 +27,11 @@ from django.db import (
     transaction,
 )
 
-from batchsync import loader, services, sessions, sources
+from batchsync import loader, services, sessions, sources, sql
 from batchsync.backoff import doubling, retrying
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError
+from batchsync.logs import Shown, log_event, seconds
 from batchsync.models import SyncJob
 from batchsync.reconnect import CONNECTION_ERRORS, await_database, first_line, reconnect, with_reconnect
 from batchsync.services import ClaimedDay
@@ -70,7 +71,7 @@ def _tag_connection(worker_id: str) -> None:
     if session is not None and _tagged_sessions.get(session) == worker_id:
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('application_name', %s, false)", [worker_id[:63]])
+        cursor.execute(sql.SESSION_NAME_SET, [worker_id[:63]])
     if session is not None and not connection.in_atomic_block:  # a rollback would undo it
         _tagged_sessions[session] = worker_id
 
@@ -98,11 +99,13 @@ class _Heartbeat(threading.Thread):
                 except DatabaseError as error:
                     # A lost connection is the outage the workers ride out: one line, no traceback.
                     lost = isinstance(error, CONNECTION_ERRORS)
-                    logger.warning(
-                        "worker=%s event=heartbeat_failed error=%s",
-                        self.worker_id,
-                        first_line(error),
+                    log_event(
+                        logger,
+                        "heartbeat_failed",
+                        level=logging.WARNING,
                         exc_info=not lost,
+                        worker=self.worker_id,
+                        error=first_line(error),
                     )
                     close_old_connections()
                     reconnect()
@@ -158,13 +161,15 @@ def _load_claimed_day(
         if not getattr(error, "transient", True) or attempt > config.source_retries:
             raise error
         delay = doubling(config.source_retry_backoff_seconds, attempt)
-        logger.warning(
-            "worker=%s event=day_retry date=%s attempt=%s delay=%.1fs error=%s",
-            worker_id,
-            claim.date,
-            attempt,
-            delay,
-            error,
+        log_event(
+            logger,
+            "day_retry",
+            level=logging.WARNING,
+            worker=worker_id,
+            date=claim.date,
+            attempt=attempt,
+            delay=seconds(delay),
+            error=error,
         )
         _retry_note(claim, error, attempt)
         return delay
@@ -239,33 +244,36 @@ def sync_job_run(
             job.current_date = claim.date
             if on_progress is not None:
                 on_progress(job)  # the day now being loaded is `current_date`
-            logger.info(
-                "job=%s worker=%s event=day_start [%s/%s] date=%s attempt=%s (%.1f%%)",
-                job.task_id,
-                worker_id,
-                job.processed_days + 1,
-                job.total_days,
-                claim.date,
-                claim.attempt,
-                job.progress_percent,
+            log_event(
+                logger,
+                "day_start",
+                job=job.task_id,
+                worker=worker_id,
+                position=Shown(
+                    (job.processed_days + 1, job.total_days),
+                    f"[{job.processed_days + 1}/{job.total_days}]",
+                    bare=True,
+                ),
+                date=claim.date,
+                attempt=claim.attempt,
+                percent=Shown(job.progress_percent, f"({job.progress_percent:.1f}%)", bare=True),
             )
             try:
                 rows = _load_claimed_day(source, claim, worker_id, fence, abort)
                 loaded += 1
-                logger.info(
-                    "job=%s worker=%s event=day_done date=%s rows=%s",
-                    job.task_id,
-                    worker_id,
-                    claim.date,
-                    rows,
-                )
+                log_event(logger, "day_done", job=job.task_id, worker=worker_id, date=claim.date, rows=rows)
             except LeaseLost:
                 # The day is someone else's now, or back to pending: its lease ran out while
                 # this worker was frozen or cut off, or a server crash lost the claim itself
                 # (claims commit without a WAL flush). The worker is alive, so it goes back
                 # to claiming; the claim ends it if the job stopped or moved on to a new run.
-                logger.warning(
-                    "job=%s worker=%s event=lease_lost date=%s", job.task_id, worker_id, claim.date
+                log_event(
+                    logger,
+                    "lease_lost",
+                    level=logging.WARNING,
+                    job=job.task_id,
+                    worker=worker_id,
+                    date=claim.date,
                 )
                 if abort is not None and abort.is_set():
                     break
@@ -276,13 +284,15 @@ def sync_job_run(
                 recorded = with_reconnect(
                     services.sync_day_record_failure, claim, worker_id, fence, error, log_as=worker_id
                 )
-                logger.error(
-                    "job=%s worker=%s event=day_failed date=%s recorded=%s error=%s",
-                    job.task_id,
-                    worker_id,
-                    claim.date,
-                    recorded,
-                    error,
+                log_event(
+                    logger,
+                    "day_failed",
+                    level=logging.ERROR,
+                    job=job.task_id,
+                    worker=worker_id,
+                    date=claim.date,
+                    recorded=recorded,
+                    error=error,
                 )
                 if not recorded:
                     break

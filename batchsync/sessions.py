@@ -19,14 +19,12 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 
+from batchsync import sql
 from batchsync.conf import get_settings
+from batchsync.logs import Shown, log_event, seconds
 from batchsync.models import SyncDayStatus
 
 logger = logging.getLogger("batchsync.runner")
-
-
-# Within a transaction PostgreSQL answers from the activity snapshot it took at the first read.
-_FRESH_STATS = "SELECT pg_stat_clear_snapshot()"
 
 
 def session_name(worker_id: str) -> str:
@@ -40,10 +38,9 @@ def sync_workers_alive(worker_ids: Iterable[str]) -> set[str]:
     if not names:
         return set()
     with connection.cursor() as cursor:
-        cursor.execute(_FRESH_STATS)
+        cursor.execute(sql.FRESH_STATS)
         cursor.execute(
-            "SELECT DISTINCT application_name FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = ANY(%s)",
+            sql.SESSIONS_ALIVE,
             [sorted(names)],
         )
         alive = {row[0] for row in cursor.fetchall()}
@@ -94,40 +91,10 @@ class LockWait:
         return {**asdict(self), "blocking_pids": self.blocking_pids}
 
 
-# Sessions of running days' workers that wait on a lock, what they wait for and since when
-# (`waitstart`, PostgreSQL 14+), and who blocks them (`pg_blocking_pids`). `clock_timestamp`:
-# `now()` would be the start of a surrounding transaction.
-_LOCK_WAITS_SQL = """
-SELECT day.date, day.worker_id, activity.pid,
-       extract(epoch FROM clock_timestamp() - coalesce(wanted.waitstart, activity.state_change)),
-       coalesce(
-           wanted.mode || ' on ' || coalesce(wanted.relation::regclass::text, wanted.locktype), 'a lock'
-       ),
-       coalesce((
-           SELECT json_agg(json_build_object(
-               'pid', blocker.pid, 'application_name', blocker.application_name,
-               'state', blocker.state,
-               'transaction_seconds', extract(epoch FROM clock_timestamp() - blocker.xact_start)
-           ) ORDER BY blocker.pid)
-           FROM pg_stat_activity blocker WHERE blocker.pid = ANY(pg_blocking_pids(activity.pid))
-       ), '[]')
-FROM batchsync_syncday day
-JOIN pg_stat_activity activity
-  ON activity.datname = current_database() AND activity.application_name = left(day.worker_id, 63)
-LEFT JOIN LATERAL (
-    SELECT mode, relation, locktype, waitstart FROM pg_locks
-    WHERE pg_locks.pid = activity.pid AND NOT granted LIMIT 1
-) wanted ON true
-WHERE day.status = %(running)s AND day.worker_id <> '' AND activity.wait_event_type = 'Lock'
-  AND {scope}
-ORDER BY day.date, activity.pid
-"""
-
-
 def _lock_waits(scope: str, params: dict[str, Any]) -> list[LockWait]:
     with connection.cursor() as cursor:
-        cursor.execute(_FRESH_STATS)
-        cursor.execute(_LOCK_WAITS_SQL.format(scope=scope), {"running": SyncDayStatus.RUNNING, **params})
+        cursor.execute(sql.FRESH_STATS)
+        cursor.execute(sql.LOCK_WAITS.format(scope=scope), {"running": SyncDayStatus.RUNNING, **params})
         rows = cursor.fetchall()
     waits = []
     for date, worker_id, pid, waited, lock, blockers in rows:
@@ -211,15 +178,17 @@ class LockWaitWatch(threading.Thread):
             try:
                 waits = [w for w in sync_worker_lock_waits(workers) if w.waiting_seconds >= interval]
                 for wait in waits:
-                    logger.warning(
-                        "worker=%s event=lock_wait date=%s pid=%s waited=%.1fs lock=%r blocked_by=%s | %s",
-                        wait.worker_id,
-                        wait.date,
-                        wait.pid,
-                        wait.waiting_seconds,
-                        wait.lock,
-                        ",".join(map(str, wait.blocking_pids)) or "-",
-                        wait.describe(),
+                    log_event(
+                        logger,
+                        "lock_wait",
+                        level=logging.WARNING,
+                        worker=wait.worker_id,
+                        date=wait.date,
+                        pid=wait.pid,
+                        waited=seconds(wait.waiting_seconds),
+                        lock=Shown(wait.lock, repr(wait.lock)),
+                        blocked_by=",".join(map(str, wait.blocking_pids)) or "-",
+                        detail=Shown(wait.describe(), f"| {wait.describe()}", bare=True),
                     )
             except DatabaseError:
                 connection.close()  # the database is away: the workers say so themselves

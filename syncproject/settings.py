@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from batchsync.conf import environ_overrides
@@ -203,14 +204,19 @@ if REDIS_URL:
 # batchsync/conf.py; here only the variables that are set (docs/configuration.md).
 BATCHSYNC = environ_overrides()
 
+# text: `time LEVEL logger key=value ...` lines; json: one JSON object per line (docs/logging.md).
+LOG_FORMAT = os.environ.get("BATCHSYNC_LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"BATCHSYNC_LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "batchsync.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
     "loggers": {
         "batchsync": {"handlers": ["console"], "level": os.environ.get("BATCHSYNC_LOG_LEVEL", "INFO")},

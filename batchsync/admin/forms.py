@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy
 
-from batchsync import bounds, sources
+from batchsync import bounds, services, sources
 from batchsync.conf import get_settings
 from batchsync.models import Reprocess
 
@@ -15,7 +15,7 @@ DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class SyncJobStartForm(forms.Form):
-    """The API's start options as a form; validated by the API's own input serializer."""
+    """The start options as a form; the request is built and checked by `services.sync_request_build`."""
 
     start_date = forms.DateField(label=gettext_lazy("start date"), widget=DATE_INPUT)
     end_date = forms.DateField(label=gettext_lazy("end date"), widget=DATE_INPUT)
@@ -63,23 +63,20 @@ class SyncJobStartForm(forms.Form):
         source_field.initial = get_settings().default_source
         self.fields["parallelism"].initial = get_settings().default_parallelism
 
-    def api_data(self) -> dict[str, Any]:
-        """The cleaned form as the API's request body (unset options left out, as a client would)."""
+    def job_request(self, *, requested_by: str) -> services.JobRequest:
+        """The validated request of the cleaned form; `InvalidJobRequest` names the field."""
         data = self.cleaned_data
-        body: dict[str, Any] = {
-            "start_date": data["start_date"].isoformat(),
-            "end_date": data["end_date"].isoformat(),
-            "source": data["source"],
-            "parallelism": data["parallelism"],
-            "priority": data["priority"],
-            "queue": data["queue"],
-        }
-        if data.get("path"):
-            body["path"] = data["path"]
-        if data["force"]:
-            body["force"] = True
-            if data["reprocess"] != Reprocess.FAILED:
-                body["reprocess"] = data["reprocess"]
-        else:
-            body["reprocess"] = data["reprocess"]
-        return body
+        # The reprocess menu always has a value: left at its default, "force" decides alone.
+        forced_default = data["force"] and data["reprocess"] == Reprocess.FAILED
+        return services.sync_request_build(
+            start_date=data["start_date"],
+            end_date=data["end_date"],
+            source=data["source"],
+            path=data.get("path") or None,
+            force=data["force"],
+            reprocess=None if forced_default else data["reprocess"],
+            parallelism=data["parallelism"],
+            priority=data["priority"],
+            queue=data["queue"],
+            requested_by=requested_by,
+        )

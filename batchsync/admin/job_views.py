@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from batchsync import dispatch, operations, selectors, services
 from batchsync.admin.forms import SyncJobStartForm
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest
 from batchsync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -97,32 +97,25 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        """Start a sync: the API's options, the API's validation, `services.sync_job_create`."""
+        """Start a sync: the start form, `services.sync_request_build`, `services.sync_job_create`."""
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = SyncJobStartForm(request.POST or None)
         plan: list[services.DayPlan] | None = None
         if request.method == "POST" and form.is_valid():
-            user = request.user.get_username()
-            body = {**form.api_data(), "dry_run": "_preview" in request.POST}
-            # Imported here: at module level it would load DRF into every management command
-            # (the admin is imported at Django set-up), about 0.3 s of the command's start-up.
-            from batchsync.api.serializers import SyncJobStartInputSerializer
-
-            serializer = SyncJobStartInputSerializer(data=body)
-            if not serializer.is_valid():
-                for field, reasons in serializer.errors.items():
-                    for reason in reasons if isinstance(reasons, list) else [reasons]:
-                        form.add_error(field if field in form.fields else None, str(reason))
-            elif serializer.validated_data["dry_run"]:
-                job_request = serializer.job_request(requested_by=user)
+            try:
+                job_request = form.job_request(requested_by=request.user.get_username())
+            except InvalidJobRequest as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+                job_request = None
+            if job_request is not None and "_preview" in request.POST:
                 plan = services.sync_days_plan(
                     job_request.start_date, job_request.end_date, job_request.reprocess
                 )
-            else:
+            elif job_request is not None:
                 try:
                     with dispatch.handoff() as handoff:
-                        job = services.sync_job_create(serializer.job_request(requested_by=user))
+                        job = services.sync_job_create(job_request)
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:

@@ -1,9 +1,8 @@
-"""Input and output serializers of the API; the start input is reused by the admin's start form."""
+"""Input and output serializers of the API."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +19,8 @@ from batchsync.api.fields import (
     JsonScalarField,
     JsonStringField,
 )
-from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
-from batchsync.sources.roots import source_options_confined
 
 if TYPE_CHECKING:
     pass
@@ -55,7 +52,6 @@ SERVER_OWNED_FIELDS = frozenset(
         "worker_id",
     }
 )
-OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 # PostgreSQL text cannot hold NUL; DRF refuses it, and this says so in the schema (a pattern).
 NO_NUL = RegexValidator(r"^[^\x00]*$", gettext_lazy("Null characters are not allowed."))
 
@@ -84,8 +80,9 @@ class StrictInputSerializer(serializers.Serializer[Any]):
 class SyncJobStartInputSerializer(StrictInputSerializer):
     """Body of POST .../sync/batch: the seed's two dates plus batchsync's start options.
 
-    `validated_data["job_request"]` is the `services.JobRequest`; every rule (range, future,
-    cap, source) is checked by `services.sync_request_validate`, the one place that holds them.
+    `validated_data["job_request"]` is the `services.JobRequest`; every rule (force, path,
+    range, bounds, source) is checked by `services.sync_request_build`, the one place that
+    holds them; this serializer only parses types.
     """
 
     start_date = IsoDateField(help_text=gettext_lazy("First day to sync, YYYY-MM-DD."))
@@ -148,48 +145,23 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
         help_text=gettext_lazy("Only return the plan (which days load, which skip and why); create nothing."),
     )
 
-    def validate_source_options(self, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
-            if not OPTION_NAME.match(name) or name == "self":
-                raise serializers.ValidationError(
-                    _("Invalid option name %(name)s: use lower-case letters, digits and _")
-                    % {"name": name[:60]}
-                )
-        return value
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        force: bool = attrs.get("force", False)
-        reprocess: str | None = attrs.get("reprocess")
-        if force and reprocess not in (None, Reprocess.ALL):
-            raise serializers.ValidationError(
-                {"force": [_("force means reprocess=all; do not combine it with another reprocess")]}
-            )
-        source_options = dict(attrs.get("source_options") or {})
-        path = attrs.get("path")
-        if path:
-            if source_options.get("path", path) != path:
-                raise serializers.ValidationError(
-                    {"path": [_("path and source_options.path differ; send one of them")]}
-                )
-            source_options["path"] = path
-        source = attrs.get("source") or get_settings().default_source
         try:
-            # API and admin only (this serializer): server paths stay under BATCHSYNC_FILE_ROOTS.
-            source_options = source_options_confined(source, source_options)
-            request = services.JobRequest(
+            # API and admin only: server paths stay under BATCHSYNC_FILE_ROOTS (confine_paths).
+            attrs["job_request"] = services.sync_request_build(
                 start_date=attrs["start_date"],
                 end_date=attrs["end_date"],
-                source=source,
-                source_options=source_options,
-                reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
+                source=attrs.get("source"),
+                source_options=attrs.get("source_options"),
+                path=attrs.get("path"),
+                force=attrs.get("force", False),
+                reprocess=attrs.get("reprocess"),
                 parallelism=attrs.get("parallelism"),
                 priority=attrs.get("priority", 0),
                 queue=attrs.get("queue", False),
             )
-            services.sync_request_validate(request)
         except InvalidJobRequest as error:
             raise serializers.ValidationError({error.field: [error.message]}) from None
-        attrs["job_request"] = request
         return attrs
 
     def job_request(self, *, requested_by: str = "") -> services.JobRequest:

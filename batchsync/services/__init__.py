@@ -2,7 +2,8 @@
 
 One module per concern, each named for what it decides:
 
-- `planning`: what a request means (validation) and which days a job loads (the plan);
+- `planning`: the one request builder (every rule and bound of a request) and the plan
+  (which days a job loads);
 - `lifecycle`: the operator's transitions (create, retry, cancel, pause, resume) and the queue;
 - `workers`: the worker protocol (join, claim, fence, heartbeat, abort, take-over);
 - `progress`: a job's counts, rows and ETA, recomputed after every day;
@@ -31,6 +32,7 @@ from batchsync.services.planning import (
     PlanSummary,
     sync_days_plan,
     sync_days_plan_summary,
+    sync_request_build,
     sync_request_validate,
 )
 from batchsync.services.progress import JobProgress, sync_job_progress_commit
@@ -78,6 +80,7 @@ __all__ = [
     "sync_job_take_over",
     "sync_job_worth_waiting",
     "sync_jobs_recover_stalled",
+    "sync_request_build",
     "sync_request_validate",
     "sync_worker_heartbeat",
     "sync_workers_abort",

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batchsync.dispatch import job_dispatch
+from batchsync.logs import Shown, log_event
 from batchsync.models import (
     FINISHED_STATUSES,
     WORKING_STATUSES,
@@ -57,7 +58,7 @@ def queue_advance() -> SyncJob | None:
     job.lease_expires_at = lease_until(timezone.now())  # deadline for a worker to pick it up
     job.save(update_fields=["status", "lease_expires_at"])
     job_dispatch(job, job.parallelism)
-    logger.info("job=%s event=dequeued status=pending", job.task_id)
+    log_event(logger, "dequeued", job=job.task_id, status="pending")
     return job
 
 
@@ -92,6 +93,12 @@ def sync_job_finish_if_done(job_id: int) -> SyncJob:
         job.save()
         progress_refresh(job)
         queue_advance()
-    logger.info("job=%s event=finished status=%s %s", job.task_id, job.status, job.message)
-    logger.info("job=%s event=released_slot", job.task_id)
+    log_event(
+        logger,
+        "finished",
+        job=job.task_id,
+        status=job.status,
+        message=Shown(job.message, str(job.message), bare=True),
+    )
+    log_event(logger, "released_slot", job=job.task_id)
     return job

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from batchsync.conf import get_settings
 from batchsync.dispatch import job_dispatch
 from batchsync.exceptions import InvalidTransition, SyncAlreadyRunning
+from batchsync.logs import Shown, log_event
 from batchsync.models import ACTIVE_STATUSES, FINISHED_STATUSES, Reprocess, SyncDay, SyncJob, SyncJobStatus
 from batchsync.services.completion import bank_active_time, queue_advance, sync_job_finish_if_done
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
@@ -112,15 +113,15 @@ def sync_job_create(
             holder = SyncJob.objects.active().first()
             raise (already_running(holder) if holder else SyncAlreadyRunning()) from error
         raise
-    logger.info(
-        "job=%s event=created status=%s range=%s..%s days=%s to_load=%s source=%s",
-        job.task_id,
-        job.status,
-        job.start_date,
-        job.end_date,
-        job.total_days,
-        job.total_days - job.skipped_days,
-        job.source,
+    log_event(
+        logger,
+        "created",
+        job=job.task_id,
+        status=job.status,
+        range=Shown((job.start_date, job.end_date), f"{job.start_date}..{job.end_date}"),
+        days=job.total_days,
+        to_load=job.total_days - job.skipped_days,
+        source=job.source,
     )
     return job
 
@@ -196,7 +197,7 @@ def _transition(job: SyncJob, operation: str) -> SyncJob:
             job_dispatch(job, job.parallelism)
         if target not in ACTIVE_STATUSES:
             queue_advance()
-    logger.info("job=%s event=%s status=%s", job.task_id, operation, job.status)
+    log_event(logger, operation, job=job.task_id, status=job.status)
     if target in (S.PAUSING, S.CANCELLING):
         # With no day in flight (workers between days, or all of them gone) stop right now.
         days_release_dead_workers(job)

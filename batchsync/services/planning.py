@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,7 @@ from batchsync import bounds, calendars, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.models import Reprocess, SkipReason, SyncDay, SyncDayStatus
+from batchsync.sources.roots import source_options_confined
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,65 @@ def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) 
         bounds.PARALLELISM.check(request.parallelism)
     bounds.PRIORITY.check(request.priority)
     sources.source_validate(request.source, request.source_options)
+
+
+# Names a source option may have (a source's own keyword arguments): never `self`, never odd.
+OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+def sync_request_build(
+    *,
+    start_date: dt.date,
+    end_date: dt.date,
+    source: str | None = None,
+    source_options: Mapping[str, Any] | None = None,
+    path: str | None = None,
+    force: bool = False,
+    reprocess: str | None = None,
+    parallelism: int | None = None,
+    priority: int = 0,
+    queue: bool = False,
+    requested_by: str = "",
+    confine_paths: bool = True,
+) -> JobRequest:
+    """Turn the parsed inputs of the command, the API or the admin into a validated `JobRequest`.
+
+    The one place for the request rules: force and reprocess, the `path` shortcut, option names,
+    and (through `sync_request_validate`) every bound. `confine_paths` keeps server paths under
+    BATCHSYNC_FILE_ROOTS (the API and the admin); the command line, run by a local operator,
+    passes False. Raises `InvalidJobRequest` naming the field.
+    """
+    if force and reprocess not in (None, Reprocess.ALL):
+        raise InvalidJobRequest(
+            "force", _("force means reprocess=all; do not combine it with another reprocess")
+        )
+    options = dict(source_options or {})
+    for name in options:
+        if not OPTION_NAME.match(name) or name == "self":
+            raise InvalidJobRequest(
+                "source_options",
+                _("Invalid option name %(name)s: use lower-case letters, digits and _") % {"name": name[:60]},
+            )
+    if path:
+        if options.get("path", path) != path:
+            raise InvalidJobRequest("path", _("path and source_options.path differ; send one of them"))
+        options["path"] = path
+    source = source or get_settings().default_source
+    if confine_paths:
+        options = source_options_confined(source, options)
+    request = JobRequest(
+        start_date=start_date,
+        end_date=end_date,
+        source=source,
+        source_options=options,
+        reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
+        parallelism=parallelism,
+        priority=priority,
+        queue=queue,
+        requested_by=requested_by,
+    )
+    sync_request_validate(request)
+    return request
 
 
 def sync_days_plan(

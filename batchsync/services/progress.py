@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from batchsync import sql
 from batchsync.models import WORKING_STATUSES, SyncDayStatus, SyncJob
 from batchsync.services.locks import job_lock
 
@@ -35,39 +36,6 @@ class JobProgress:
         job.estimated_completion = self.estimated_completion
 
 
-# Counts, rows and ETA recomputed from the days and written in one statement (it runs after
-# every day). The ETA rule is `progress_refresh`'s docstring; `eta` is the caller's value,
-# kept when there is nothing to estimate from yet.
-_PROGRESS_REFRESH_SQL = """
-UPDATE batchsync_syncjob job SET
-    success_days = stats.success,
-    failed_days = stats.failed,
-    skipped_days = stats.skipped,
-    processed_days = stats.success + stats.failed + stats.skipped,
-    rows_loaded = stats.rows,
-    estimated_completion = CASE
-        WHEN %(working)s AND stats.success + stats.failed > 0
-             AND %(elapsed)s::float8 IS NOT NULL AND stats.remaining > 0
-        THEN %(now)s::timestamptz + make_interval(
-            secs => stats.remaining * (%(elapsed)s::float8 / (stats.success + stats.failed))
-        )
-        WHEN NOT %(working)s OR stats.remaining = 0 THEN NULL
-        ELSE %(eta)s::timestamptz
-    END
-FROM (
-    SELECT
-        count(*) FILTER (WHERE status = %(succeeded)s) AS success,
-        count(*) FILTER (WHERE status = %(failed)s) AS failed,
-        count(*) FILTER (WHERE status = %(skipped)s) AS skipped,
-        coalesce(sum(rows) FILTER (WHERE status = %(succeeded)s), 0) AS rows,
-        count(*) FILTER (WHERE status IN (%(pending)s, %(running)s)) AS remaining
-    FROM batchsync_syncday WHERE job_id = %(job)s
-) stats
-WHERE job.id = %(job)s
-RETURNING job.success_days, job.failed_days, job.skipped_days, job.rows_loaded, job.estimated_completion
-"""
-
-
 def progress_refresh(job: SyncJob) -> JobProgress:
     """Recompute the job's counts, rows and ETA from its days (idempotent, so crash-safe).
 
@@ -88,7 +56,7 @@ def progress_refresh(job: SyncJob) -> JobProgress:
         "running": SyncDayStatus.RUNNING,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_PROGRESS_REFRESH_SQL, params)
+        cursor.execute(sql.PROGRESS_REFRESH, params)
         row = cursor.fetchone()
     if row is None:
         raise SyncJob.DoesNotExist(f"job {job.pk} is gone")
@@ -107,7 +75,7 @@ def commit_without_flush() -> None:
     which flushes these earlier commits too.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(sql.COMMIT_WITHOUT_FLUSH)
 
 
 def sync_job_progress_commit(job_id: int) -> SyncJob:

@@ -9,9 +9,10 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from batchsync import sessions
+from batchsync import sessions, sql
 from batchsync.conf import get_settings
 from batchsync.dispatch import in_foreground, job_dispatch
+from batchsync.logs import log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
 from batchsync.services.completion import days_release_expired, sync_job_finish_if_done
 from batchsync.services.locks import lease_until
@@ -29,9 +30,7 @@ def sessions_end(worker_ids: list[str]) -> int:
     names = sorted({worker[:63] for worker in worker_ids})
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 2000)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND application_name = ANY(%s)",
+            sql.SESSIONS_END,
             [names],
         )
         (ended,) = cursor.fetchone()
@@ -61,10 +60,10 @@ def sync_days_fence_expired(job_id: int | None = None) -> int:
         ended = sessions_end(workers)
     except DatabaseError:
         # Not allowed to signal those sessions (another role): the lease still fences them.
-        logger.warning("event=fence_failed workers=%s", ",".join(workers), exc_info=True)
+        log_event(logger, "fence_failed", level=logging.WARNING, exc_info=True, workers=",".join(workers))
         return 0
     if ended:
-        logger.warning("event=fenced sessions=%s workers=%s", ended, ",".join(workers))
+        log_event(logger, "fenced", level=logging.WARNING, sessions=ended, workers=",".join(workers))
     return int(ended)
 
 
@@ -89,11 +88,13 @@ def days_release_dead_workers(job: SyncJob) -> int:
         released = SyncDay.objects.filter(pk__in=days).update(
             status=SyncDayStatus.PENDING, lease_expires_at=None
         )
-    logger.warning(
-        "job=%s event=days_released_dead_workers days=%s workers=%s",
-        job.task_id,
-        released,
-        ",".join(sorted(dead)),
+    log_event(
+        logger,
+        "days_released_dead_workers",
+        level=logging.WARNING,
+        job=job.task_id,
+        days=released,
+        workers=",".join(sorted(dead)),
     )
     return released
 
@@ -130,11 +131,14 @@ def sync_jobs_recover_stalled() -> list[SyncJob]:
             if job.status == S.RUNNING and foreground:
                 # Nobody to hand it to: renewing its lease would only make a dead job look
                 # alive, and refuse the rerun that would take it over (`sync_job_take_over`).
-                logger.warning(
-                    "job=%s event=stalled status=running days_released=%s worker=%s",
-                    job.task_id,
-                    released,
-                    job.worker_id or "-",
+                log_event(
+                    logger,
+                    "stalled",
+                    level=logging.WARNING,
+                    job=job.task_id,
+                    status="running",
+                    days_released=released,
+                    worker=job.worker_id or "-",
                 )
                 continue
             job.recoveries += 1
@@ -142,12 +146,14 @@ def sync_jobs_recover_stalled() -> list[SyncJob]:
             job.save(update_fields=["recoveries", "lease_expires_at"])
             if job.status == S.RUNNING:
                 job_dispatch(job, job.parallelism)
-            logger.warning(
-                "job=%s event=recovered status=%s days_released=%s recoveries=%s",
-                job.task_id,
-                job.status,
-                released,
-                job.recoveries,
+            log_event(
+                logger,
+                "recovered",
+                level=logging.WARNING,
+                job=job.task_id,
+                status=job.status,
+                days_released=released,
+                recoveries=job.recoveries,
             )
         if job.status != S.RUNNING:
             job = sync_job_finish_if_done(job.pk)
@@ -176,6 +182,13 @@ def sync_jobs_recover_stalled() -> list[SyncJob]:
             job.recoveries += 1
             job.save(update_fields=["lease_expires_at", "recoveries"])
             job_dispatch(job, job.parallelism)
-            logger.warning("job=%s event=requeued status=pending recoveries=%s", job.task_id, job.recoveries)
+            log_event(
+                logger,
+                "requeued",
+                level=logging.WARNING,
+                job=job.task_id,
+                status="pending",
+                recoveries=job.recoveries,
+            )
         recovered.append(job)
     return recovered

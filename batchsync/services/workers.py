@@ -17,8 +17,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from batchsync import sql
 from batchsync.conf import get_settings
 from batchsync.exceptions import LeaseLost
+from batchsync.logs import Shown, log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
 from batchsync.services.progress import JobProgress, progress_refresh
@@ -49,14 +51,14 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
             job.started_at = job.started_at or now
             job.running_since = now
             job.finished_at = None
-            logger.info(
-                "job=%s event=started range=%s..%s days=%s to_load=%s fence=%s",
-                job.task_id,
-                job.start_date,
-                job.end_date,
-                job.total_days,
-                job.total_days - job.processed_days,
-                job.fence,
+            log_event(
+                logger,
+                "started",
+                job=job.task_id,
+                range=Shown((job.start_date, job.end_date), f"{job.start_date}..{job.end_date}"),
+                days=job.total_days,
+                to_load=job.total_days - job.processed_days,
+                fence=job.fence,
             )
         elif job.status != S.RUNNING:
             return None
@@ -85,58 +87,16 @@ def sync_job_take_over(job_id: int, worker_id: str) -> SyncJob:
         job.worker_id = worker_id
         job.lease_expires_at = lease_until(now)
         job.save(update_fields=["worker_id", "lease_expires_at"])
-    logger.warning(
-        "job=%s event=taken_over status=%s worker=%s previous_worker=%s",
-        job.task_id,
-        job.status,
-        worker_id,
-        previous or "-",
+    log_event(
+        logger,
+        "taken_over",
+        level=logging.WARNING,
+        job=job.task_id,
+        status=job.status,
+        worker=worker_id,
+        previous_worker=previous or "-",
     )
     return job
-
-
-# The claim's two statements (raw SQL: they run twice per day, and the ORM's compile time was
-# most of the claim's cost). First the job row is locked and the transaction set to commit
-# without a WAL flush (`set_config(..., true)` is SET LOCAL; see `commit_without_flush`).
-# The second statement runs after the lock is granted, so its snapshot sees every claim
-# committed before: the in-flight count is taken under the lock, as `parallelism` needs.
-_CLAIM_LOCK_JOB_SQL = """
-SELECT job.parallelism, job.started_at, job.active_seconds, job.running_since, job.estimated_completion
-FROM batchsync_syncjob job, set_config('synchronous_commit', 'off', true)
-WHERE job.id = %(job)s AND job.status = %(job_running)s AND job.fence = %(fence)s
-FOR NO KEY UPDATE OF job
-"""
-# Pick the earliest claimable day (SKIP LOCKED) when fewer than `parallelism` are in flight,
-# take it unless it has used up its attempts, and note it on the job. Returns the picked
-# day's id, and its new date/fence/attempts only if it was taken (NULLs: the caller fails it).
-_CLAIM_DAY_SQL = """
-WITH candidate AS (
-    SELECT id FROM batchsync_syncday
-    WHERE job_id = %(job)s
-      AND (status = %(pending)s OR (status = %(running)s AND lease_expires_at < %(now)s))
-      AND (
-          SELECT count(*) FROM batchsync_syncday
-          WHERE job_id = %(job)s AND status = %(running)s AND lease_expires_at >= %(now)s
-      ) < %(parallelism)s
-    ORDER BY date
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE batchsync_syncday day
-    SET status = %(running)s, worker_id = %(worker)s, lease_expires_at = %(until)s,
-        fence = day.fence + 1, attempts = day.attempts + 1, started_at = %(now)s
-    FROM candidate
-    WHERE day.id = candidate.id AND day.attempts < %(max_attempts)s
-    RETURNING day.id, day.date, day.fence, day.attempts
-), job AS (
-    UPDATE batchsync_syncjob
-    SET "current_date" = claimed.date, worker_id = %(worker)s, lease_expires_at = %(until)s
-    FROM claimed
-    WHERE batchsync_syncjob.id = %(job)s
-)
-SELECT candidate.id, claimed.date, claimed.fence, claimed.attempts
-FROM candidate LEFT JOIN claimed ON claimed.id = candidate.id
-"""
 
 
 def sync_day_claim(
@@ -161,7 +121,7 @@ def sync_day_claim(
         with transaction.atomic(), connection.cursor() as cursor:
             now = timezone.now()
             params: dict[str, Any] = {"job": job_id, "job_running": S.RUNNING, "fence": fence}
-            cursor.execute(_CLAIM_LOCK_JOB_SQL, params)
+            cursor.execute(sql.CLAIM_LOCK_JOB, params)
             locked = cursor.fetchone()
             if locked is None:
                 return None
@@ -188,7 +148,7 @@ def sync_day_claim(
                 worker=worker_id,
                 max_attempts=config.max_day_attempts,
             )
-            cursor.execute(_CLAIM_DAY_SQL, params)
+            cursor.execute(sql.CLAIM_DAY, params)
             row = cursor.fetchone()
             if row is None:
                 return None
@@ -206,22 +166,6 @@ def sync_day_claim(
                 publish_progress = True  # the failed day counts: publish it with the next claim
                 continue
             return ClaimedDay(id=day_id, date=date, fence=day_fence, attempt=attempts, progress=progress)
-
-
-# The fence, checked inside the day's transaction: the day row is locked only if this worker
-# still holds it (same fence, lease not run out) and the job is still working on the same run.
-# OF day: locking the joined job row too would serialize every parallel worker's day on it.
-# FOR KEY SHARE: enough to keep claims and releases (FOR UPDATE SKIP LOCKED) off the day until
-# it commits, while the worker's heartbeat, from its own connection, can still renew the
-# day's lease (an update of a non-key column does not wait for KEY SHARE).
-_DAY_FENCE_SQL = """
-SELECT day.id
-FROM batchsync_syncday day JOIN batchsync_syncjob job ON job.id = day.job_id
-WHERE day.id = %(day)s AND day.status = %(running)s AND day.fence = %(fence)s
-  AND day.worker_id = %(worker)s AND day.lease_expires_at >= %(now)s
-  AND job.fence = %(job_fence)s AND job.status = ANY(%(working)s)
-FOR KEY SHARE OF day
-"""
 
 
 def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) -> None:
@@ -242,7 +186,7 @@ def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) 
         "working": list(WORKING_STATUSES),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_DAY_FENCE_SQL, params)
+        cursor.execute(sql.DAY_FENCE, params)
         held = cursor.fetchone() is not None
     if not held:
         raise LeaseLost(f"day {claim.date} (job day {claim.id}) is no longer held by {worker_id}")
@@ -250,12 +194,14 @@ def sync_day_lock_for_commit(claim: ClaimedDay, worker_id: str, job_fence: int) 
 
 def sync_day_mark_succeeded(claim: ClaimedDay, rows: int, started: float) -> None:
     """Record a loaded day (in the day's own transaction, right after its COPY and fence)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE batchsync_syncday SET status = %s, rows = %s, duration_seconds = %s, "
-            "finished_at = %s, last_error = '', lease_expires_at = NULL WHERE id = %s",
-            [SyncDayStatus.SUCCEEDED, rows, round(time.monotonic() - started, 4), timezone.now(), claim.id],
-        )
+    SyncDay.objects.filter(pk=claim.id).update(
+        status=SyncDayStatus.SUCCEEDED,
+        rows=rows,
+        duration_seconds=round(time.monotonic() - started, 4),
+        finished_at=timezone.now(),
+        last_error="",
+        lease_expires_at=None,
+    )
 
 
 def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | None) -> None:
@@ -316,7 +262,7 @@ def sync_worker_heartbeat(
 
     Runs in the heartbeat thread's own connection, so it renews the day's lease while the
     day's transaction is loading: that transaction holds the day row only FOR KEY SHARE (see
-    `_DAY_FENCE_SQL`), which an update of the lease does not wait for. A day longer than the
+    `sql.DAY_FENCE`), which an update of the lease does not wait for. A day longer than the
     lease is kept by its live worker; only a worker that stopped heartbeating loses it. A row
     locked harder (a claim, or the day's final update) is skipped, not waited for.
     """

@@ -125,21 +125,19 @@ class Command(BaseCommand):
             if value is None:  # argparse requires both; call_command(..., start=None) does not
                 raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
         assert args.start is not None and args.end is not None
-        source = args.source or get_settings().default_source
-        source_options = {"path": args.path} if args.path else {}
-        reprocess = args.reprocess or (Reprocess.ALL if args.force else Reprocess.FAILED)
-        if args.force and args.reprocess not in (None, Reprocess.ALL):
-            raise InvalidJobRequest("force", "--force means --reprocess all; do not combine it with another")
-        return services.JobRequest(
+        # The command line, run by a local operator, may read any directory (confine_paths).
+        return services.sync_request_build(
             start_date=args.start,
             end_date=args.end,
-            source=source,
-            source_options=source_options,
-            reprocess=reprocess,
+            source=args.source,
+            path=args.path,
+            force=args.force,
+            reprocess=args.reprocess,
             parallelism=args.parallelism,
             priority=args.priority,
             queue=args.queue,
             requested_by="cli",
+            confine_paths=False,
         )
 
     def _action_plan(self, args: Arguments) -> int:

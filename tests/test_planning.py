@@ -1,0 +1,126 @@
+"""The one request builder: the command, the API and the admin get the same rules from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import translation
+from rest_framework.test import APIClient
+
+from batchsync import services
+from batchsync.exceptions import InvalidJobRequest
+from batchsync.models import Reprocess, SyncJob
+from tests.conftest import PROJECT_DIR
+
+OCT_9 = dt.date(2025, 10, 9)
+FORCE_CONFLICT = "force means reprocess=all; do not combine it with another reprocess"
+
+
+def build(**inputs: Any) -> services.JobRequest:
+    return services.sync_request_build(**{"start_date": OCT_9, "end_date": OCT_9, **inputs})
+
+
+def refusal(**inputs: Any) -> tuple[str, str]:
+    with translation.override("en"), pytest.raises(InvalidJobRequest) as raised:
+        build(**inputs)
+    return raised.value.field, raised.value.message
+
+
+def test_force_means_reprocess_all_and_refuses_another_reprocess() -> None:
+    assert build(force=True).reprocess == Reprocess.ALL
+    assert build(force=True, reprocess=Reprocess.ALL).reprocess == Reprocess.ALL
+    assert build().reprocess == Reprocess.FAILED
+    assert refusal(force=True, reprocess=Reprocess.NONE) == ("force", FORCE_CONFLICT)
+
+
+def test_path_is_a_shortcut_for_source_options_path_and_may_not_contradict_it(tmp_path: Path) -> None:
+    request = build(source="csv", path=str(tmp_path), confine_paths=False)
+    assert request.source_options == {"path": str(tmp_path)}
+    same = build(
+        source="csv", path=str(tmp_path), source_options={"path": str(tmp_path)}, confine_paths=False
+    )
+    assert same.source_options == {"path": str(tmp_path)}
+    field, _ = refusal(source="csv", path=str(tmp_path), source_options={"path": "/elsewhere"})
+    assert field == "path"
+
+
+@pytest.mark.parametrize("name", ["self", "Path", "1st", "x" * 51, "a-b"])
+def test_source_option_names_are_checked(name: str) -> None:
+    field, message = refusal(source_options={name: 1})
+    assert field == "source_options" and "Invalid option name" in message
+
+
+@pytest.mark.django_db
+def test_paths_are_confined_to_the_file_roots_unless_the_command_line_asks(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.BATCHSYNC = {**settings.BATCHSYNC, "FILE_ROOTS": [str(tmp_path / "root")]}
+    (tmp_path / "root").mkdir()
+    assert build(source="csv", path=str(tmp_path), confine_paths=False).source_options["path"] == str(
+        tmp_path
+    )
+    field, message = refusal(source="csv", path=str(tmp_path))
+    assert field == "path" and "outside the directories" in message
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"priority": 1001}, "priority"),
+        ({"parallelism": 0}, "parallelism"),
+        ({"end_date": OCT_9 - dt.timedelta(days=1)}, "end_date"),
+        ({"source": "nosuch"}, "source"),
+    ],
+)
+def test_every_bound_is_checked_by_the_builder(inputs: dict[str, Any], field: str) -> None:
+    assert refusal(**inputs)[0] == field
+
+
+@pytest.mark.django_db
+def test_the_api_and_the_admin_answer_the_builders_refusal_on_the_same_field(
+    admin_client: Client, admin_user: Any
+) -> None:
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    body = {"start_date": "2025-10-09", "end_date": "2025-10-09", "force": True, "reprocess": "none"}
+    answer = api.post("/api/v1/sync-status/sync/batch", body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert answer.status_code == 400, answer.content
+    assert FORCE_CONFLICT in answer.content.decode()
+    form = {
+        **{key: str(value) for key, value in body.items() if key != "force"},
+        "force": "on",
+        "source": "demo",
+        "parallelism": "1",
+        "priority": "0",
+    }
+    page = admin_client.post("/admin/batchsync/syncjob/add/", form, HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    assert page.context["form"].errors["force"] == [FORCE_CONFLICT]
+    assert not SyncJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_answers_the_builders_refusal_in_one_line_with_exit_2(
+    manage_py: list[str], subprocess_env: dict[str, str]
+) -> None:
+    argv = ["batch_sync", "--start", "2025-10-09", "--end", "2025-10-09", "--force", "--reprocess", "none"]
+    done = subprocess.run(
+        [*manage_py, *argv], env=subprocess_env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"CommandError: --force: {FORCE_CONFLICT}"]
+
+
+def test_the_force_rule_is_defined_once() -> None:
+    package = PROJECT_DIR / "batchsync"
+    holders = [
+        path.relative_to(PROJECT_DIR).as_posix()
+        for path in package.rglob("*.py")
+        if "do not combine it with another" in path.read_text()
+    ]
+    assert holders == ["batchsync/services/planning.py"]

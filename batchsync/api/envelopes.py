@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
-from batchsync.api.serializers import (
+from batchsync.api.outputs import (
     SyncDayOutputSerializer,
     SyncErrorOutputSerializer,
     SyncJobPlanOutputSerializer,

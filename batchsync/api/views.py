@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batchsync import dispatch, selectors, services
-from batchsync.api import envelopes
+from batchsync.api import envelopes, outputs
 from batchsync.api import serializers as s
 from batchsync.api.pagination import EnvelopePagination
 from batchsync.api.permissions import ADD_JOBS, VIEW_JOBS, SyncJobWriteThrottle
@@ -50,7 +50,7 @@ def _success(data: Any, code: int = status.HTTP_200_OK) -> Response:
 
 
 def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(s.ErrorEnvelopeSerializer, description=description)
+    return OpenApiResponse(outputs.ErrorEnvelopeSerializer, description=description)
 
 
 READ_ERRORS = {
@@ -85,7 +85,7 @@ TASK_ID = OpenApiParameter(
 
 
 def _progress(job: SyncJob) -> dict[str, Any]:
-    return dict(s.SyncJobProgressOutputSerializer(selectors.sync_job_progress(job)).data)
+    return dict(outputs.SyncJobProgressOutputSerializer(selectors.sync_job_progress(job)).data)
 
 
 class SyncApiView(APIView):
@@ -141,7 +141,7 @@ class SyncJobBatchApi(SyncApiView):
         return self.paginated(
             request,
             jobs,
-            s.SyncJobProgressOutputSerializer,
+            outputs.SyncJobProgressOutputSerializer,
             lambda job: selectors.sync_job_progress(job, job.recent_errors),
         )
 
@@ -216,7 +216,7 @@ class SyncJobBatchApi(SyncApiView):
             plan = services.sync_days_plan(
                 job_request.start_date, job_request.end_date, job_request.reprocess
             )
-            return _success(s.SyncJobPlanOutputSerializer(_plan_data(plan)).data)
+            return _success(outputs.SyncJobPlanOutputSerializer(_plan_data(plan)).data)
         with dispatch.handoff() as handoff:
             job = services.sync_job_create(job_request)
         if handoff.failure is not None:
@@ -348,11 +348,11 @@ class SyncJobDaysApi(SyncApiView):
         job = selectors.sync_job_detail(task_id)
         days = selectors.sync_day_list(job, status=filters.validated_data.get("status"))
         waits = {wait.date: wait.as_dict() for wait in selectors.sync_job_lock_waits(job)}
-        fields = set(s.SyncDayOutputSerializer().fields.keys()) - {"lock_wait"}
+        fields = set(outputs.SyncDayOutputSerializer().fields.keys()) - {"lock_wait"}
         return self.paginated(
             request,
             days,
-            s.SyncDayOutputSerializer,
+            outputs.SyncDayOutputSerializer,
             lambda day: {**{name: getattr(day, name) for name in fields}, "lock_wait": waits.get(day.date)},
         )
 
@@ -371,7 +371,7 @@ class SyncJobErrorsApi(SyncApiView):
     def get(self, request: Request, task_id: str) -> Response:
         s.PageFilterSerializer(data=_query(request), context=QUERY).is_valid(raise_exception=True)
         job = selectors.sync_job_detail(task_id)
-        return self.paginated(request, selectors.sync_error_list(job), s.SyncErrorOutputSerializer)
+        return self.paginated(request, selectors.sync_error_list(job), outputs.SyncErrorOutputSerializer)
 
 
 @csrf_exempt  # it changes nothing, and an unknown URL should say so, whatever the method

@@ -14,6 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from batchsync import sources
 from batchsync.exceptions import InvalidJobRequest, SourceError, SourceJobStop
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from batchsync.sources.base import BAR_COLUMNS
@@ -179,3 +180,32 @@ def test_a_bad_token_fails_the_job_once_clearly(fake: FakeTushareServer) -> None
     assert set(SyncDay.objects.filter(job=job).values_list("status", flat=True)) == {SyncDayStatus.FAILED}
     assert fake.counters.calls <= 2  # one per worker at most, not one per day
     assert TOKEN not in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_day_not_published_yet_fails_retryably_and_keeps_its_old_rows(fake: FakeTushareServer) -> None:
+    assert run_command("--start", "2025-09-02", "--end", "2025-09-02")[0] == 0  # demo bars first
+    before = bars_digest(dt.date(2025, 9, 2), dt.date(2025, 9, 2))
+    fake.config.published_until = DAY
+    code, text = run_command("--start", "2025-09-01", "--end", "2025-09-02", "--source", "tushare", "--force")
+    assert code == 1, text
+    job = SyncJob.objects.order_by("-id").first()
+    assert job is not None and (job.success_days, job.failed_days) == (1, 1)
+    day = SyncDay.objects.get(job=job, date=dt.date(2025, 9, 2))
+    assert "not published yet" in day.last_error
+    assert bars_digest(dt.date(2025, 9, 2), dt.date(2025, 9, 2)) == before
+    assert fake.counters.answered == 1 + 4  # the published day, then the first try and 3 retries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_http_500_answers_are_retried_and_the_days_load(fake: FakeTushareServer) -> None:
+    fake.config.fail_next = 2
+    code, text = run_command("--start", "2025-09-01", "--end", "2025-09-02", "--source", "tushare")
+    assert code == 0, text
+    assert fake.counters.failed == 2 and bars_digest(DAY, dt.date(2025, 9, 2))[0] == 2 * 5500
+
+
+def test_a_token_in_the_job_options_is_refused() -> None:
+    with pytest.raises(InvalidJobRequest) as refused:
+        sources.source_options_check("tushare", {"token": TOKEN})
+    assert refused.value.field == "token" and TOKEN not in refused.value.message

@@ -17,6 +17,7 @@ from django.db import connection
 from batchsync import sources
 from batchsync.exceptions import InvalidJobRequest, SourceError, SourceJobStop
 from batchsync.models import SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
+from batchsync.sources import tushare as tushare_module
 from batchsync.sources.base import BAR_COLUMNS
 from batchsync.sources.demo import demo_day_csv
 from batchsync.sources.tushare import DayNotPublished, TushareSource
@@ -209,3 +210,14 @@ def test_a_token_in_the_job_options_is_refused() -> None:
     with pytest.raises(InvalidJobRequest) as refused:
         sources.source_options_check("tushare", {"token": TOKEN})
     assert refused.value.field == "token" and TOKEN not in refused.value.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_answer_past_the_timeout_is_transient(
+    fake: FakeTushareServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tushare_module, "TIMEOUT_SECONDS", 0.2)
+    fake.config.delay_seconds = 1.0
+    with pytest.raises(SourceError) as raised:
+        TushareSource().fetch_day(DAY)
+    assert raised.value.transient and "unreachable" in raised.value.message

@@ -32,6 +32,7 @@ def file_roots_parse(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...
 BUILT_IN_SOURCES = {
     "demo": "batchsync.sources.demo.DemoSource",
     "csv": "batchsync.sources.csv.CsvDirectorySource",
+    "tushare": "batchsync.sources.tushare.TushareSource",
 }
 
 
@@ -62,7 +63,7 @@ class BatchSyncSettings:
     sources: dict[str, str] = _setting(
         lambda: dict(BUILT_IN_SOURCES),
         "BATCHSYNC_EXTRA_SOURCES",
-        "extra sources beside the built-in demo and csv, `name=dotted.path.Class,...`",
+        "extra sources beside the built-in demo, csv and tushare, `name=dotted.path.Class,...`",
         parse=extra_sources_parse,
     )
     calendar: str = _setting(
@@ -119,6 +120,17 @@ class BatchSyncSettings:
         parse=file_roots_parse,
     )
 
+    tushare_api_url: str = _setting(
+        "http://api.waditu.com/dataapi",
+        "TUSHARE_API_URL",
+        "the tushare pro endpoint the tushare source POSTs to (the token comes from `TUSHARE_TOKEN`)",
+    )
+    tushare_calls_per_minute: int = _setting(
+        500,
+        "TUSHARE_CALLS_PER_MINUTE",
+        "calls per minute to tushare shared by every worker of every machine (through PostgreSQL)",
+    )
+
     @classmethod
     def from_django(cls) -> BatchSyncSettings:
         raw: dict[str, Any] = dict(getattr(settings, "BATCHSYNC", {}))
@@ -154,7 +166,7 @@ _TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": floa
 
 def configuration_table() -> str:
     """The Markdown table of docs/configuration.md: every setting, its variable, meaning and default."""
-    computed = {"sources": "demo, csv", "default_parallelism": "one per CPU, at most 4"}
+    computed = {"sources": "demo, csv, tushare", "default_parallelism": "one per CPU, at most 4"}
     rows = ["| variable | `BATCHSYNC` key | meaning | default |", "| --- | --- | --- | --- |"]
     for spec in fields(BatchSyncSettings):
         default = computed.get(spec.name, spec.default)

@@ -75,6 +75,16 @@ class SourceError(BatchSyncError):
         super().__init__(message)
 
 
+class SourceJobStop(SourceError):
+    """The source can serve no day of the job (a refused token, a missing permission).
+
+    The runner fails the job's remaining days with this one message instead of trying each.
+    """
+
+    def __init__(self, message: str, *, file: str = "") -> None:
+        super().__init__(message, transient=False, file=file)
+
+
 class LoadError(BatchSyncError):
     """A day's data was rejected by the loader; nothing of the day was written."""
 

@@ -30,11 +30,12 @@ from django.db import (
 from batchsync import loader, services, sessions, sources, sql
 from batchsync.backoff import doubling, retrying
 from batchsync.conf import get_settings
-from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError
+from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError, SourceJobStop
 from batchsync.logs import Shown, log_event, seconds
 from batchsync.models import SyncJob
 from batchsync.reconnect import CONNECTION_ERRORS, await_database, first_line, reconnect, with_reconnect
 from batchsync.services import ClaimedDay
+from batchsync.services.source_stop import sync_job_stop_for_source
 from batchsync.sources.base import Source
 
 logger = logging.getLogger("batchsync.runner")
@@ -281,8 +282,15 @@ def sync_job_run(
                 raise  # not the day's fault: the job stays resumable (see `await_database`)
             except Exception as error:  # any failure of a day is recorded, and the job goes on
                 _reconnect_if_broken(error)
+                # A source that can serve no day (refused token) fails the rest of the job at once.
+                record = sync_job_stop_for_source if isinstance(error, SourceJobStop) else None
                 recorded = with_reconnect(
-                    services.sync_day_record_failure, claim, worker_id, fence, error, log_as=worker_id
+                    record or services.sync_day_record_failure,
+                    claim,
+                    worker_id,
+                    fence,
+                    error,
+                    log_as=worker_id,
                 )
                 log_event(
                     logger,

@@ -210,3 +210,18 @@ def bars_copy(columns: Sequence[str], day: dt.date, options: str) -> sql.Compose
         sql.SQL(options),
         sql.Literal(day),
     )
+
+
+# The tushare calls' shared rate limit (migration 0007): each call takes the next free slot,
+# `spacing` seconds after the one before, and sleeps until it. The row lock of the upsert
+# orders concurrent callers of every machine; the result is the wait in seconds (<= 0: now).
+TUSHARE_CALL_SLOT_TAKE = """
+INSERT INTO tushare_rate_limit AS slot (key, next_at)
+VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(spacing)s))
+ON CONFLICT (key) DO UPDATE
+SET next_at = greatest(slot.next_at, clock_timestamp()) + make_interval(secs => %(spacing)s)
+RETURNING extract(epoch FROM slot.next_at - make_interval(secs => %(spacing)s) - clock_timestamp())::float8
+"""
+
+# Serializes the workers of one job that meet a job-stopping source error (services.source_stop).
+SOURCE_STOP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('batchsync.source_stop'), %s)"

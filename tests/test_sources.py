@@ -170,16 +170,16 @@ class FixedRowsSource(Source):
         return RowsPayload(rows=[row], origin=f"fixed:{day}")
 
 
-def test_default_registry_has_demo_and_csv() -> None:
-    assert sources.source_names() == ["csv", "demo"]
+def test_default_registry_has_demo_csv_and_tushare() -> None:
+    assert sources.source_names() == ["csv", "demo", "tushare"]
     assert isinstance(sources.source_get("demo"), DemoSource)
 
 
 def test_unknown_source_names_the_choices() -> None:
     with pytest.raises(InvalidJobRequest) as caught:
-        sources.source_get("tushare")
+        sources.source_get("tushare-pro")
     assert caught.value.field == "source"
-    assert "tushare" in caught.value.message and "csv, demo" in caught.value.message
+    assert "tushare-pro" in caught.value.message and "csv, demo, tushare" in caught.value.message
 
 
 @pytest.mark.usefixtures("foreground")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,6 +15,8 @@ from batchsync.exceptions import JobNotFound
 from batchsync.models import (
     ACTIVE_STATUSES,
     WORKING_STATUSES,
+    LoadedDay,
+    SkipReason,
     SyncDay,
     SyncDayStatus,
     SyncError,
@@ -44,6 +46,7 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "success": job.success_days,
         "failed": job.failed_days,
         "skipped": job.skipped_days,
+        "skipped_other_source": sync_job_other_source_days(job),
         "current_date": job.current_date.isoformat() if job.current_date else None,
         "message": job.message,
         "progress_percent": job.progress_percent,
@@ -101,9 +104,35 @@ def sync_job_list(
 
 
 def sync_day_list(job: SyncJob, *, status: str | None = None) -> QuerySet[SyncDay]:
-    """The job's days in date order, optionally only those in `status`."""
-    days = SyncDay.objects.filter(job=job).order_by("date")
+    """The job's days in date order (optionally only those in `status`), with their provenance.
+
+    `loaded_source`, `loaded_rows`, `loaded_checksum`, `loaded_by_job`, `loaded_at`: what
+    `daily_bar` holds for the day now (None when nothing is recorded), whichever job loaded it.
+    """
+    loaded = LoadedDay.objects.filter(trade_date=OuterRef("date"))
+    days = (
+        SyncDay.objects.filter(job=job)
+        .order_by("date")
+        .annotate(
+            loaded_source=Subquery(loaded.values("source")[:1]),
+            loaded_rows=Subquery(loaded.values("rows")[:1]),
+            loaded_checksum=Subquery(loaded.values("checksum")[:1]),
+            loaded_by_job=Subquery(loaded.values("job__task_id")[:1]),
+            loaded_at=Subquery(loaded.values("loaded_at")[:1]),
+        )
+    )
     return days.filter(status=status) if status else days
+
+
+def sync_job_other_source_days(job: SyncJob) -> int:
+    """Days of the job skipped because another source loaded them (force replaces them)."""
+    return SyncDay.objects.filter(job=job, skip_reason=SkipReason.LOADED_OTHER_SOURCE).count()
+
+
+def loaded_day_source_counts(start_date: dt.date, end_date: dt.date) -> dict[str, int]:
+    """How many days of the range `daily_bar` holds from each source (by recorded provenance)."""
+    days = LoadedDay.objects.filter(trade_date__range=(start_date, end_date))
+    return dict(days.order_by("source").values_list("source").annotate(n=Count("id")))
 
 
 def sync_error_list(job: SyncJob) -> QuerySet[SyncError]:

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from batchsync.models import DailyBar, SyncDay, SyncJob
+from batchsync.models import DailyBar, LoadedDay, SyncDay, SyncJob
 
 JOB_TABLE = SyncJob._meta.db_table
 DAY_TABLE = SyncDay._meta.db_table
 BAR_TABLE = DailyBar._meta.db_table
+LOADED_DAY_TABLE = LoadedDay._meta.db_table
 
 
 def _tables(statement: str) -> str:
@@ -210,3 +211,22 @@ def bars_copy(columns: Sequence[str], day: dt.date, options: str) -> sql.Compose
         sql.SQL(options),
         sql.Literal(day),
     )
+
+
+# --- provenance of a loaded day (services.provenance) ----------------------------------------------
+
+# The day's rows as PostgreSQL prints them, in key order, hashed: the same rows give the same
+# checksum whatever order they were loaded in, one changed value another. In the day's
+# transaction, right after its COPY, with the source and job that loaded it (one round trip).
+LOADED_DAY_RECORD = f"""
+INSERT INTO {LOADED_DAY_TABLE} AS loaded
+    (trade_date, source, options_fingerprint, job_id, rows, checksum, loaded_at)
+SELECT %(day)s, %(source)s, %(fingerprint)s, %(job)s, count(*),
+       md5(coalesce(string_agg(bar::text, E'\\n' ORDER BY bar.ts_code), '')), %(now)s
+FROM {BAR_TABLE} bar WHERE bar.trade_date = %(day)s
+ON CONFLICT (trade_date) DO UPDATE SET
+    source = EXCLUDED.source, options_fingerprint = EXCLUDED.options_fingerprint,
+    job_id = EXCLUDED.job_id, rows = EXCLUDED.rows, checksum = EXCLUDED.checksum,
+    loaded_at = EXCLUDED.loaded_at
+RETURNING loaded.rows, loaded.checksum
+"""

@@ -546,6 +546,11 @@ def test_days_are_in_order_filterable_and_paginated(operator: APIClient, seed_jo
         "started_at",
         "finished_at",
         "lock_wait",
+        "loaded_source",
+        "loaded_rows",
+        "loaded_checksum",
+        "loaded_by_job",
+        "loaded_at",
     }
     assert data["results"][0]["lock_wait"] is None  # see tests/test_sessions.py for a day that waits
     loaded = operator.get(f"{BATCH}/{SEED_TASK_ID}/days?status=succeeded").json()["data"]

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Case, Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -82,7 +83,7 @@ def sync_job_detail(task_id: str) -> SyncJob:
     lookup = Q(task_id=task_id)
     if task_id.isascii() and task_id.isdigit() and len(task_id) < 19:  # fits a bigint
         lookup |= Q(pk=int(task_id))
-    job = SyncJob.objects.select_related("retry_of").filter(lookup).first()
+    job = _with_other_source_days(SyncJob.objects.select_related("retry_of")).filter(lookup).first()
     if job is None:
         raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
     return job
@@ -92,7 +93,7 @@ def sync_job_list(
     *, status: str | None = None, source: str | None = None, date: dt.date | None = None
 ) -> QuerySet[SyncJob]:
     """Jobs newest first, filtered; each carries `recent_errors` (prefetched, one query per page)."""
-    jobs = SyncJob.objects.select_related("retry_of").order_by("-created_at", "-id")
+    jobs = _with_other_source_days(SyncJob.objects.select_related("retry_of")).order_by("-created_at", "-id")
     if status:
         jobs = jobs.filter(status=status)
     if source:
@@ -126,7 +127,22 @@ def sync_day_list(job: SyncJob, *, status: str | None = None) -> QuerySet[SyncDa
 
 def sync_job_other_source_days(job: SyncJob) -> int:
     """Days of the job skipped because another source loaded them (force replaces them)."""
+    annotated = getattr(job, "other_source_days", None)
+    if annotated is not None:
+        return int(annotated)
     return SyncDay.objects.filter(job=job, skip_reason=SkipReason.LOADED_OTHER_SOURCE).count()
+
+
+def _with_other_source_days(jobs: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
+    """`jobs`, each with `other_source_days` (in the same query, not one more per job)."""
+    days = (
+        SyncDay.objects.filter(job=OuterRef("pk"), skip_reason=SkipReason.LOADED_OTHER_SOURCE)
+        .order_by()
+        .values("job")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return jobs.annotate(other_source_days=Coalesce(Subquery(days), 0))
 
 
 def loaded_day_source_counts(start_date: dt.date, end_date: dt.date) -> dict[str, int]:

@@ -347,8 +347,13 @@ def test_dry_run_returns_the_plan_and_creates_nothing(operator: APIClient, seed_
     assert response.status_code == 200
     data = response.json()["data"]
     assert (data["dry_run"], data["total_days"], data["to_load"], data["skipped"]) == (True, 9, 1, 8)
-    assert data["days"][0] == {"date": "2025-10-01", "action": "skip", "skip_reason": "non_trading"}
-    assert data["days"][-1] == {"date": "2025-10-09", "action": "load", "skip_reason": ""}
+    assert data["days"][0] == {
+        "date": "2025-10-01",
+        "action": "skip",
+        "skip_reason": "non_trading",
+        "loaded_from": "",
+    }
+    assert data["days"][-1] == {"date": "2025-10-09", "action": "load", "skip_reason": "", "loaded_from": ""}
     assert data["message"].startswith("试运行")
     assert SyncJob.objects.count() == 1
 

@@ -95,7 +95,8 @@ def test_csv_after_the_quick_start_is_planned_as_loaded_from_demo_and_force_repl
 
     plan = _command("plan", *RANGE, *csv).splitlines()
     assert plan[:2] == ["2025-09-01  skip  loaded from demo", "2025-09-02  skip  loaded from demo"]
-    assert "0 to load, 2 skipped (2 days loaded from another source were skipped; force replaces them)" in plan[2]
+    note = "(2 days loaded from another source were skipped; force replaces them)"
+    assert f"0 to load, 2 skipped {note}" in plan[2]
 
     _command("run", *RANGE, *csv)  # without --force: nothing replaced, and it says why
     skipped = SyncJob.objects.order_by("-id").first()
@@ -113,7 +114,9 @@ def test_csv_after_the_quick_start_is_planned_as_loaded_from_demo_and_force_repl
         SEP_2: ("csv", forced.task_id),
     }
     # The same rows from another source: the same checksums.
-    assert {day: value[1:3] for day, value in after.items()} == {day: value[1:3] for day, value in demo.items()}
+    assert {day: value[1:3] for day, value in after.items()} == {
+        day: value[1:3] for day, value in demo.items()
+    }
     status = _command("status", forced.task_id)
     assert "sources                csv 2" in status
     assert _command("plan", *RANGE, *csv).splitlines()[0] == "2025-09-01  skip  already_loaded"
@@ -137,7 +140,8 @@ def test_a_failed_day_leaves_the_previous_provenance_and_rows(demo_then_csv_dir:
 
 
 def _api_days(client: APIClient, task_id: str) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = client.get(f"/api/v1/sync-status/sync/batch/{task_id}/days").json()["data"]["results"]
+    response = client.get(f"/api/v1/sync-status/sync/batch/{task_id}/days")
+    results: list[dict[str, Any]] = response.json()["data"]["results"]
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,13 @@ def test_api_days_and_admin_show_the_provenance(demo_then_csv_dir: Path, admin_c
     html = admin_client.get("/admin/batchsync/loadedday/").content.decode()
     assert loaded.checksum in html and job.task_id in html and ">csv<" in html
     assert admin_client.get(f"/admin/batchsync/loadedday/{loaded.pk}/change/").status_code == 200
+    page = admin_client.get(f"/admin/batchsync/syncjob/{job.pk}/change/").content.decode()
+    assert re.search(r'id="bs-loaded-sources"><a href="[^"]+">csv 2</a>', page)
+
+    _command("run", *RANGE)  # demo again, without force: both days were loaded from csv
+    skipped = SyncJob.objects.order_by("-id").first()
+    assert skipped is not None
+    page = admin_client.get(f"/admin/batchsync/syncjob/{skipped.pk}/change/").content.decode()
+    assert '<dd data-field="skipped_other_source">2</dd>' in page
+    progress = api.get(f"/api/v1/sync-status/sync/batch/progress/{skipped.task_id}").json()["data"]
+    assert progress["skipped_other_source"] == 2

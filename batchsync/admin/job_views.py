@@ -198,6 +198,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "original": job,
             "job": job,
             "progress": progress,
+            "loaded_sources": selectors.loaded_day_source_counts(job.start_date, job.end_date),
             "errors": errors,
             "errors_total": job.errors.count(),
             "can_view_traceback": can_view_traceback(request),

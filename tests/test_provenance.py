@@ -99,7 +99,8 @@ def test_csv_after_the_quick_start_is_planned_as_loaded_from_demo_and_force_repl
     note = "(2 days loaded from another source were skipped; force replaces them)"
     assert f"0 to load, 2 skipped {note}" in plan[2]
 
-    _command("run", *RANGE, *csv)  # without --force: nothing replaced, and it says why
+    ran = _command("run", *RANGE, *csv)  # without --force: nothing replaced, and it says why
+    assert "(2 days loaded from another source were skipped; force replaces them)" in ran
     skipped = SyncJob.objects.order_by("-id").first()
     assert skipped is not None and skipped.status == SyncJobStatus.SUCCEEDED
     assert SyncDay.objects.filter(job=skipped, skip_reason=SkipReason.LOADED_OTHER_SOURCE).count() == 2
@@ -175,3 +176,16 @@ def test_api_days_and_admin_show_the_provenance(demo_then_csv_dir: Path, admin_c
     assert '<dd data-field="skipped_other_source">2</dd>' in page
     progress = api.get(f"/api/v1/sync-status/sync/batch/progress/{skipped.task_id}").json()["data"]
     assert progress["skipped_other_source"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_day_leaves_the_previous_provenance() -> None:
+    before = _load(SEP_1, demo_day_csv(SEP_1), source="demo")
+    job = SyncJobFactory.create(source="csv", status=SyncJobStatus.SUCCEEDED)
+    with pytest.raises(RuntimeError), transaction.atomic(), connection.cursor() as cursor:
+        fewer = b"\n".join(demo_day_csv(SEP_1).split(b"\n")[:101]) + b"\n"  # header + 100 bars
+        assert loader.replace_day(cursor, SEP_1, CsvPayload(chunks=[fewer], origin="t")) == 100
+        services.loaded_day_record(SEP_1, services.DayOrigin("csv", "f", job.pk))
+        raise RuntimeError("the mark failed")  # e.g. the fence: the whole day rolls back
+    loaded = LoadedDay.objects.get(trade_date=SEP_1)
+    assert (loaded.source, loaded.rows, loaded.checksum) == ("demo", before.rows, before.checksum)

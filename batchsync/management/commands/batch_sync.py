@@ -231,6 +231,8 @@ class Command(BaseCommand):
             f"Job {job.task_id}: {span}, {_days(job.total_days)} ({to_load} to load, "
             f"{job.skipped_days} skipped), source {job.source}"
         )
+        if other_source := selectors.sync_job_other_source_days(job):
+            self.stdout.write(services.other_source_note(other_source))
         stop, abort, decided = threading.Event(), threading.Event(), threading.Event()
         worker_ids = worker_ids or foreground.worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)

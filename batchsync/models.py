@@ -54,6 +54,8 @@ class SkipReason(models.TextChoices):
     NONE = "", _("not skipped")
     NON_TRADING = "non_trading", _("non-trading day")
     ALREADY_LOADED = "already_loaded", _("already loaded")
+    # Loaded, but by another source: replaced only with force (see `LoadedDay`).
+    LOADED_OTHER_SOURCE = "loaded_other_source", _("loaded from another source")
     PREVIOUSLY_FAILED = "previously_failed", _("failed before (reprocess=none)")
 
 
@@ -279,7 +281,13 @@ class SyncDay(models.Model):
             models.UniqueConstraint(fields=["job", "date"], name="syncday_unique_job_date"),
             models.CheckConstraint(
                 condition=Q(
-                    status="skipped", skip_reason__in=["non_trading", "already_loaded", "previously_failed"]
+                    status="skipped",
+                    skip_reason__in=[
+                        "non_trading",
+                        "already_loaded",
+                        "loaded_other_source",
+                        "previously_failed",
+                    ],
                 )
                 | (~Q(status="skipped") & Q(skip_reason="")),
                 name="syncday_skip_reason_iff_skipped",
@@ -288,6 +296,33 @@ class SyncDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job.task_id} {self.date}"
+
+
+class LoadedDay(models.Model):
+    """What `daily_bar` holds for one trading day: which source and job loaded it, and a checksum.
+
+    Written in the day's own transaction with its COPY, so it always describes the rows there.
+    """
+
+    trade_date = models.DateField(_("trade date"), unique=True)
+    source = models.CharField(_("source"), max_length=50)
+    # sha256 of the source's options that shape the data (never secrets): see `services.provenance`.
+    options_fingerprint = models.CharField(_("options fingerprint"), max_length=64)
+    job = models.ForeignKey(
+        SyncJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="loaded_days"
+    )
+    rows = models.PositiveIntegerField(_("rows"))
+    checksum = models.CharField(_("checksum"), max_length=32)  # md5, computed by PostgreSQL
+    loaded_at = models.DateTimeField(_("loaded at"), default=timezone.now)
+
+    class Meta:
+        db_table = "batchsync_loaded_day"
+        ordering = ["trade_date"]
+        verbose_name = _("loaded day")
+        verbose_name_plural = _("loaded days")
+
+    def __str__(self) -> str:
+        return f"{self.trade_date} {self.source}"
 
 
 VIEW_TRACEBACK = "batchsync.view_traceback"

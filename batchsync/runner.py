@@ -1,9 +1,9 @@
 """Run a job day by day. The same function serves the django-q2 task and the foreground command.
 
 Each day is ONE transaction: prove this worker still owns the day (fence), delete the day's
-bars, COPY the new ones, mark the day done. A crash anywhere leaves the day fully loaded or
-untouched. Progress is committed after the day, in its own short transaction: the one that
-claims the next day (or finishes the job).
+bars, COPY the new ones, record their provenance (`LoadedDay`), mark the day done. A crash
+anywhere leaves the day fully loaded or untouched. Progress is committed after the day, in its
+own short transaction: the one that claims the next day (or finishes the job).
 """
 
 from __future__ import annotations
@@ -123,7 +123,12 @@ def _is_connection_error(error: BaseException) -> bool:
 
 
 def _load_claimed_day(
-    source: Source, claim: ClaimedDay, worker_id: str, job_fence: int, abort: threading.Event | None
+    source: Source,
+    origin: services.DayOrigin,
+    claim: ClaimedDay,
+    worker_id: str,
+    job_fence: int,
+    abort: threading.Event | None,
 ) -> int:
     """Fetch the day (retrying transient source errors) and commit it in one fenced transaction.
 
@@ -141,6 +146,7 @@ def _load_claimed_day(
             services.sync_day_lock_for_commit(claim, worker_id, job_fence)
             with connection.cursor() as cursor:
                 rows = loader.replace_day(cursor, claim.date, payload)
+            services.loaded_day_record(claim.date, origin)  # its provenance commits with its rows
             services.sync_day_mark_succeeded(claim, rows, started)
         return rows
 
@@ -207,6 +213,11 @@ def sync_job_run(
     if fence is None:
         return RunOutcome(job=job, days_loaded=0, more_work=False)
     source = sources.source_get(job.source, job.source_options)
+    origin = services.DayOrigin(
+        source=job.source,
+        fingerprint=services.source_options_fingerprint(job.source_options, source.options_unfingerprinted),
+        job_id=job.pk,
+    )
     heartbeat = _Heartbeat(job_id, worker_id, fence)
     heartbeat.start()
     sessions.LockWaitWatch.watch(worker_id)  # logs it when a day waits on another session's lock
@@ -260,7 +271,7 @@ def sync_job_run(
                 percent=Shown(job.progress_percent, f"({job.progress_percent:.1f}%)", bare=True),
             )
             try:
-                rows = _load_claimed_day(source, claim, worker_id, fence, abort)
+                rows = _load_claimed_day(source, origin, claim, worker_id, fence, abort)
                 loaded += 1
                 log_event(logger, "day_done", job=job.task_id, worker=worker_id, date=claim.date, rows=rows)
             except LeaseLost:

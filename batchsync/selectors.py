@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,6 +16,8 @@ from batchsync.exceptions import JobNotFound
 from batchsync.models import (
     ACTIVE_STATUSES,
     WORKING_STATUSES,
+    LoadedDay,
+    SkipReason,
     SyncDay,
     SyncDayStatus,
     SyncError,
@@ -44,6 +47,7 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "success": job.success_days,
         "failed": job.failed_days,
         "skipped": job.skipped_days,
+        "skipped_other_source": sync_job_other_source_days(job),
         "current_date": job.current_date.isoformat() if job.current_date else None,
         "message": job.message,
         "progress_percent": job.progress_percent,
@@ -79,7 +83,7 @@ def sync_job_detail(task_id: str) -> SyncJob:
     lookup = Q(task_id=task_id)
     if task_id.isascii() and task_id.isdigit() and len(task_id) < 19:  # fits a bigint
         lookup |= Q(pk=int(task_id))
-    job = SyncJob.objects.select_related("retry_of").filter(lookup).first()
+    job = _with_other_source_days(SyncJob.objects.select_related("retry_of")).filter(lookup).first()
     if job is None:
         raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
     return job
@@ -89,7 +93,7 @@ def sync_job_list(
     *, status: str | None = None, source: str | None = None, date: dt.date | None = None
 ) -> QuerySet[SyncJob]:
     """Jobs newest first, filtered; each carries `recent_errors` (prefetched, one query per page)."""
-    jobs = SyncJob.objects.select_related("retry_of").order_by("-created_at", "-id")
+    jobs = _with_other_source_days(SyncJob.objects.select_related("retry_of")).order_by("-created_at", "-id")
     if status:
         jobs = jobs.filter(status=status)
     if source:
@@ -101,9 +105,50 @@ def sync_job_list(
 
 
 def sync_day_list(job: SyncJob, *, status: str | None = None) -> QuerySet[SyncDay]:
-    """The job's days in date order, optionally only those in `status`."""
-    days = SyncDay.objects.filter(job=job).order_by("date")
+    """The job's days in date order (optionally only those in `status`), with their provenance.
+
+    `loaded_source`, `loaded_rows`, `loaded_checksum`, `loaded_by_job`, `loaded_at`: what
+    `daily_bar` holds for the day now (None when nothing is recorded), whichever job loaded it.
+    """
+    loaded = LoadedDay.objects.filter(trade_date=OuterRef("date"))
+    days = (
+        SyncDay.objects.filter(job=job)
+        .order_by("date")
+        .annotate(
+            loaded_source=Subquery(loaded.values("source")[:1]),
+            loaded_rows=Subquery(loaded.values("rows")[:1]),
+            loaded_checksum=Subquery(loaded.values("checksum")[:1]),
+            loaded_by_job=Subquery(loaded.values("job__task_id")[:1]),
+            loaded_at=Subquery(loaded.values("loaded_at")[:1]),
+        )
+    )
     return days.filter(status=status) if status else days
+
+
+def sync_job_other_source_days(job: SyncJob) -> int:
+    """Days of the job skipped because another source loaded them (force replaces them)."""
+    annotated = getattr(job, "other_source_days", None)
+    if annotated is not None:
+        return int(annotated)
+    return SyncDay.objects.filter(job=job, skip_reason=SkipReason.LOADED_OTHER_SOURCE).count()
+
+
+def _with_other_source_days(jobs: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
+    """`jobs`, each with `other_source_days` (in the same query, not one more per job)."""
+    days = (
+        SyncDay.objects.filter(job=OuterRef("pk"), skip_reason=SkipReason.LOADED_OTHER_SOURCE)
+        .order_by()
+        .values("job")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return jobs.annotate(other_source_days=Coalesce(Subquery(days), 0))
+
+
+def loaded_day_source_counts(start_date: dt.date, end_date: dt.date) -> dict[str, int]:
+    """How many days of the range `daily_bar` holds from each source (by recorded provenance)."""
+    days = LoadedDay.objects.filter(trade_date__range=(start_date, end_date))
+    return dict(days.order_by("source").values_list("source").annotate(n=Count("id")))
 
 
 def sync_error_list(job: SyncJob) -> QuerySet[SyncError]:

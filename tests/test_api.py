@@ -347,8 +347,13 @@ def test_dry_run_returns_the_plan_and_creates_nothing(operator: APIClient, seed_
     assert response.status_code == 200
     data = response.json()["data"]
     assert (data["dry_run"], data["total_days"], data["to_load"], data["skipped"]) == (True, 9, 1, 8)
-    assert data["days"][0] == {"date": "2025-10-01", "action": "skip", "skip_reason": "non_trading"}
-    assert data["days"][-1] == {"date": "2025-10-09", "action": "load", "skip_reason": ""}
+    assert data["days"][0] == {
+        "date": "2025-10-01",
+        "action": "skip",
+        "skip_reason": "non_trading",
+        "loaded_from": "",
+    }
+    assert data["days"][-1] == {"date": "2025-10-09", "action": "load", "skip_reason": "", "loaded_from": ""}
     assert data["message"].startswith("试运行")
     assert SyncJob.objects.count() == 1
 
@@ -546,6 +551,11 @@ def test_days_are_in_order_filterable_and_paginated(operator: APIClient, seed_jo
         "started_at",
         "finished_at",
         "lock_wait",
+        "loaded_source",
+        "loaded_rows",
+        "loaded_checksum",
+        "loaded_by_job",
+        "loaded_at",
     }
     assert data["results"][0]["lock_wait"] is None  # see tests/test_sessions.py for a day that waits
     loaded = operator.get(f"{BATCH}/{SEED_TASK_ID}/days?status=succeeded").json()["data"]

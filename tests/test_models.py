@@ -94,9 +94,7 @@ def test_only_one_lock_row_exists() -> None:
 # --- SyncDay ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "reason", [SkipReason.NON_TRADING, SkipReason.ALREADY_LOADED, SkipReason.PREVIOUSLY_FAILED]
-)
+@pytest.mark.parametrize("reason", [reason for reason in SkipReason if reason != SkipReason.NONE])
 def test_a_skipped_day_carries_its_reason(reason: str) -> None:
     day = SyncDayFactory.create(status=SyncDayStatus.SKIPPED, skip_reason=reason)
     assert day.get_skip_reason_display()

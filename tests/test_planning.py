@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 
 from batchsync import services
 from batchsync.exceptions import InvalidJobRequest
-from batchsync.models import Reprocess, SyncJob
+from batchsync.models import LoadedDay, Reprocess, SkipReason, SyncDayStatus, SyncJob
 from tests.conftest import PROJECT_DIR
+from tests.factories import SyncDayFactory, SyncJobFactory
 
 OCT_9 = dt.date(2025, 10, 9)
 FORCE_CONFLICT = "force means reprocess=all; do not combine it with another reprocess"
@@ -124,3 +125,38 @@ def test_the_force_rule_is_defined_once() -> None:
         if "do not combine it with another" in path.read_text()
     ]
     assert holders == ["batchsync/services/planning.py"]
+
+
+# --- the plan: loaded from this source, or from another -------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("reprocess", "planned_source", "expected"),
+    [
+        (Reprocess.FAILED, "demo", (SkipReason.ALREADY_LOADED, "demo")),
+        (Reprocess.FAILED, "csv", (SkipReason.LOADED_OTHER_SOURCE, "demo")),
+        (Reprocess.NONE, "csv", (SkipReason.LOADED_OTHER_SOURCE, "demo")),
+        (Reprocess.ALL, "csv", (SkipReason.NONE, "demo")),  # force replaces it
+        (Reprocess.FAILED, None, (SkipReason.ALREADY_LOADED, "demo")),  # no source: any counts
+    ],
+)
+def test_plan_tells_a_day_loaded_by_another_source_apart(
+    reprocess: str, planned_source: str | None, expected: tuple[str, str]
+) -> None:
+    job = SyncJobFactory.create(source="demo")
+    LoadedDay.objects.create(
+        trade_date=OCT_9, source="demo", options_fingerprint="f", job=job, rows=1, checksum="c"
+    )
+    [day] = services.sync_days_plan(OCT_9, OCT_9, reprocess, source=planned_source)
+    assert (day.skip_reason, day.loaded_from) == expected
+
+
+@pytest.mark.django_db
+def test_a_day_loaded_before_provenance_counts_as_loaded_by_its_last_jobs_source() -> None:
+    SyncDayFactory.create(job=SyncJobFactory.create(source="csv"), date=OCT_9, status=SyncDayStatus.SUCCEEDED)
+    [day] = services.sync_days_plan(OCT_9, OCT_9, Reprocess.FAILED, source="demo")
+    assert (day.skip_reason, day.loaded_from) == (SkipReason.LOADED_OTHER_SOURCE, "csv")
+    assert services.skip_reason_label(day) == "loaded from csv"
+    summary = services.sync_days_plan_summary([day])
+    assert summary.other_source == 1 and "force replaces it" in summary.message

@@ -110,7 +110,10 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 job_request = None
             if job_request is not None and "_preview" in request.POST:
                 plan = services.sync_days_plan(
-                    job_request.start_date, job_request.end_date, job_request.reprocess
+                    job_request.start_date,
+                    job_request.end_date,
+                    job_request.reprocess,
+                    source=job_request.source,
                 )
             elif job_request is not None:
                 try:
@@ -195,6 +198,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "original": job,
             "job": job,
             "progress": progress,
+            "loaded_sources": selectors.loaded_day_source_counts(job.start_date, job.end_date),
             "errors": errors,
             "errors_total": job.errors.count(),
             "can_view_traceback": can_view_traceback(request),

@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from batchsync.admin.job_views import can_view_traceback
-from batchsync.models import SyncDay, SyncError, TradingCalendar
+from batchsync.models import LoadedDay, SyncDay, SyncError, TradingCalendar
 
 if TYPE_CHECKING:  # django-stubs makes ModelAdmin generic; at run time it is not subscriptable
     ReadOnlyAdminBase = admin.ModelAdmin[Any]
@@ -89,3 +89,15 @@ class TradingCalendarAdmin(_ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("trading sessions"), ordering="session_count")
     def session_count(self, calendar: TradingCalendar) -> int:
         return int(getattr(calendar, "session_count", 0))
+
+
+@admin.register(LoadedDay)
+class LoadedDayAdmin(_ReadOnlyAdmin):
+    """What `daily_bar` holds for each day: the source, options fingerprint and job that loaded it."""
+
+    list_display = ("trade_date", "source", "rows", "checksum", "job", "loaded_at", "options_fingerprint")
+    list_filter = ("source",)
+    list_select_related = ("job",)
+    search_fields = ("job__task_id", "source", "checksum")
+    date_hierarchy = "trade_date"
+    raw_id_fields = ("job",)

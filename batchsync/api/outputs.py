@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from batchsync.api.fields import JsonBooleanField
+from batchsync.api.provenance import LoadedDayFieldsSerializer
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
 
 
@@ -31,6 +32,9 @@ class SyncDayPlanOutputSerializer(serializers.Serializer[Any]):
     skip_reason = serializers.ChoiceField(
         choices=SkipReason.choices, help_text=gettext_lazy("Why the day is skipped (empty when loaded).")
     )
+    loaded_from = serializers.CharField(
+        allow_blank=True, help_text=gettext_lazy("The source whose rows the day holds (empty: none).")
+    )
 
 
 class SyncJobPlanOutputSerializer(serializers.Serializer[Any]):
@@ -40,6 +44,9 @@ class SyncJobPlanOutputSerializer(serializers.Serializer[Any]):
     total_days = serializers.IntegerField(help_text=gettext_lazy("Calendar days in the range."))
     to_load = serializers.IntegerField(help_text=gettext_lazy("Days that would load."))
     skipped = serializers.IntegerField(help_text=gettext_lazy("Days that would be skipped."))
+    skipped_other_source = serializers.IntegerField(
+        help_text=gettext_lazy("Of those, days another source loaded (force replaces them).")
+    )
     message = serializers.CharField(help_text=gettext_lazy("Summary, in the request's language."))
     days = SyncDayPlanOutputSerializer(many=True, help_text=gettext_lazy("Every day of the range, in order."))
 
@@ -95,6 +102,9 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     skipped = serializers.IntegerField(
         help_text=gettext_lazy("Days skipped (non-trading or already loaded).")
     )
+    skipped_other_source = serializers.IntegerField(
+        help_text=gettext_lazy("Of those, days another source loaded (force replaces them).")
+    )
     current_date = serializers.DateField(
         allow_null=True, help_text=gettext_lazy("Day being loaded, or the last one claimed.")
     )
@@ -138,7 +148,7 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     )
 
 
-class SyncDayOutputSerializer(serializers.Serializer[Any]):
+class SyncDayOutputSerializer(LoadedDayFieldsSerializer):
     """The state of one day of a job."""
 
     date = serializers.DateField(help_text=gettext_lazy("The day."))

@@ -214,7 +214,7 @@ class SyncJobBatchApi(SyncApiView):
         job_request = serializer.job_request(requested_by=request.user.get_username())
         if serializer.validated_data["dry_run"]:
             plan = services.sync_days_plan(
-                job_request.start_date, job_request.end_date, job_request.reprocess
+                job_request.start_date, job_request.end_date, job_request.reprocess, source=job_request.source
             )
             return _success(outputs.SyncJobPlanOutputSerializer(_plan_data(plan)).data)
         with dispatch.handoff() as handoff:
@@ -233,12 +233,14 @@ def _plan_data(plan: list[services.DayPlan]) -> dict[str, Any]:
         "total_days": summary.days,
         "to_load": summary.to_load,
         "skipped": summary.skipped,
+        "skipped_other_source": summary.other_source,
         "message": summary.message,
         "days": [
             {
                 "date": day.date,
                 "action": "load" if day.loads else "skip",
                 "skip_reason": day.skip_reason,
+                "loaded_from": day.loaded_from,
             }
             for day in plan
         ],

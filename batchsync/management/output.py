@@ -60,6 +60,8 @@ def job_status_lines(job: SyncJob) -> list[str]:
     ]
     days = ", ".join(f"{status} {count}" for status, count in selectors.sync_job_day_counts(job).items())
     lines.append(f"{'days':22} {days}")
+    loaded = selectors.loaded_day_source_counts(job.start_date, job.end_date)
+    lines.append(f"{'sources':22} {', '.join(f'{name} {n}' for name, n in loaded.items()) or '-'}")
     worker = f"{'worker':22} {shown(job.worker_id)}"
     if job.lease_expires_at:
         worker += f" (lease until {timezone.localtime(job.lease_expires_at).isoformat()})"

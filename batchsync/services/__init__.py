@@ -9,6 +9,7 @@ One module per concern, each named for what it decides:
 - `progress`: a job's counts, rows and ETA, recomputed after every day;
 - `completion`: when a job's run ends and which queued job gets the slot next;
 - `recovery`: the reaper, and ending the database sessions of lost workers;
+- `provenance`: which source, options and job loaded each day, and its checksum;
 - `locks`: the start slot, job row locks and lease deadlines they all share.
 
 Callers use this package's surface (`from batchsync import services; services.sync_job_create`).
@@ -30,12 +31,20 @@ from batchsync.services.planning import (
     DayPlan,
     JobRequest,
     PlanSummary,
+    other_source_note,
+    skip_reason_label,
     sync_days_plan,
     sync_days_plan_summary,
     sync_request_build,
     sync_request_validate,
 )
 from batchsync.services.progress import JobProgress, sync_job_progress_commit
+from batchsync.services.provenance import (
+    DayOrigin,
+    DayProvenance,
+    loaded_day_record,
+    source_options_fingerprint,
+)
 from batchsync.services.recovery import sync_days_fence_expired, sync_jobs_recover_stalled
 from batchsync.services.workers import (
     ClaimedDay,
@@ -54,10 +63,16 @@ from batchsync.services.workers import (
 __all__ = [
     "TRANSITIONS",
     "ClaimedDay",
+    "DayOrigin",
     "DayPlan",
+    "DayProvenance",
     "JobProgress",
     "JobRequest",
     "PlanSummary",
+    "loaded_day_record",
+    "other_source_note",
+    "skip_reason_label",
+    "source_options_fingerprint",
     "sync_day_claim",
     "sync_day_lock_for_commit",
     "sync_day_mark_succeeded",

@@ -76,7 +76,7 @@ def sync_job_create(
     command hands it nowhere and runs the job itself).
     """
     sync_request_validate(request)
-    plan = sync_days_plan(request.start_date, request.end_date, request.reprocess)
+    plan = sync_days_plan(request.start_date, request.end_date, request.reprocess, source=request.source)
     # A foreground start hands nothing to a cluster: see the reaper's docstring.
     sync_jobs_recover_stalled()
     try:

@@ -11,11 +11,12 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from batchsync import bounds, calendars, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest
-from batchsync.models import Reprocess, SkipReason, SyncDay, SyncDayStatus
+from batchsync.models import LoadedDay, Reprocess, SkipReason, SyncDay, SyncDayStatus
 from batchsync.sources.roots import source_options_confined
 
 
@@ -24,6 +25,7 @@ class DayPlan:
     date: dt.date
     status: str
     skip_reason: str
+    loaded_from: str = ""  # the source whose rows the day holds (when loaded)
 
     @property
     def loads(self) -> bool:
@@ -122,9 +124,18 @@ def sync_request_build(
 
 
 def sync_days_plan(
-    start_date: dt.date, end_date: dt.date, reprocess: str, *, calendar: str | None = None
+    start_date: dt.date,
+    end_date: dt.date,
+    reprocess: str,
+    *,
+    source: str | None = None,
+    calendar: str | None = None,
 ) -> list[DayPlan]:
-    """Decide for each day of the range: load it, or skip it and why. Reads only."""
+    """Decide for each day of the range: load it, or skip it and why. Reads only.
+
+    "Already loaded" means loaded from `source`: a day another source loaded is skipped as
+    `loaded_other_source`, loaded again only with force (reprocess=all). No `source`: any.
+    """
     calendar = calendar or get_settings().calendar
     sessions = calendars.trading_days(calendar, start_date, end_date)
     history = (
@@ -135,22 +146,43 @@ def sync_days_plan(
         .values("date")
         .annotate(loaded=Count("id", filter=Q(status=SyncDayStatus.SUCCEEDED)))
     )
-    loaded = {row["date"] for row in history if row["loaded"]}
     attempted = {row["date"] for row in history}
+    loaded_from = loaded_day_sources(start_date, end_date)
     plan: list[DayPlan] = []
     day = start_date
     while day <= end_date:
+        origin = loaded_from.get(day, "")
+        other = bool(origin) and source is not None and origin != source
         if day not in sessions:
-            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, SkipReason.NON_TRADING))
-        elif reprocess == Reprocess.FAILED and day in loaded:
-            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, SkipReason.ALREADY_LOADED))
+            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, SkipReason.NON_TRADING, origin))
+        elif reprocess != Reprocess.ALL and other:
+            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, SkipReason.LOADED_OTHER_SOURCE, origin))
+        elif reprocess == Reprocess.FAILED and origin:
+            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, SkipReason.ALREADY_LOADED, origin))
         elif reprocess == Reprocess.NONE and day in attempted:
-            reason = SkipReason.ALREADY_LOADED if day in loaded else SkipReason.PREVIOUSLY_FAILED
-            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, reason))
+            reason = SkipReason.ALREADY_LOADED if origin else SkipReason.PREVIOUSLY_FAILED
+            plan.append(DayPlan(day, SyncDayStatus.SKIPPED, reason, origin))
         else:
-            plan.append(DayPlan(day, SyncDayStatus.PENDING, SkipReason.NONE))
+            plan.append(DayPlan(day, SyncDayStatus.PENDING, SkipReason.NONE, origin))
         day += dt.timedelta(days=1)
     return plan
+
+
+def loaded_day_sources(start_date: dt.date, end_date: dt.date) -> dict[dt.date, str]:
+    """The source whose rows each loaded day of the range holds.
+
+    From `LoadedDay`; a day loaded before provenance was recorded (migration 0007) counts as
+    loaded by the job that loaded it last.
+    """
+    legacy = (
+        SyncDay.objects.filter(date__range=(start_date, end_date), status=SyncDayStatus.SUCCEEDED)
+        .order_by("date", "finished_at")
+        .values_list("date", "job__source")
+    )
+    sources = dict(legacy)
+    recorded = LoadedDay.objects.filter(trade_date__range=(start_date, end_date))
+    sources.update(recorded.values_list("trade_date", "source"))
+    return sources
 
 
 @dataclass(frozen=True)
@@ -160,6 +192,7 @@ class PlanSummary:
     days: int
     to_load: int
     skipped: int
+    other_source: int  # skipped because another source loaded them (force replaces them)
     message: str
 
 
@@ -167,9 +200,30 @@ def sync_days_plan_summary(plan: list[DayPlan]) -> PlanSummary:
     """How many days of the plan would load or be skipped, and the dry run's message."""
     to_load = sum(1 for day in plan if day.loads)
     skipped = len(plan) - to_load
+    other_source = sum(1 for day in plan if day.skip_reason == SkipReason.LOADED_OTHER_SOURCE)
     message = _("Dry run: %(days)s days, %(load)s to load, %(skipped)s skipped; nothing was created") % {
         "days": len(plan),
         "load": to_load,
         "skipped": skipped,
     }
-    return PlanSummary(days=len(plan), to_load=to_load, skipped=skipped, message=message)
+    if other_source:
+        message += " " + other_source_note(other_source)
+    return PlanSummary(
+        days=len(plan), to_load=to_load, skipped=skipped, other_source=other_source, message=message
+    )
+
+
+def other_source_note(days: int) -> str:
+    """The one sentence every view adds when days were skipped as loaded by another source."""
+    return ngettext(
+        "(%(days)s day loaded from another source was skipped; force replaces it)",
+        "(%(days)s days loaded from another source were skipped; force replaces them)",
+        days,
+    ) % {"days": days}
+
+
+def skip_reason_label(day: DayPlan) -> str:
+    """How the plan shows why a day is skipped: `loaded from demo`, or the reason's own label."""
+    if day.skip_reason == SkipReason.LOADED_OTHER_SOURCE:
+        return _("loaded from %(source)s") % {"source": day.loaded_from}
+    return str(day.skip_reason)

@@ -72,6 +72,9 @@ class Source(abc.ABC):
     # None (undeclared, e.g. an older custom source): options are passed on unchecked, and a
     # source that reads files of the server must declare its path options to be confined.
     options_taken: ClassVar[Mapping[str, SourceOption] | None] = None
+    # Options left out of the day's provenance fingerprint: secrets, and options that do not
+    # change the rows (pacing, timeouts). Names like token/password/secret are always left out.
+    options_unfingerprinted: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **options: Any) -> None:
         self.options = options

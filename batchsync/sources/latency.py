@@ -23,6 +23,7 @@ class LatencySource(Source):
 
     name = "latency"
     options_taken = {"seconds": SourceOption(float)}
+    options_unfingerprinted = frozenset({"seconds"})  # pacing only: the same rows
 
     def __init__(self, seconds: float = 0.5, **options: Any) -> None:
         super().__init__(seconds=seconds, **options)

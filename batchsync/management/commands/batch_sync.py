@@ -151,13 +151,17 @@ class Command(BaseCommand):
 
     def _print_plan(self, request: services.JobRequest) -> int:
         services.sync_request_validate(request)
-        plan = services.sync_days_plan(request.start_date, request.end_date, request.reprocess)
+        plan = services.sync_days_plan(
+            request.start_date, request.end_date, request.reprocess, source=request.source
+        )
         self._warn_if_calendar_ends_soon()
         for day in plan:
-            self.stdout.write(f"{day.date}  {'load' if day.loads else 'skip'}  {day.skip_reason}")
+            reason = services.skip_reason_label(day)
+            self.stdout.write(f"{day.date}  {'load' if day.loads else 'skip'}  {reason}")
         summary = services.sync_days_plan_summary(plan)
+        note = f" {services.other_source_note(summary.other_source)}" if summary.other_source else ""
         self.stdout.write(
-            f"{_days(summary.days)}: {summary.to_load} to load, {summary.skipped} skipped "
+            f"{_days(summary.days)}: {summary.to_load} to load, {summary.skipped} skipped{note} "
             "(dry run: nothing changed)"
         )
         return EXIT_OK
@@ -227,6 +231,8 @@ class Command(BaseCommand):
             f"Job {job.task_id}: {span}, {_days(job.total_days)} ({to_load} to load, "
             f"{job.skipped_days} skipped), source {job.source}"
         )
+        if other_source := selectors.sync_job_other_source_days(job):
+            self.stdout.write(services.other_source_note(other_source))
         stop, abort, decided = threading.Event(), threading.Event(), threading.Event()
         worker_ids = worker_ids or foreground.worker_ids(job.parallelism)
         printer = ProgressPrinter(self.stdout)

@@ -216,3 +216,10 @@ def test_other_sources_do_not_import_pyarrow() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_bad_file_is_reported_in_chinese_too(tmp_path: Path) -> None:
+    path = bad_file(tmp_path, "missing column")
+    with translation.override("zh-hans"), pytest.raises(SourceError) as caught:
+        ParquetSource(path=tmp_path).fetch_day(SEP_2)
+    assert str(caught.value).startswith(f"{path}\uff1a缺少列 amount")  # a full-width colon

@@ -81,6 +81,14 @@ def big_file_layout(root: Path, *, decimals: bool = False) -> Path:
     return path
 
 
+def dataset_layout(root: Path, *, decimals: bool = False) -> Path:
+    """A directory of files with a trade_date column each, the days split across them."""
+    table = pa.concat_tables([demo_table(day, decimals=decimals) for day in DAYS])
+    for part, rows in enumerate((table.slice(0, 3000), table.slice(3000))):
+        papq.write_table(rows, root / f"part-{part}.parquet")
+    return root
+
+
 def run(source: str, path: Path) -> SyncJob:
     request = services.JobRequest(
         SEP_1, SEP_2, source=source, source_options={"path": str(path)}, reprocess="all"
@@ -96,7 +104,7 @@ def loaded() -> tuple[list[tuple[Any, ...]], dict[dt.date, tuple[int, str]]]:
 @pytest.mark.usefixtures("foreground")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("decimals", [False, True], ids=["float64", "decimal"])
-@pytest.mark.parametrize("layout", [daily_layout, hive_layout, big_file_layout])
+@pytest.mark.parametrize("layout", [daily_layout, hive_layout, big_file_layout, dataset_layout])
 def test_each_layout_loads_the_rows_and_checksums_of_the_csv_load(
     tmp_path: Path, csv_dir: Path, layout: Callable[..., Path], decimals: bool
 ) -> None:

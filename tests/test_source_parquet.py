@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as papq
 import pytest
+from django.test import Client
 from django.utils import translation
 from rest_framework.test import APIClient
 
@@ -23,6 +24,7 @@ from batchsync.models import DailyBar, LoadedDay, SyncJob, SyncJobStatus
 from batchsync.sources.demo import demo_day_csv
 from batchsync.sources.parquet import ParquetSource
 from batchsync.sources.roots import source_options_confined
+from tests.test_admin import ADD_URL, START_FORM, client_en, form_errors  # noqa: F401 (a fixture)
 from tests.test_api import BATCH, error_body
 from tests.test_sources_roots import operator, outside  # noqa: F401 (fixtures)
 
@@ -211,6 +213,22 @@ def test_the_api_confines_the_path_under_the_file_roots(
     task_id = operator.post(BATCH, {**start, "path": given}, format="json").json()["data"]["task_id"]
     assert SyncJob.objects.get(task_id=task_id).source_options == {"path": str(csv_root / "bars.parquet")}
     assert source_options_confined("parquet", {"path": str(csv_root)}) == {"path": str(csv_root)}
+
+
+@pytest.mark.django_db
+def test_the_admin_start_form_confines_the_path_under_the_file_roots(
+    client_en: Client,  # noqa: F811
+    csv_root: Path,
+    outside: Path,  # noqa: F811
+) -> None:
+    body = {**START_FORM, "source": "parquet", "path": str(outside)}
+    assert any(
+        "outside the directories" in message for message in form_errors(client_en.post(ADD_URL, body))["path"]
+    )
+    assert not SyncJob.objects.exists()
+    path = big_file_layout(csv_root)
+    assert client_en.post(ADD_URL, {**body, "path": f"{csv_root}/./bars.parquet"}).status_code == 302
+    assert SyncJob.objects.get().source_options == {"path": str(path.resolve())}
 
 
 def test_other_sources_do_not_import_pyarrow() -> None:

@@ -193,6 +193,17 @@ def test_a_bad_file_fails_the_day_and_keeps_its_old_rows(tmp_path: Path) -> None
     assert loaded() == before
 
 
+@pytest.mark.parametrize("layout", [hive_layout, big_file_layout, dataset_layout])
+def test_a_day_the_data_set_lacks_is_a_source_error_not_an_empty_day(
+    tmp_path: Path, layout: Callable[..., Path]
+) -> None:
+    path = layout(tmp_path)
+    with pytest.raises(SourceError) as caught:
+        ParquetSource(path=path).fetch_day(dt.date(2025, 9, 3))
+    assert str(caught.value) == f"{path}: no rows for trading day 2025-09-03"
+    assert caught.value.file == str(path) and not caught.value.transient
+
+
 def test_a_directory_without_the_days_file_is_a_missing_file(tmp_path: Path) -> None:
     papq.write_table(demo_table(SEP_1), tmp_path / f"{SEP_1:%Y%m%d}.parquet")
     with pytest.raises(SourceError) as caught:

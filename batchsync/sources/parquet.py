@@ -115,6 +115,12 @@ def _day_csv(path: Path, day: dt.date, *, filtered: bool, hive: bool = False) ->
             columns={name: pads.field(source) for name, source in columns.items()},
             filter=expression if filtered else None,
         )
+        if filtered and table.num_rows == 0:
+            # Not an empty day to load: the day is missing (no partition, no row of that date).
+            raise SourceError(
+                _("%(file)s: no rows for trading day %(day)s") % {"file": origin, "day": day.isoformat()},
+                file=origin,
+            )
         buffer = io.BytesIO()
         pacsv.write_csv(table, buffer)
     except (pa.ArrowException, OSError) as error:

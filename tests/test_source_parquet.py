@@ -14,11 +14,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as papq
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import translation
 from rest_framework.test import APIClient
 
-from batchsync import runner, services
+from batchsync import loader, runner, services
 from batchsync.exceptions import SourceError
 from batchsync.models import DailyBar, LoadedDay, SyncJob, SyncJobStatus
 from batchsync.sources.demo import demo_day_csv
@@ -202,6 +203,21 @@ def test_a_day_the_data_set_lacks_is_a_source_error_not_an_empty_day(
         ParquetSource(path=path).fetch_day(dt.date(2025, 9, 3))
     assert str(caught.value) == f"{path}: no rows for trading day 2025-09-03"
     assert caught.value.file == str(path) and not caught.value.transient
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", [pa.int64(), pa.date32(), pa.timestamp("ms"), pa.large_string()], ids=str)
+def test_the_days_filter_works_for_each_trade_date_type(tmp_path: Path, kind: pa.DataType) -> None:
+    table = pa.concat_tables([demo_table(day) for day in DAYS])
+    dates = [dt.datetime.strptime(value, "%Y%m%d") for value in table["trade_date"].to_pylist()]
+    typed = pa.array([int(f"{value:%Y%m%d}") for value in dates]) if kind == pa.int64() else pa.array(dates)
+    column = typed.cast(kind) if kind != pa.large_string() else table["trade_date"].cast(kind)
+    papq.write_table(table.set_column(1, "trade_date", column), tmp_path / "bars.parquet")
+    payload = ParquetSource(path=tmp_path / "bars.parquet").fetch_day(SEP_2)
+    rows = b"".join(payload.chunks).decode().replace('"', "").splitlines()[1:]
+    assert len(rows) == 5500 and {row.split(",")[1][:10].replace("-", "") for row in rows} == {"20250902"}
+    with transaction.atomic(), connection.cursor() as cursor:
+        assert loader.replace_day(cursor, SEP_2, payload) == 5500
 
 
 def test_a_directory_without_the_days_file_is_a_missing_file(tmp_path: Path) -> None:

@@ -133,7 +133,9 @@ def add_subcommands(parser: CommandParser) -> None:
     job_range.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
     job_range.add_argument("--end", type=iso_date, required=True, help="last date, YYYY-MM-DD")
     job_range.add_argument("--source", help="data source name (default: BATCHSYNC_DEFAULT_SOURCE, demo)")
-    job_range.add_argument("--path", help="directory of the csv source")
+    job_range.add_argument(
+        "--path", help="directory of the csv source; directory or file of the parquet source"
+    )
     job_range.add_argument(
         "--force", action="store_true", help="reload days already loaded (= --reprocess all)"
     )

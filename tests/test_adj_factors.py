@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import translation
 
 from batchsync import loader
@@ -174,3 +176,34 @@ def test_an_unknown_mode_or_a_reversed_range_is_refused() -> None:
             adjusted_bars(STOCK, DAY, DAY, "forward")
         with pytest.raises(InvalidJobRequest, match="end_date must not be before start_date"):
             adjusted_bars(STOCK, DAY, DAY - dt.timedelta(days=1))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_acceptance_september_with_factors_two_workers_under_120_calls_a_minute(
+    fake: FakeTushareServer, settings: Any
+) -> None:
+    """Issue 13's acceptance run: 22 days x 5,500 bars and their factors, 44 calls, not one throttled.
+
+    The fake counts its limit over 20 s windows (40 calls each, 120/min scaled), so the run's 44
+    calls cross a full window: a burst of the two workers would be answered 40203.
+    """
+    settings.BATCHSYNC = {**settings.BATCHSYNC, "TUSHARE_CALLS_PER_MINUTE": 120}
+    fake.config.per_minute, fake.config.window_seconds = 120, 20.0
+    started = time.monotonic()
+    code, text = run_command(
+        "--start", "2025-09-01", "--end", "2025-09-30", "--source", "tushare", "--with-adj-factor",
+        "--parallelism", "2",
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert code == 0, text
+    job = SyncJob.objects.get()
+    assert (job.status, job.success_days, job.rows_loaded) == (SyncJobStatus.SUCCEEDED, 22, 22 * 5500)
+    assert (fake.counters.calls, fake.counters.answered, fake.counters.throttled) == (44, 44, 0)
+    september = dict(
+        AdjFactor.objects.filter(trade_date__month=9).values_list("trade_date").annotate(count=Count("*"))
+    )
+    bars = dict(DailyBar.objects.values_list("trade_date").annotate(count=Count("*")))
+    assert len(september) == 22 and september == bars and set(bars.values()) == {5500}
+    assert factors_of(dt.date(2025, 9, 30))["000001.SZ"] == Decimal("30.426426")  # its ex-rights day
+    assert 43 * 60 / 120 <= elapsed < 40, elapsed  # paced by the shared limit, and fast enough

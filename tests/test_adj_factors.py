@@ -21,6 +21,7 @@ from batchsync.models import AdjFactor, DailyBar, PriceAdjustment, SyncJob, Sync
 from batchsync.sources.base import RowsPayload
 from batchsync.sources.tushare import DayNotPublished, TushareSource
 from batchsync.sources.tushare_fake import FakeTushareServer, adj_factor_on
+from tests.test_api import make_user, token_client
 from tests.test_runner import bars_digest
 from tests.test_tushare import demo_rows, fake, run_command
 
@@ -207,3 +208,47 @@ def test_acceptance_september_with_factors_two_workers_under_120_calls_a_minute(
     assert len(september) == 22 and september == bars and set(bars.values()) == {5500}
     assert factors_of(dt.date(2025, 9, 30))["000001.SZ"] == Decimal("30.426426")  # its ex-rights day
     assert 43 * 60 / 120 <= elapsed < 40, elapsed  # paced by the shared limit, and fast enough
+
+
+ADJUSTED_URL = "/api/v1/bars/adjusted"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("ex_rights_week")
+def test_the_api_answers_adjusted_bars_in_the_envelope() -> None:
+    client = token_client(make_user("viewer", "view_syncjob"))
+    query = {"ts_code": STOCK, "start_date": "2025-09-09", "end_date": "2025-09-10", "adjust": "qfq"}
+    answer = client.get(ADJUSTED_URL, query).json()
+    assert answer["status"] == "success"
+    assert [
+        (bar["trade_date"], bar["close"], bar["raw_close"], bar["adj_factor"]) for bar in answer["data"]
+    ] == [
+        ("2025-09-09", "36.3333", "38.1500", "28.977548"),
+        ("2025-09-10", "38.4100", "38.4100", "30.426426"),
+    ]
+    hfq = client.get(ADJUSTED_URL, {**query, "adjust": "hfq"}).json()["data"]
+    assert [bar["close"] for bar in hfq] == ["1105.4935", "1168.6790"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"ts_code": "000001.SZ'; --"}, "ts_code"),
+        ({"adjust": "forward"}, "adjust"),
+        ({"start_date": "2025-09-11"}, "end_date"),
+        ({"end_date": "2025/09/10"}, "end_date"),
+    ],
+)
+def test_the_api_refuses_bad_queries_naming_the_parameter(changes: dict[str, str], field: str) -> None:
+    client = token_client(make_user("viewer", "view_syncjob"))
+    query = {"ts_code": STOCK, "start_date": "2025-09-09", "end_date": "2025-09-10", **changes}
+    response = client.get(ADJUSTED_URL, query)
+    assert response.status_code == 400
+    assert response.json()["status"] == "error" and field in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_the_api_needs_the_view_permission() -> None:
+    query = {"ts_code": STOCK, "start_date": "2025-09-09", "end_date": "2025-09-10"}
+    assert token_client(make_user("stranger")).get(ADJUSTED_URL, query).status_code == 403

@@ -49,6 +49,9 @@ def test_the_source_fetches_the_days_factors_only_when_asked(fake: FakeTushareSe
     assert payload.adj_factors is not None and len(payload.adj_factors) == 5500
     assert (STOCK, DAY, AFTER) in payload.adj_factors
     assert fake.counters.answered == 3  # daily, then daily and adj_factor
+    fake.config.row_cap = 2000
+    paged = TushareSource(with_adj_factor=True).fetch_day(DAY).adj_factors
+    assert paged == payload.adj_factors and fake.counters.answered == 3 + 3 + 3  # 3 pages each
 
 
 @pytest.mark.django_db(transaction=True)

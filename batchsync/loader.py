@@ -23,6 +23,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from batchsync import sql
+from batchsync.adj_factors import adj_factors_replace
 from batchsync.exceptions import LoadError
 from batchsync.sources.base import BAR_COLUMNS, CsvPayload, DayPayload, RowsPayload
 
@@ -76,6 +77,8 @@ def replace_day(cursor: Any, day: dt.date, payload: DayPayload) -> int:
             file=payload.origin,
             line=2 if is_csv else None,
         )
+    if isinstance(payload, RowsPayload) and payload.adj_factors is not None:
+        adj_factors_replace(cursor, day, payload.adj_factors, payload.origin)
     return copied
 
 

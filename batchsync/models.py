@@ -11,6 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+# Re-exported, and so registered with the app when it loads its models.
+from batchsync.adj_models import AdjFactor as AdjFactor
+from batchsync.adj_models import PriceAdjustment as PriceAdjustment
+
 
 class SyncJobStatus(models.TextChoices):
     PENDING = "pending", _("pending")

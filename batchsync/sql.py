@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from batchsync.models import DailyBar, LoadedDay, SyncDay, SyncJob
+from batchsync.models import AdjFactor, DailyBar, LoadedDay, SyncDay, SyncJob
 from batchsync.sources.base import BAR_COLUMNS
 
 JOB_TABLE = SyncJob._meta.db_table
@@ -251,4 +251,39 @@ ON CONFLICT (trade_date) DO UPDATE SET
     job_id = EXCLUDED.job_id, rows = EXCLUDED.rows, checksum = EXCLUDED.checksum,
     loaded_at = EXCLUDED.loaded_at
 RETURNING loaded.rows, loaded.checksum
+"""
+
+# --- adjustment factors (batchsync.adj_factors) ----------------------------------------------------
+
+ADJ_FACTOR_TABLE = AdjFactor._meta.db_table
+ADJ_FACTOR_COLUMNS = ("ts_code", "trade_date", "adj_factor")
+ADJ_FACTORS_DELETE_DAY = f"DELETE FROM {ADJ_FACTOR_TABLE} WHERE trade_date = %s"
+
+
+def adj_factors_copy(day: dt.date) -> sql.Composed:
+    """COPY rows of `ADJ_FACTOR_COLUMNS` into the factors table; only rows of `day` pass."""
+    return sql.SQL("COPY {} ({}) FROM STDIN WHERE trade_date = {}").format(
+        sql.Identifier(ADJ_FACTOR_TABLE),
+        sql.SQL(", ").join(map(sql.Identifier, ADJ_FACTOR_COLUMNS)),
+        sql.Literal(day),
+    )
+
+
+# One stock's bars with their factor (NULL where none is loaded) and its latest loaded factor:
+# hfq = price x factor, qfq = price x factor / latest factor, both at the prices' scale (4 places).
+ADJUSTED_BARS = f"""
+SELECT bar.trade_date, bar.open, bar.high, bar.low, bar.close, factor.adj_factor,
+       round(bar.open * factor.adj_factor / %(divisor)s, 4),
+       round(bar.high * factor.adj_factor / %(divisor)s, 4),
+       round(bar.low * factor.adj_factor / %(divisor)s, 4),
+       round(bar.close * factor.adj_factor / %(divisor)s, 4)
+FROM {BAR_TABLE} bar
+LEFT JOIN {ADJ_FACTOR_TABLE} factor USING (trade_date, ts_code)
+WHERE bar.ts_code = %(ts_code)s AND bar.trade_date BETWEEN %(start)s AND %(end)s
+ORDER BY bar.trade_date
+"""
+
+# The stock's factor on the latest day one is loaded for (qfq's divisor).
+ADJ_FACTOR_LATEST = f"""
+SELECT adj_factor FROM {ADJ_FACTOR_TABLE} WHERE ts_code = %s ORDER BY trade_date DESC LIMIT 1
 """

@@ -457,6 +457,16 @@ def test_start_form_with_force_and_a_csv_path(client_en: Client, csv_root: Path)
     assert job.reprocess == Reprocess.ALL
 
 
+@pytest.mark.django_db
+def test_start_form_asks_tushare_for_adjustment_factors(
+    client_en: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUSHARE_TOKEN", "a-token")
+    response = client_en.post(ADD_URL, {**START_FORM, "source": "tushare", "with_adj_factor": "on"})
+    assert response.status_code == 302
+    assert SyncJob.objects.get().source_options == {"with_adj_factor": True}
+
+
 def form_errors(response: Any) -> dict[str, list[str]]:
     form = response.context["form"]
     return {field: [str(e) for e in errors] for field, errors in form.errors.items()}
@@ -475,6 +485,7 @@ def form_errors(response: Any) -> dict[str, list[str]]:
         ({"parallelism": "0"}, "parallelism", "greater than or equal to 1"),
         ({"priority": "5000"}, "priority", "less than or equal to 1000"),
         ({"source": "nosuch"}, "source", "valid choice"),
+        ({"with_adj_factor": "on"}, "with_adj_factor", "takes no option with_adj_factor"),
         ({"start_date": "2025-13-01"}, "start_date", "valid date"),
     ],
 )

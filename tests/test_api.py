@@ -333,6 +333,20 @@ def test_force_means_reprocess_all_and_csv_path_reaches_the_source(
     assert (job.reprocess, job.source_options) == ("all", {"path": str(csv_root.resolve())})
 
 
+def test_tushare_takes_with_adj_factor_as_a_source_option(
+    operator: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUSHARE_TOKEN", "a-token")
+    body = {"start_date": "2025-10-09", "end_date": "2025-10-09", "source": "tushare"}
+    response = operator.post(BATCH, {**body, "source_options": {"with_adj_factor": True}}, format="json")
+    job = SyncJob.objects.get(task_id=response.json()["data"]["task_id"])
+    assert job.source_options == {"with_adj_factor": True}
+    result = error_body(
+        operator.post(BATCH, {**body, "source_options": {"with_adj_factor": "yes"}}, format="json"), 400
+    )
+    assert "with_adj_factor" in str(result["errors"]), result
+
+
 def test_queue_true_queues_behind_the_running_job(operator: APIClient, seed_job: SyncJob) -> None:
     response = operator.post(BATCH, {"start_date": "2025-10-01", "end_date": "2025-10-02", "queue": True})
     assert response.status_code == 200
@@ -376,6 +390,7 @@ TOMORROW = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
         ({"source": "csv", "path": "/no/such/directory"}, "path"),
         ({"source_options": {"self": "x"}}, "source_options"),
         ({"source_options": {"path": {"nested": 1}}}, "source_options.path"),
+        ({"source_options": {"with_adj_factor": True}}, "with_adj_factor"),
         ({"parallelism": 0}, "parallelism"),
         ({"parallelism": 65}, "parallelism"),
         ({"parallelism": "many"}, "parallelism"),

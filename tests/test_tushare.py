@@ -121,7 +121,7 @@ def test_four_workers_share_one_limit_without_a_throttled_answer(
     def call_until_done() -> None:
         try:
             while time.monotonic() < until:
-                source._call(DAY, 0, "rate-test")
+                source._call("daily", BAR_COLUMNS, DAY, 0, "rate-test")
         except BaseException as error:  # surfaced by the assertion below
             errors.append(error)
         finally:

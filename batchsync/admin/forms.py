@@ -26,6 +26,11 @@ class SyncJobStartForm(forms.Form):
         help_text=gettext_lazy("Directory of one CSV file per day (csv source only)."),
         widget=forms.TextInput(attrs={"size": 60}),
     )
+    with_adj_factor = forms.BooleanField(
+        label=gettext_lazy("with adjustment factors"),
+        required=False,
+        help_text=gettext_lazy("Also load each day's adj_factor with its bars (tushare source only)."),
+    )
     reprocess = forms.ChoiceField(
         label=gettext_lazy("reprocess"),
         choices=Reprocess.choices,
@@ -73,6 +78,7 @@ class SyncJobStartForm(forms.Form):
             end_date=data["end_date"],
             source=data["source"],
             path=data.get("path") or None,
+            source_options={"with_adj_factor": True} if data.get("with_adj_factor") else None,
             force=data["force"],
             reprocess=None if forced_default else data["reprocess"],
             parallelism=data["parallelism"],

@@ -19,7 +19,7 @@ from django.utils import translation
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
-from batchsync.models import Reprocess
+from batchsync.models import PriceAdjustment, Reprocess
 
 DEFAULT_ACTION = "run"
 # Django's own options (before or after the subcommand); their values set at the top level.
@@ -76,6 +76,9 @@ class Arguments:
     detach: bool = False
     dry_run: bool = False
     limit: int = 20
+    with_adj_factor: bool = False
+    ts_code: str | None = None
+    adjust: str = "none"
 
     @classmethod
     def from_options(cls, action: str, options: dict[str, Any]) -> Arguments:
@@ -137,6 +140,11 @@ def add_subcommands(parser: CommandParser) -> None:
         "--path", help="directory of the csv source; directory or file of the parquet source"
     )
     job_range.add_argument(
+        "--with-adj-factor",
+        action="store_true",
+        help="tushare: also load each day's adj_factor, in the bars' transaction",
+    )
+    job_range.add_argument(
         "--force", action="store_true", help="reload days already loaded (= --reprocess all)"
     )
 
@@ -185,6 +193,18 @@ def add_subcommands(parser: CommandParser) -> None:
         help=f"jobs shown ({bounds.LIST_LIMIT.low} to {bounds.LIST_LIMIT.high})",
     )
     subcommands.add_parser("recover", parents=[django_options], help="run the reaper once")
+    bars = subcommands.add_parser(
+        "bars", parents=[django_options], help="one stock's loaded bars, raw or adjusted (qfq/hfq), a table"
+    )
+    bars.add_argument("--ts-code", required=True, help="the stock, e.g. 000001.SZ")
+    bars.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
+    bars.add_argument("--end", type=iso_date, required=True, help="last date, YYYY-MM-DD")
+    bars.add_argument(
+        "--adjust",
+        choices=PriceAdjustment.values,
+        default=PriceAdjustment.NONE,
+        help="none (raw), qfq (forward: x factor / latest factor) or hfq (back: x factor)",
+    )
     for name, about in (
         ("status", "a job's progress, day counts, lease and operations"),
         ("cancel", "cancel a job after the day in flight"),

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from batchsync import selectors, services
+from batchsync.adjusted import AdjustedBar
 from batchsync.models import SyncJob
 
 NOTHING = "-"
@@ -74,3 +75,13 @@ def job_status_lines(job: SyncJob) -> list[str]:
         lines.append("recent errors:")
         lines.extend(f"  {error.date}: {error.error}" for error in errors)
     return lines
+
+
+def adjusted_bar_lines(bars: Sequence[AdjustedBar]) -> list[str]:
+    """`batch_sync bars`: one row per day, the prices as asked, the raw close and the factor."""
+    headers = ("trade_date", "open", "high", "low", "close", "raw close", "adj_factor")
+    rows = [
+        (bar.trade_date, bar.open, bar.high, bar.low, bar.close, bar.raw_close, bar.adj_factor)
+        for bar in bars
+    ]
+    return table(headers, rows, numeric=range(1, len(headers)))

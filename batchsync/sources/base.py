@@ -40,6 +40,9 @@ class RowsPayload:
 
     rows: Iterable[Sequence[Any]]
     origin: str
+    # The day's adjustment factors (ts_code, trade_date, adj_factor), loaded in the bars'
+    # transaction into `adj_factor`; None: the source does not load factors.
+    adj_factors: Sequence[Sequence[Any]] | None = field(default=None)
 
 
 DayPayload = CsvPayload | RowsPayload

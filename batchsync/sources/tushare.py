@@ -30,6 +30,7 @@ TIMEOUT_SECONDS = 30.0
 BAD_TOKEN = 40101
 LIMITED = 40203
 NO_PERMISSION = 2002
+ADJ_FACTOR_FIELDS = ("ts_code", "trade_date", "adj_factor")  # the adj_factor API's, loaded as sent
 PER_MINUTE_MARK = "每分钟"  # the per-minute limit's text; 40203 without it is a missing permission
 
 
@@ -49,7 +50,8 @@ class TushareSource(Source):
     """Daily bars from tushare pro (or anything speaking its protocol, e.g. the fake server)."""
 
     name = "tushare"
-    options_taken: ClassVar[Mapping[str, SourceOption]] = {}  # the URL and token come from the environment
+    # The URL and token come from the environment; with_adj_factor also loads the day's factors.
+    options_taken: ClassVar[Mapping[str, SourceOption]] = {"with_adj_factor": SourceOption(bool)}
 
     def validate(self) -> None:
         if not tushare_token():
@@ -59,30 +61,47 @@ class TushareSource(Source):
 
     def fetch_day(self, day: dt.date) -> RowsPayload:
         origin = f"tushare:{day.strftime('%Y%m%d')}"
-        rows: list[tuple[Any, ...]] = []
-        offset = 0
-        while True:
-            data = self._call(day, offset, origin)
-            rows.extend(_bar_rows(data, day, origin))
-            if not data.get("has_more") or not data.get("items"):
-                break
-            offset += len(data["items"])
+        rows = self._fetch_all("daily", BAR_COLUMNS, day, origin)
         if not rows:
             raise DayNotPublished(
                 f"{origin}: no bars for {day.isoformat()} yet (not published yet; tushare publishes a "
                 f"day's bars between 15:00 and 16:00 Beijing time); the day will be retried",
                 file=origin,
             )
-        return RowsPayload(rows=rows, origin=origin)
+        if not self.options.get("with_adj_factor"):
+            return RowsPayload(rows=rows, origin=origin)
+        factors = self._fetch_all("adj_factor", ADJ_FACTOR_FIELDS, day, origin)
+        if not factors:
+            raise DayNotPublished(
+                f"{origin}: no adj_factor for {day.isoformat()} yet (not published yet; tushare "
+                f"publishes a day's factors before the next open); the day will be retried",
+                file=origin,
+            )
+        return RowsPayload(rows=rows, origin=origin, adj_factors=factors)
 
-    def _call(self, day: dt.date, offset: int, origin: str) -> dict[str, Any]:
+    def _fetch_all(
+        self, api_name: str, columns: tuple[str, ...], day: dt.date, origin: str
+    ) -> list[tuple[Any, ...]]:
+        """Every page of `api_name` for `day`, as rows in `columns` order."""
+        rows: list[tuple[Any, ...]] = []
+        offset = 0
+        while True:
+            data = self._call(api_name, columns, day, offset, origin)
+            rows.extend(_rows_of(data, columns, origin))
+            if not data.get("has_more") or not data.get("items"):
+                return rows
+            offset += len(data["items"])
+
+    def _call(
+        self, api_name: str, columns: tuple[str, ...], day: dt.date, offset: int, origin: str
+    ) -> dict[str, Any]:
         """One POST of the protocol; the answer's `data`, or a `SourceError` saying what went wrong."""
         token = tushare_token()
         body = {
-            "api_name": "daily",
+            "api_name": api_name,
             "token": token,
             "params": {"trade_date": day.strftime("%Y%m%d"), "limit": PAGE_ROWS, "offset": offset},
-            "fields": ",".join(BAR_COLUMNS),
+            "fields": ",".join(columns),
         }
         url = get_settings().tushare_api_url
         request = urllib.request.Request(
@@ -103,10 +122,10 @@ class TushareSource(Source):
         except json.JSONDecodeError:
             failed = f"{origin}: {url} answered something that is not JSON"
             raise SourceError(failed, transient=True, file=origin) from None
-        return _data_or_raise(envelope, origin)
+        return _data_or_raise(envelope, origin, api_name)
 
 
-def _data_or_raise(envelope: Any, origin: str) -> dict[str, Any]:
+def _data_or_raise(envelope: Any, origin: str, api_name: str = "daily") -> dict[str, Any]:
     """The `data` of a successful answer; errors mapped to transient, day-failing or job-stopping ones."""
     if not isinstance(envelope, dict):
         raise SourceError(f"{origin}: the answer is not a JSON object", file=origin)
@@ -121,7 +140,8 @@ def _data_or_raise(envelope: Any, origin: str) -> dict[str, Any]:
         raise SourceError(throttled, transient=True, file=origin)
     if code in (LIMITED, NO_PERMISSION):
         raise SourceJobStop(
-            f"tushare: this token has no permission for the daily API (code {code}: {message})", file=origin
+            f"tushare: this token has no permission for the {api_name} API (code {code}: {message})",
+            file=origin,
         )
     if code != 0:
         raise SourceError(f"{origin}: tushare error code {code}: {message}", file=origin)
@@ -131,14 +151,14 @@ def _data_or_raise(envelope: Any, origin: str) -> dict[str, Any]:
     return data
 
 
-def _bar_rows(data: dict[str, Any], day: dt.date, origin: str) -> list[tuple[Any, ...]]:
-    """The answer's items in `BAR_COLUMNS` order, trade_date a date; vol (lots) and amount (kyuan) as sent."""
+def _rows_of(data: dict[str, Any], columns: tuple[str, ...], origin: str) -> list[tuple[Any, ...]]:
+    """The answer's items in `columns` order, trade_date a date, the numbers after it Decimals (as sent)."""
     fields = list(data.get("fields") or [])
-    missing = [name for name in BAR_COLUMNS if name not in fields]
+    missing = [name for name in columns if name not in fields]
     if missing:
         raise SourceError(f"{origin}: the answer lacks the fields {','.join(missing)}", file=origin)
-    positions = [fields.index(name) for name in BAR_COLUMNS]
-    date_at = BAR_COLUMNS.index("trade_date")
+    positions = [fields.index(name) for name in columns]
+    date_at = columns.index("trade_date")
     rows: list[tuple[Any, ...]] = []
     for item in data["items"]:
         values: list[Any] = [item[at] for at in positions]

@@ -1,7 +1,7 @@
 """A local stand-in for tushare pro's HTTP API, so the tushare source can be tried and tested without a token.
 
 Speaks the real protocol (POST JSON on any path, the vendor's answer envelope and error codes)
-and serves the demo source's deterministic bars. Run it by hand with
+and serves the demo source's deterministic bars (`daily`) and factors (`adj_factor`). Run it by hand with
 `python -m batchsync.sources.tushare_fake --port 8321 --token demo --per-minute 120`.
 """
 
@@ -30,6 +30,13 @@ PER_MINUTE_MESSAGE = (
 NO_PERMISSION_MESSAGE = "没有接口访问权限"
 DEFAULT_ROW_CAP = 6000
 _NUMERIC = BAR_COLUMNS[2:]
+ADJ_FACTOR_FIELDS = ("ts_code", "trade_date", "adj_factor")
+FIELDS_OF_API = {"daily": BAR_COLUMNS, "adj_factor": ADJ_FACTOR_FIELDS}
+# Each stock goes ex-rights every EX_RIGHTS_EVERY_DAYS calendar days (on a day set by its code),
+# when its factor grows EX_RIGHTS_STEP-fold; before the first event after FACTOR_EPOCH it is 1.
+FACTOR_EPOCH = dt.date(2020, 1, 1)
+EX_RIGHTS_EVERY_DAYS = 30
+EX_RIGHTS_STEP = 1.05
 
 
 @dataclass
@@ -41,6 +48,7 @@ class FakeTushareConfig:
     window_seconds: float = 60.0  # the limit's window; per_minute is scaled to it (tests use seconds)
     row_cap: int = DEFAULT_ROW_CAP
     published_until: dt.date | None = None  # days after it answer no rows (not published yet)
+    factors_published_until: dt.date | None = None  # the same for adj_factor alone
     no_permission: bool = False
     delay_seconds: float = 0.0
     fail_next: int = 0  # that many calls answer HTTP 500
@@ -83,6 +91,18 @@ def day_items(day: dt.date) -> list[list[Any]]:
     return items
 
 
+def adj_factor_on(ts_code: str, day: dt.date) -> float:
+    """The fake's deterministic factor of `ts_code` on `day` (6 places, like a NUMERIC(20, 6))."""
+    shift = int(ts_code[:6]) % EX_RIGHTS_EVERY_DAYS
+    events = (day.toordinal() - FACTOR_EPOCH.toordinal() + shift) // EX_RIGHTS_EVERY_DAYS
+    return round(EX_RIGHTS_STEP**events, 6)
+
+
+def factor_items(day: dt.date, bars: list[list[Any]]) -> list[list[Any]]:
+    """The `adj_factor` items of `day`: one per stock with a bar that day."""
+    return [[bar[0], bar[1], adj_factor_on(str(bar[0]), day)] for bar in bars]
+
+
 class FakeTushareServer(ThreadingHTTPServer):
     """The HTTP server; `config` and `counters` are shared with its handler threads."""
 
@@ -122,7 +142,8 @@ class FakeTushareServer(ThreadingHTTPServer):
         token = str(body.get("token") or "")
         if token != config.token:
             return 200, _envelope(BAD_TOKEN_CODE, BAD_TOKEN_MESSAGE)
-        if config.no_permission or body.get("api_name") != "daily":
+        api_name = str(body.get("api_name") or "")
+        if config.no_permission or api_name not in FIELDS_OF_API:
             return 200, _envelope(LIMITED_CODE, NO_PERMISSION_MESSAGE)
         limit = max(1, round(config.per_minute * config.window_seconds / 60.0))
         with self.lock:
@@ -140,11 +161,15 @@ class FakeTushareServer(ThreadingHTTPServer):
             return 200, _envelope(40001, "参数错误")
         published = config.published_until is None or day <= config.published_until
         items = self.items_of(day) if published and day.weekday() < 5 else []
-        fields = [name for name in str(body.get("fields") or ",".join(BAR_COLUMNS)).split(",") if name]
-        unknown = [name for name in fields if name not in BAR_COLUMNS]
+        columns = FIELDS_OF_API[api_name]
+        if api_name == "adj_factor":
+            factors_out = config.factors_published_until is None or day <= config.factors_published_until
+            items = factor_items(day, items) if factors_out else []
+        fields = [name for name in str(body.get("fields") or ",".join(columns)).split(",") if name]
+        unknown = [name for name in fields if name not in columns]
         if unknown:
             return 200, _envelope(40001, f"字段错误: {','.join(unknown)}")
-        positions = [BAR_COLUMNS.index(name) for name in fields]
+        positions = [columns.index(name) for name in fields]
         page = items[offset : offset + cap]
         with self.lock:
             self.counters.answered += 1

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone, translation
 
 from batchsync import bounds, calendars, dispatch, foreground, runner, selectors, services
+from batchsync.adjusted import adjusted_bars
 from batchsync.conf import get_settings
 from batchsync.exceptions import (
     BatchSyncError,
@@ -42,6 +43,7 @@ OPTION_OF_FIELD = {
     "end_date": "--end",
     "source": "--source",
     "path": "--path",
+    "with_adj_factor": "--with-adj-factor",
     "reprocess": "--reprocess",
     "parallelism": "--parallelism",
     "priority": "--priority",
@@ -131,6 +133,7 @@ class Command(BaseCommand):
             end_date=args.end,
             source=args.source,
             path=args.path,
+            source_options={"with_adj_factor": True} if args.with_adj_factor else None,
             force=args.force,
             reprocess=args.reprocess,
             parallelism=args.parallelism,
@@ -311,6 +314,12 @@ class Command(BaseCommand):
 
     def _action_status(self, args: Arguments) -> int:
         for line in output.job_status_lines(self._job(args)):
+            self.stdout.write(line)
+        return EXIT_OK
+
+    def _action_bars(self, args: Arguments) -> int:
+        assert args.ts_code is not None and args.start is not None and args.end is not None  # required
+        for line in output.adjusted_bar_lines(adjusted_bars(args.ts_code, args.start, args.end, args.adjust)):
             self.stdout.write(line)
         return EXIT_OK
 

@@ -64,7 +64,7 @@ class BatchSyncSettings:
     sources: dict[str, str] = _setting(
         lambda: dict(BUILT_IN_SOURCES),
         "BATCHSYNC_EXTRA_SOURCES",
-        "extra sources beside the built-in demo, csv and tushare, `name=dotted.path.Class,...`",
+        "extra sources beside the built-in ones, `name=dotted.path.Class,...`",
         parse=extra_sources_parse,
     )
     calendar: str = _setting(
@@ -167,7 +167,7 @@ _TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": floa
 
 def configuration_table() -> str:
     """The Markdown table of docs/configuration.md: every setting, its variable, meaning and default."""
-    computed = {"sources": "demo, csv, tushare", "default_parallelism": "one per CPU, at most 4"}
+    computed = {"sources": ", ".join(BUILT_IN_SOURCES), "default_parallelism": "one per CPU, at most 4"}
     rows = ["| variable | `BATCHSYNC` key | meaning | default |", "| --- | --- | --- | --- |"]
     for spec in fields(BatchSyncSettings):
         default = computed.get(spec.name, spec.default)

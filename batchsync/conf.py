@@ -33,6 +33,7 @@ BUILT_IN_SOURCES = {
     "demo": "batchsync.sources.demo.DemoSource",
     "csv": "batchsync.sources.csv.CsvDirectorySource",
     "tushare": "batchsync.sources.tushare.TushareSource",
+    "postgres": "batchsync.sources.postgres.PostgresSource",
 }
 
 

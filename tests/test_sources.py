@@ -171,7 +171,7 @@ class FixedRowsSource(Source):
 
 
 def test_default_registry_has_demo_csv_and_tushare() -> None:
-    assert sources.source_names() == ["csv", "demo", "tushare"]
+    assert sources.source_names() == ["csv", "demo", "postgres", "tushare"]
     assert isinstance(sources.source_get("demo"), DemoSource)
 
 
@@ -179,7 +179,7 @@ def test_unknown_source_names_the_choices() -> None:
     with pytest.raises(InvalidJobRequest) as caught:
         sources.source_get("tushare-pro")
     assert caught.value.field == "source"
-    assert "tushare-pro" in caught.value.message and "csv, demo, tushare" in caught.value.message
+    assert "tushare-pro" in caught.value.message and "csv, demo, postgres, tushare" in caught.value.message
 
 
 @pytest.mark.usefixtures("foreground")

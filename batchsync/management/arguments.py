@@ -68,6 +68,10 @@ class Arguments:
     end: dt.date | None = None
     source: str | None = None
     path: str | None = None
+    source_url: str | None = None
+    table: str | None = None
+    query: str | None = None
+    columns: str | None = None
     force: bool = False
     reprocess: str | None = None
     parallelism: int | None = None
@@ -76,6 +80,16 @@ class Arguments:
     detach: bool = False
     dry_run: bool = False
     limit: int = 20
+
+    def source_options(self) -> dict[str, str]:
+        """The source options given by their own flags (the postgres source's)."""
+        given = {
+            "source_url": self.source_url,
+            "table": self.table,
+            "query": self.query,
+            "columns": self.columns,
+        }
+        return {name: value for name, value in given.items() if value is not None}
 
     @classmethod
     def from_options(cls, action: str, options: dict[str, Any]) -> Arguments:
@@ -134,6 +148,12 @@ def add_subcommands(parser: CommandParser) -> None:
     job_range.add_argument("--end", type=iso_date, required=True, help="last date, YYYY-MM-DD")
     job_range.add_argument("--source", help="data source name (default: BATCHSYNC_DEFAULT_SOURCE, demo)")
     job_range.add_argument("--path", help="directory of the csv source")
+    job_range.add_argument(
+        "--source-url", help="postgres source: upstream URL, no password (docs/sources.md)"
+    )
+    job_range.add_argument("--table", help="postgres source: upstream table, filtered on its trade_date")
+    job_range.add_argument("--query", help="postgres source: upstream query selecting %%(trade_date)s's bars")
+    job_range.add_argument("--columns", help="postgres source: ours=theirs,... column mapping")
     job_range.add_argument(
         "--force", action="store_true", help="reload days already loaded (= --reprocess all)"
     )

@@ -130,6 +130,7 @@ class Command(BaseCommand):
             start_date=args.start,
             end_date=args.end,
             source=args.source,
+            source_options=args.source_options(),
             path=args.path,
             force=args.force,
             reprocess=args.reprocess,

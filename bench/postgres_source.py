@@ -9,8 +9,8 @@ demo source's 5,500 bars). Each round empties `daily_bar` and times, after a che
   into ONE `psql -c "\\copy daily_bar (...) from stdin"`: every day in one COPY, no per-day
   transaction, no check of the days; the physical limit of moving the rows;
 - the source: for each day, as the runner does, one transaction deleting the day and COPYing
-  it from the upstream (`PostgresSource.fetch_day` → `loader.replace_day`), a new upstream
-  connection per day.
+  it from the upstream (`PostgresSource.fetch_day` → `loader.replace_day`), by one worker, then
+  by two threads (the command's default parallelism on 2 CPUs), each with its own sessions.
 Prints the best of `--repeat` rounds for each, and the ratio pipe / source (1.0 = as fast).
 """
 
@@ -20,6 +20,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,8 +85,12 @@ def time_pipe(upstream_url: str, bench_url: str, first: object, last: object) ->
     return time.perf_counter() - started
 
 
-def time_source(upstream_url: str, days: list[object]) -> float:
-    """Seconds for the postgres source, a transaction per day as the runner does."""
+def time_source(upstream_url: str, days: list[object], workers: int = 1) -> float:
+    """Seconds for the postgres source, a transaction per day as the runner does, by `workers` threads.
+
+    One source object, as the runner's workers of one process share a job: each thread has its
+    own Django connection and its own upstream session.
+    """
     from django.db import connection, transaction
 
     from batchsync import loader
@@ -93,10 +98,23 @@ def time_source(upstream_url: str, days: list[object]) -> float:
 
     source = PostgresSource(source_url=upstream_url, table="bars")
     source.validate()
+
+    def work(share: list[object]) -> None:
+        for day in share:
+            with transaction.atomic(), connection.cursor() as cursor:
+                loader.replace_day(cursor, day, source.fetch_day(day))  # type: ignore[arg-type]
+        if workers > 1:
+            connection.close()
+
     started = time.perf_counter()
-    for day in days:
-        with transaction.atomic(), connection.cursor() as cursor:
-            loader.replace_day(cursor, day, source.fetch_day(day))  # type: ignore[arg-type]
+    if workers == 1:
+        work(days)
+    else:
+        threads = [threading.Thread(target=work, args=(days[index::workers],)) for index in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     return time.perf_counter() - started
 
 
@@ -118,12 +136,16 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     days: list[object] = list(trading_days(args.days))
     upstream_fill(upstream_url, days)
-    pipes, loads = [], []
+    pipes: list[float] = []
+    loads: list[float] = []
+    parallel: list[float] = []
     for _ in range(args.repeat):  # interleaved: the shared machine's speed drifts
         empty_and_checkpoint()
         pipes.append(time_pipe(upstream_url, bench_url, days[0], days[-1]))
         empty_and_checkpoint()
         loads.append(time_source(upstream_url, days))
+        empty_and_checkpoint()
+        parallel.append(time_source(upstream_url, days, workers=2))
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM daily_bar")
         (rows,) = cursor.fetchone() or (0,)
@@ -135,9 +157,11 @@ def main() -> None:
     for label, seconds in (
         ("psql \\copy to stdout | psql \\copy from stdin", min(pipes)),
         ("postgres source, a transaction per day", min(loads)),
+        ("the same, 2 workers (the default here)", min(parallel)),
     ):
         print(f"{label:<48} {seconds:.2f} s ({rows / seconds:,.0f} rows/s)")
-    print(f"ratio (pipe seconds / source seconds): {min(pipes) / min(loads):.2f} (goal >= 0.8)")
+    print(f"ratio (pipe seconds / source seconds), 1 worker: {min(pipes) / min(loads):.2f} (goal >= 0.8)")
+    print(f"ratio (pipe seconds / source seconds), 2 workers: {min(pipes) / min(parallel):.2f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.test import Client
 from psycopg import sql as pgsql
 
 from batchsync import loader
@@ -26,6 +27,7 @@ from tests.test_api import BATCH, make_user, token_client
 SEP_1, SEP_2 = dt.date(2025, 9, 1), dt.date(2025, 9, 2)
 RANGE = ("--start", "2025-09-01", "--end", "2025-09-02")
 SECRET = "s3cret-pw"
+ADMIN_ADD = "/admin/batchsync/syncjob/add/"
 BARS_TABLE = """CREATE TABLE bars (
     ts_code text, trade_date date, open float8, high float8, low float8, close float8,
     pre_close float8, change float8, pct_chg float8, vol float8, amount float8)"""
@@ -268,3 +270,26 @@ def test_memory_stays_flat_while_a_big_day_streams(upstream: str) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 2_000_000, f"peak {peak} bytes"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_start_form_starts_a_postgres_job_and_refuses_a_password(
+    upstream: str, admin_client: Client
+) -> None:
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    form = {"start_date": "2025-09-01", "end_date": "2025-09-02", "source": "postgres",
+            "reprocess": "failed", "parallelism": "1", "priority": "0"}  # fmt: skip
+    refused = admin_client.post(
+        ADMIN_ADD, {**form, "source_url": f"postgresql://u:{SECRET}@h/db", "table": "bars"}
+    )
+    assert refused.status_code == 200 and "Put no password in source_url" in refused.content.decode()
+    assert SECRET not in refused.content.decode() and not SyncJob.objects.exists()
+    started = admin_client.post(
+        ADMIN_ADD, {**form, "source_url": upstream, "table": "bars", "columns": "vol=vol"}
+    )
+    assert started.status_code == 302
+    job = SyncJob.objects.get()
+    assert (job.source, job.source_options) == (
+        "postgres",
+        {"source_url": upstream, "table": "bars", "columns": "vol=vol"},
+    )

@@ -49,6 +49,14 @@ def upstream_label(source_url: str) -> str:
     return f"postgres://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
 
 
+def upstream_has_password(source_url: str) -> bool:
+    """Whether a connection string carries a password (unreadable ones are treated as if they did)."""
+    try:
+        return "password" in conninfo_to_dict(source_url)
+    except psycopg.ProgrammingError:
+        return True
+
+
 def column_mapping_parse(text: str) -> dict[str, str]:
     """`ours=theirs,...` as {our column: upstream column}; `ValueError` saying what is wrong."""
     mapping: dict[str, str] = {}

@@ -15,6 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test import Client
+from django.utils import translation
 from psycopg import sql as pgsql
 
 from batchsync import loader
@@ -35,6 +36,13 @@ BARS_TABLE = """CREATE TABLE bars (
 QUOTES_TABLE = """CREATE TABLE market.quotes AS SELECT ts_code AS code, trade_date AS day,
     open AS o, high AS h, low AS l, close AS c, vol AS volume, amount AS turnover, 'x' AS note FROM bars"""
 QUOTES_COLUMNS = "ts_code=code, trade_date=day, open=o, high=h, low=l, close=c, vol=volume, amount=turnover"
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Messages are asserted in English (one in Chinese, the default language, below)."""
+    with translation.override("en"):
+        yield
 
 
 def _server_url(dbname: str) -> str:
@@ -150,6 +158,8 @@ def test_missing_required_columns_fail_the_day_naming_the_upstream(upstream: str
         _load(source, SEP_1)
     assert "market.quotes 2025-09-01: missing column(s) ts_code, trade_date, open, high" in str(failed.value)
     assert not failed.value.transient
+    with translation.override("zh-hans"), pytest.raises(SourceError, match="缺少列 ts_code, trade_date"):
+        _load(source, SEP_1)
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import logging
 import tracemalloc
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,3 +305,15 @@ def test_the_admin_start_form_starts_a_postgres_job_and_refuses_a_password(
         "postgres",
         {"source_url": upstream, "table": "bars", "columns": "vol=vol"},
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_closes_its_upstream_sessions(upstream: str) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out = _command(
+            "run", *RANGE, "--source", "postgres", "--source-url", upstream, "--table", "bars"
+        )
+        gc.collect()
+    assert code == 0, out
+    assert not [str(warning.message) for warning in caught if issubclass(warning.category, ResourceWarning)]

@@ -232,6 +232,10 @@ class PostgresSource(Source):
             self._sessions.upstream = upstream
         return upstream
 
+    def close(self) -> None:
+        """Close this thread's upstream session (each worker's run has its own source)."""
+        self._upstream_close()
+
     def _upstream_close(self) -> None:
         upstream: psycopg.Connection[Any] | None = getattr(self._sessions, "upstream", None)
         self._sessions.upstream = None

@@ -34,6 +34,7 @@ BUILT_IN_SOURCES = {
     "csv": "batchsync.sources.csv.CsvDirectorySource",
     "tushare": "batchsync.sources.tushare.TushareSource",
     "parquet": "batchsync.sources.parquet.ParquetSource",
+    "postgres": "batchsync.sources.postgres.PostgresSource",
 }
 
 

@@ -89,6 +89,19 @@ def _copy_csv(cursor: Any, day: dt.date, payload: CsvPayload) -> tuple[int, int]
     chunk is held back until the next non-blank one arrives, then trimmed at the end.
     """
     chunks = iter(payload.chunks)
+    try:
+        return _copy_csv_chunks(cursor, day, payload, chunks)
+    finally:
+        # A stream over a file or a connection (the postgres source) is released now, not at GC.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def _copy_csv_chunks(
+    cursor: Any, day: dt.date, payload: CsvPayload, chunks: Iterator[bytes]
+) -> tuple[int, int]:
+    """`_copy_csv`'s work on the opened stream."""
     pending, rest = _split_header(chunks, payload.origin)
     columns = _header_columns(pending, payload.origin)
     newlines = 0

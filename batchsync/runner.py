@@ -322,6 +322,7 @@ def sync_job_run(
         sessions.LockWaitWatch.unwatch(worker_id)
         heartbeat.stopped.set()
         heartbeat.join()
+        source.close()
     if not more_work:
         job = with_reconnect(services.sync_job_finish_if_done, job_id, log_as=worker_id)
     else:

@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -431,3 +432,21 @@ def test_a_wrong_date_last_row_in_a_big_file_costs_no_more_memory_than_a_clean_f
     # Reading the file again whole cost about twice its size (its bytes, then its text).
     assert wrong_peak < clean_peak + size_mb / 4, (clean_peak, wrong_peak, size_mb)
     assert DailyBar.objects.filter(trade_date=DAY).count() == rows  # the old rows are intact
+
+
+@pytest.mark.django_db
+def test_a_streamed_payload_is_closed_when_its_day_fails(loaded_day: list[tuple[Any, ...]]) -> None:
+    """A stream over a connection (the postgres source) is released when the COPY stops, not at GC."""
+    closed: list[bool] = []
+
+    def stream() -> Iterator[bytes]:
+        try:
+            yield b"code,day,price\n"  # not our header: the day fails before the rest is read
+            yield (",".join(bar("600000.SH")) + "\n").encode()
+        finally:
+            closed.append(True)
+
+    chunks = stream()
+    with pytest.raises(LoadError):
+        load(DAY, CsvPayload(chunks=chunks, origin="stream"))
+    assert closed == [True] and day_rows(DAY) == loaded_day

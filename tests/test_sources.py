@@ -170,8 +170,8 @@ class FixedRowsSource(Source):
         return RowsPayload(rows=[row], origin=f"fixed:{day}")
 
 
-def test_default_registry_has_demo_csv_tushare_and_parquet() -> None:
-    assert sources.source_names() == ["csv", "demo", "parquet", "tushare"]
+def test_default_registry_has_every_built_in_source() -> None:
+    assert sources.source_names() == ["csv", "demo", "parquet", "postgres", "tushare"]
     assert isinstance(sources.source_get("demo"), DemoSource)
 
 
@@ -179,7 +179,8 @@ def test_unknown_source_names_the_choices() -> None:
     with pytest.raises(InvalidJobRequest) as caught:
         sources.source_get("tushare-pro")
     assert caught.value.field == "source"
-    assert "tushare-pro" in caught.value.message and "csv, demo, parquet, tushare" in caught.value.message
+    assert "tushare-pro" in caught.value.message
+    assert "csv, demo, parquet, postgres, tushare" in caught.value.message
 
 
 @pytest.mark.usefixtures("foreground")

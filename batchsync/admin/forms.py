@@ -10,8 +10,18 @@ from django.utils.translation import gettext_lazy
 from batchsync import bounds, services, sources
 from batchsync.conf import get_settings
 from batchsync.models import Reprocess
+from batchsync.sources.postgres import upstream_has_password
 
+POSTGRES_OPTIONS = ("source_url", "table", "query", "columns")  # the postgres source's, when filled in
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class UpstreamUrlInput(forms.TextInput):
+    """A text input that never renders back a URL carrying a password (the form refuses it)."""
+
+    def format_value(self, value: Any) -> str | None:
+        shown = super().format_value(value)
+        return "" if shown and upstream_has_password(shown) else shown
 
 
 class SyncJobStartForm(forms.Form):
@@ -30,6 +40,26 @@ class SyncJobStartForm(forms.Form):
         label=gettext_lazy("with adjustment factors"),
         required=False,
         help_text=gettext_lazy("Also load each day's adj_factor with its bars (tushare source only)."),
+    )
+    source_url = forms.CharField(
+        label=gettext_lazy("upstream URL"),
+        required=False,
+        help_text=gettext_lazy("postgres source: postgresql://user@host/db, without a password."),
+        widget=UpstreamUrlInput(attrs={"size": 60}),
+    )
+    table = forms.CharField(label=gettext_lazy("upstream table"), required=False)
+    query = forms.CharField(
+        label=gettext_lazy("upstream query"),
+        required=False,
+        help_text=gettext_lazy(
+            "postgres source, instead of a table: a query selecting %(trade_date)s's bars."
+        ),
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+    columns = forms.CharField(
+        label=gettext_lazy("column mapping"),
+        required=False,
+        help_text=gettext_lazy("postgres source: ours=theirs,... (e.g. ts_code=code,vol=volume)."),
     )
     reprocess = forms.ChoiceField(
         label=gettext_lazy("reprocess"),
@@ -77,8 +107,10 @@ class SyncJobStartForm(forms.Form):
             start_date=data["start_date"],
             end_date=data["end_date"],
             source=data["source"],
+            source_options={
+                name: data[name] for name in (*POSTGRES_OPTIONS, "with_adj_factor") if data.get(name)
+            },
             path=data.get("path") or None,
-            source_options={"with_adj_factor": True} if data.get("with_adj_factor") else None,
             force=data["force"],
             reprocess=None if forced_default else data["reprocess"],
             parallelism=data["parallelism"],

@@ -68,6 +68,10 @@ class Arguments:
     end: dt.date | None = None
     source: str | None = None
     path: str | None = None
+    source_url: str | None = None
+    table: str | None = None
+    query: str | None = None
+    columns: str | None = None
     force: bool = False
     reprocess: str | None = None
     parallelism: int | None = None
@@ -79,6 +83,17 @@ class Arguments:
     with_adj_factor: bool = False
     ts_code: str | None = None
     adjust: str = "none"
+
+    def source_options(self) -> dict[str, str | bool]:
+        """The source options given by their own flags (the postgres source's, tushare's factors)."""
+        given: dict[str, str | bool | None] = {
+            "source_url": self.source_url,
+            "table": self.table,
+            "query": self.query,
+            "columns": self.columns,
+            "with_adj_factor": self.with_adj_factor or None,
+        }
+        return {name: value for name, value in given.items() if value is not None}
 
     @classmethod
     def from_options(cls, action: str, options: dict[str, Any]) -> Arguments:
@@ -144,6 +159,12 @@ def add_subcommands(parser: CommandParser) -> None:
         action="store_true",
         help="tushare: also load each day's adj_factor, in the bars' transaction",
     )
+    job_range.add_argument(
+        "--source-url", help="postgres source: upstream URL, no password (docs/sources.md)"
+    )
+    job_range.add_argument("--table", help="postgres source: upstream table, filtered on its trade_date")
+    job_range.add_argument("--query", help="postgres source: upstream query selecting %%(trade_date)s's bars")
+    job_range.add_argument("--columns", help="postgres source: ours=theirs,... column mapping")
     job_range.add_argument(
         "--force", action="store_true", help="reload days already loaded (= --reprocess all)"
     )

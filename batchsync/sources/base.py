@@ -85,6 +85,9 @@ class Source(abc.ABC):
     def validate(self) -> None:  # noqa: B027 - optional hook, most sources need nothing
         """Raise `InvalidJobRequest` when the options cannot work (checked before a job starts)."""
 
+    def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release what the source keeps between days (a connection); called at the end of a run."""
+
     @abc.abstractmethod
     def fetch_day(self, day: dt.date) -> DayPayload:
         """Return the day's bars; raise `SourceError` (transient or not) when it cannot."""

@@ -43,7 +43,11 @@ def job_request(start: dt.date = OCT_9, end: dt.date = OCT_9, **kwargs: Any) -> 
     [
         ({"start": OCT_9, "end": OCT_1}, "end_date", "must not be before start_date"),
         ({"end": dt.date(2999, 1, 1)}, "end_date", "must not be in the future"),
-        ({"source": "tushare-pro"}, "source", "Unknown source tushare-pro; choose one of: csv, demo, tu"),
+        (
+            {"source": "tushare-pro"},
+            "source",
+            "Unknown source tushare-pro; choose one of: csv, demo, parquet, postgres, tushare",
+        ),
         ({"source": "csv"}, "path", "needs a directory path"),
         ({"source": "csv", "source_options": {"path": "/nonexistent/bars"}}, "path", "Directory not found"),
         ({"reprocess": "sometimes"}, "reprocess", "reprocess must be one of"),

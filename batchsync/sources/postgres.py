@@ -25,6 +25,7 @@ from psycopg import pq
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict
 
+from batchsync import sql
 from batchsync.exceptions import InvalidJobRequest, SourceError
 from batchsync.loader import REQUIRED_COLUMNS
 from batchsync.sources.base import BAR_COLUMNS, CsvPayload, Source, SourceOption
@@ -199,11 +200,8 @@ class PostgresSource(Source):
             upstream = self._upstream()
             with upstream.cursor() as cursor:
                 selected = self._selected(cursor, params, origin)
-            statement = pgsql.SQL(
-                "COPY (SELECT {} FROM ({}) AS upstream) TO STDOUT (FORMAT csv, HEADER true)"
-            )
             text = psycopg.ClientCursor(upstream).mogrify(
-                statement.format(selected, self._day_select()), params
+                sql.upstream_copy_out(selected, self._day_select()), params
             )
             yield from _copy_out_chunks(upstream, text.encode(upstream.info.encoding))
             finished = True
@@ -247,9 +245,7 @@ class PostgresSource(Source):
         if self.query:
             return pgsql.SQL(self.query)  # the operator's own SQL, run on their server
         trade_date = column_mapping_parse(self.columns).get("trade_date", "trade_date")
-        return pgsql.SQL("SELECT * FROM {} WHERE {} = %(trade_date)s").format(
-            pgsql.Identifier(*self.table.split(".")), pgsql.Identifier(trade_date)
-        )
+        return sql.upstream_table_day(self.table, trade_date)
 
     def _selected(self, cursor: psycopg.Cursor[Any], params: dict[str, str], origin: str) -> pgsql.Composable:
         """`upstream.theirs AS ours, ...` for each of our columns the upstream has (the csv header rules)."""
@@ -259,8 +255,7 @@ class PostgresSource(Source):
             if self.table
             else pgsql.SQL("({})").format(self._day_select())
         )
-        probe = pgsql.SQL("SELECT * FROM {} AS upstream LIMIT 0").format(read)
-        cursor.execute(probe, params)
+        cursor.execute(sql.upstream_columns_probe(read), params)
         available = {column.name for column in cursor.description or ()}
         mapping = column_mapping_parse(self.columns)
         pairs = [(ours, mapping.get(ours, ours)) for ours in BAR_COLUMNS]

@@ -91,3 +91,17 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def fetch_day(self, day: dt.date) -> DayPayload:
         """Return the day's bars; raise `SourceError` (transient or not) when it cannot."""
+
+
+class FileSource(Source):
+    """A source that reads files of the server under its `path` option (csv, parquet).
+
+    The path is declared `is_path`, so jobs started through the API or the admin keep it under
+    BATCHSYNC_FILE_ROOTS.
+    """
+
+    options_taken = {"path": SourceOption(str, is_path=True)}
+
+    def __init__(self, path: str | Path | None = None, **options: Any) -> None:
+        super().__init__(path=str(path) if path else "", **options)
+        self.path = Path(path) if path else None

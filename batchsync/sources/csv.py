@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from django.utils.translation import gettext as _
 
 from batchsync.exceptions import InvalidJobRequest, SourceError
-from batchsync.sources.base import CsvPayload, Source, SourceOption
+from batchsync.sources.base import CsvPayload, FileSource
 
 CHUNK_BYTES = 1 << 20
 
@@ -33,15 +32,10 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
         ) from error
 
 
-class CsvDirectorySource(Source):
+class CsvDirectorySource(FileSource):
     """Reads `<path>/<date>.csv`; a trading day without a file is a failed day ("missing file")."""
 
     name = "csv"
-    options_taken = {"path": SourceOption(str, is_path=True)}
-
-    def __init__(self, path: str | Path | None = None, **options: Any) -> None:
-        super().__init__(path=str(path) if path else "", **options)
-        self.path = Path(path) if path else None
 
     def validate(self) -> None:
         if self.path is None:

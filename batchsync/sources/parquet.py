@@ -13,13 +13,13 @@ import datetime as dt
 import io
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 
 from batchsync.exceptions import InvalidJobRequest, SourceError
 from batchsync.loader import REQUIRED_COLUMNS
-from batchsync.sources.base import BAR_COLUMNS, CsvPayload, Source, SourceOption
+from batchsync.sources.base import BAR_COLUMNS, CsvPayload, FileSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,15 +35,10 @@ def day_file_names(day: dt.date) -> tuple[str, str]:
     return f"{day.isoformat()}.parquet", f"{day.strftime('%Y%m%d')}.parquet"
 
 
-class ParquetSource(Source):
+class ParquetSource(FileSource):
     """Reads a day of bars from Parquet at `path` (a directory or one file)."""
 
     name = "parquet"
-    options_taken = {"path": SourceOption(str, is_path=True)}
-
-    def __init__(self, path: str | Path | None = None, **options: Any) -> None:
-        super().__init__(path=str(path) if path else "", **options)
-        self.path = Path(path) if path else None
 
     def validate(self) -> None:
         if self.path is None:

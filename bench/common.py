@@ -38,6 +38,20 @@ def bench_database(script: str, name: str) -> tuple[str, str]:
     return server_url, with_database(server_url, name)
 
 
+def bench_django(script: str, name: str) -> str:
+    """A fresh bench database `name`, Django set up on it, migrated, the calendar stored; its URL."""
+    _, url = bench_database(script, name)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncproject.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    calendar_store()
+    return url
+
+
 def trading_days(count: int) -> list[dt.date]:
     """The last `count` XSHG sessions up to LAST_DAY (straight from exchange_calendars)."""
     from batchsync import calendars

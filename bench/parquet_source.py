@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_database, calendar_store, generate_files, machine, trading_days
+from bench.common import bench_django, generate_files, machine, trading_days
 
 DATABASE = "batchsync_bench_parquet"
 PSQL = shutil.which("psql") or "/usr/bin/psql"
@@ -106,15 +105,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--layout", choices=["big", "daily", "hive"], default="big")
     args = parser.parse_args()
-    _, url = bench_database("bench/parquet_source.py", DATABASE)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncproject.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    calendar_store()
+    url = bench_django("bench/parquet_source.py", DATABASE)
     days = trading_days(args.days)
     rows = len(days) * 5500
     with tempfile.TemporaryDirectory(prefix="bench-parquet-") as scratch:

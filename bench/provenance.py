@@ -12,7 +12,6 @@ record, in milliseconds, and the record's share of the two (best of `--repeat` r
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_database, calendar_store, trading_days
+from bench.common import bench_django, trading_days
 
 DATABASE = "batchsync_bench_prov"
 
@@ -67,15 +66,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    _, url = bench_database("bench/provenance.py", DATABASE)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncproject.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    calendar_store()
+    bench_django("bench/provenance.py", DATABASE)
     runs = [run_once(args.days) for _ in range(args.repeat)]
     copies, records = min(runs, key=lambda run: statistics.median(run[1]))
     share = statistics.median(records) / (statistics.median(copies) + statistics.median(records))

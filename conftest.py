@@ -1,0 +1,3 @@
+"""Root conftest: registers the browser fixtures (tests/browser.py) for every test module."""
+
+pytest_plugins = ["tests.browser"]

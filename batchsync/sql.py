@@ -370,7 +370,8 @@ _EXAMPLE_ROW = (
 
 
 _DATA_CHECK_FLAGS = ",\n        ".join(
-    f"%(on_{name})s AND coalesce(({condition}), false) AS {name}" for name, condition in DATA_CHECK_CONDITIONS.items()
+    f"%(on_{name})s AND coalesce(({condition}), false) AS {name}"
+    for name, condition in DATA_CHECK_CONDITIONS.items()
 )
 _DATA_CHECK_ANY = " OR ".join(f"bar.{name}" for name in DATA_CHECK_CONDITIONS)
 # A flagged row as JSON: its values and the names of the checks it failed (built for flagged rows only).
@@ -398,8 +399,8 @@ FROM set_config('jit', 'off', true), (SELECT coalesce(
 """
 
 # Every check over the day's rows in ONE statement, one pass: a row per check that found
-# something (name, rows flagged, up to 5 examples as JSON, in ts_code order). Run in the day's transaction after
-# its COPY, after `DATA_CHECKS_PREVIOUS_DAY` (its answers are `%(previous)s`, a constant the
+# something (name, rows flagged, up to 5 examples as JSON, in ts_code order). Run in the
+# day's transaction after its COPY, after `DATA_CHECKS_PREVIOUS_DAY` (its answers are `%(previous)s`, a constant the
 # planner sees, and `%(previous_rows)s`). The previous day's closes and both days' adjustment
 # factors are joined only when `pre_close_continuity` is on (`%(on_...)s` folds the joins away).
 DATA_CHECKS = f"""

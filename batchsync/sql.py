@@ -400,9 +400,10 @@ FROM set_config('jit', 'off', true), (SELECT coalesce(
 
 # Every check over the day's rows in ONE statement, one pass: a row per check that found
 # something (name, rows flagged, up to 5 examples as JSON, in ts_code order). Run in the
-# day's transaction after its COPY, after `DATA_CHECKS_PREVIOUS_DAY` (its answers are `%(previous)s`, a constant the
-# planner sees, and `%(previous_rows)s`). The previous day's closes and both days' adjustment
-# factors are joined only when `pre_close_continuity` is on (`%(on_...)s` folds the joins away).
+# day's transaction after its COPY, after `DATA_CHECKS_PREVIOUS_DAY`, whose answers come in
+# as `%(previous)s` (a constant the planner sees) and `%(previous_rows)s`. The previous day's
+# closes and both days' adjustment factors are joined only when `pre_close_continuity` is on
+# (`%(on_...)s` folds the joins away).
 DATA_CHECKS = f"""
 WITH bar AS (
     SELECT today.*, yesterday.close AS previous_close,

@@ -34,10 +34,10 @@ class DayFinding(models.Model):
     """
 
     job = models.ForeignKey(
-        "batchsync.SyncJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+        "batchsync.SyncJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="day_findings"
     )
     day = models.ForeignKey(
-        "batchsync.SyncDay", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+        "batchsync.SyncDay", null=True, blank=True, on_delete=models.SET_NULL, related_name="day_findings"
     )
     trade_date = models.DateField(_("trade date"))
     check_name = models.CharField(_("check"), max_length=40, db_column="check")

@@ -113,6 +113,8 @@ class SyncJob(models.Model):
     skipped_days = models.PositiveIntegerField(_("skipped days"), default=0)
     current_date = models.DateField(_("current date"), null=True, blank=True)
     rows_loaded = models.BigIntegerField(_("rows loaded"), default=0)
+    # Days whose data checks left warnings (`DayFinding`), counted when the run ends.
+    warning_days = models.PositiveIntegerField(_("days with warnings"), default=0)
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -218,10 +220,15 @@ class SyncJob(models.Model):
                 "Batch sync cancelled: %(success)s succeeded, %(failed)s failed, "
                 "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
             ) % {**counts, **took}
-        return gettext(
+        finished = gettext(
             "Batch sync finished: %(success)s succeeded, %(failed)s failed, "
             "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
         ) % {**counts, **took}
+        if self.warning_days:
+            finished += ngettext(
+                "; %(count)s day with warnings", "; %(count)s days with warnings", self.warning_days
+            ) % {"count": self.warning_days}
+        return finished
 
 
 class SyncLock(models.Model):

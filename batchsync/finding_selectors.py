@@ -56,3 +56,12 @@ def sync_days_with_findings(days: QuerySet[SyncDay]) -> QuerySet[SyncDay]:
             output_field=ArrayField(CharField()),
         ),
     )
+
+
+def finding_summaries(start: dt.date, end: dt.date) -> dict[dt.date, str]:
+    """Per trade date of the range with findings: `check (rows), ...` (the admin's day grid)."""
+    summaries: dict[dt.date, list[str]] = {}
+    findings = DayFinding.objects.filter(trade_date__range=(start, end)).order_by("trade_date", "check_name")
+    for trade_date, check, count in findings.values_list("trade_date", "check_name", "count"):
+        summaries.setdefault(trade_date, []).append(f"{check} ({count})")
+    return {trade_date: ", ".join(parts) for trade_date, parts in summaries.items()}

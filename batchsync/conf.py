@@ -67,14 +67,11 @@ def data_checks_parse(value: str | Mapping[str, Any]) -> dict[str, tuple[str, fl
     """Every check's (severity, tolerance): the defaults with the overrides given.
 
     Overrides are `name=severity[:tolerance],...` (the environment variable), or a mapping of
-    name to a severity, a tolerance, or `{"severity": ..., "tolerance": ...}` (settings.py).
+    name to `severity[:tolerance]`, a tolerance, or `{"severity": ..., "tolerance": ...}`.
     """
     if isinstance(value, str):
-        items: dict[str, Any] = {}
-        for entry in filter(None, (part.strip() for part in value.split(","))):
-            key, _, text = entry.partition("=")
-            level, _, amount = text.strip().partition(":")
-            items[key.strip()] = {"severity": level or None, "tolerance": amount or None}
+        pairs = (entry.partition("=") for entry in value.split(",") if entry.strip())
+        items: dict[str, Any] = {name.strip(): text for name, _, text in pairs}
     else:
         items = dict(value)
     checks = dict(DATA_CHECK_DEFAULTS)
@@ -83,11 +80,14 @@ def data_checks_parse(value: str | Mapping[str, Any]) -> dict[str, tuple[str, fl
             raise ValueError(
                 f"Unknown data check {name!r} in BATCHSYNC CHECKS (known: {', '.join(DATA_CHECK_DEFAULTS)})"
             )
-        rule: Mapping[str, Any] = (
-            given
-            if isinstance(given, Mapping)
-            else ({"tolerance": given} if isinstance(given, int | float) else {"severity": given})
-        )
+        rule: Mapping[str, Any]
+        if isinstance(given, Mapping):
+            rule = given
+        elif isinstance(given, int | float):
+            rule = {"tolerance": given}
+        else:  # "severity[:tolerance]"
+            level, _, amount = str(given).strip().partition(":")
+            rule = {"severity": level or None, "tolerance": amount or None}
         severity = str(rule.get("severity") or checks[name][0]).strip().lower()
         if severity not in CHECK_SEVERITIES:
             raise ValueError(

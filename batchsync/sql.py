@@ -235,19 +235,19 @@ SOURCE_STOP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('batchsync.source_stop
 CHECKSUM_COLUMNS = tuple(column for column in BAR_COLUMNS if column != "trade_date")
 
 
-def _checksum_value(column: str) -> str:
+def bar_value_at_scale(column: str) -> str:
     """`bar.<column>`, numerics cast to their model scale (the columns are plain `numeric`).
 
-    A value loaded as `10.1` or `10.10000` is stored as sent (`batchsync.db_fields`) but counts
-    as `10.1000`, as it did when the columns were `numeric(14,4)`: checksums recorded before
-    and after that change agree.
+    A value loaded as `10.1` or `10.10000` is stored as sent (`batchsync.db_fields`) but reads
+    and counts as `10.1000`, as it did when the columns were `numeric(14,4)`: checksums recorded
+    before and after that change agree, and readers see one scale per column.
     """
     field = DailyBar._meta.get_field(column)
     places = getattr(field, "decimal_places", None)
     return f"bar.{column}::numeric({field.max_digits}, {places})" if places is not None else f"bar.{column}"  # type: ignore[union-attr]
 
 
-_CHECKSUM_ROW = ", ',', ".join(_checksum_value(column) for column in CHECKSUM_COLUMNS)
+_CHECKSUM_ROW = ", ',', ".join(bar_value_at_scale(column) for column in CHECKSUM_COLUMNS)
 
 # Each row as `ts_code,open,...,amount` (numerics as PostgreSQL prints them, at their model's
 # scale; NULL as empty), in key order, joined and hashed: the same rows give the same checksum
@@ -285,8 +285,9 @@ def adj_factors_copy(day: dt.date) -> sql.Composed:
 
 # One stock's bars with their factor (NULL where none is loaded) and its latest loaded factor:
 # hfq = price x factor, qfq = price x factor / latest factor, both at the prices' scale (4 places).
+_RAW_PRICES = ", ".join(bar_value_at_scale(column) for column in ("open", "high", "low", "close"))
 ADJUSTED_BARS = f"""
-SELECT bar.trade_date, bar.open, bar.high, bar.low, bar.close, factor.adj_factor,
+SELECT bar.trade_date, {_RAW_PRICES}, factor.adj_factor,
        round(bar.open * factor.adj_factor / %(divisor)s, 4),
        round(bar.high * factor.adj_factor / %(divisor)s, 4),
        round(bar.low * factor.adj_factor / %(divisor)s, 4),

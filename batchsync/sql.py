@@ -403,19 +403,24 @@ FROM set_config('jit', 'off', true), (SELECT coalesce(
 # something (name, rows flagged, up to 5 examples as JSON, in ts_code order). Run in the
 # day's transaction after its COPY, after `DATA_CHECKS_PREVIOUS_DAY`, whose answers come in
 # as `%(previous)s` (a constant the planner sees) and `%(previous_rows)s`. The previous day's
-# closes and both days' adjustment factors are joined only when `pre_close_continuity` is on
-# (`%(on_...)s` folds the joins away).
+# closes and both days' adjustment factors are read only when `pre_close_continuity` is on
+# (`%(on_...)s` folds their scans away).
 DATA_CHECKS = f"""
-WITH bar AS (
-    SELECT today.*, yesterday.close AS previous_close,
-           coalesce(today_factor.adj_factor <> previous_factor.adj_factor, false) AS ex_rights
+WITH yesterday AS MATERIALIZED (
+    -- MATERIALIZED: hashed once, never probed through the index row by row (a nested loop of
+    -- 5,500 index lookups, which the planner picks when its estimate of the new day is low).
+    SELECT ts_code, close FROM {BAR_TABLE}
+    WHERE %(on_pre_close_continuity)s AND trade_date = %(previous)s
+), ex_rights AS MATERIALIZED (
+    -- Stocks whose adjustment factor differs between the two days.
+    SELECT ts_code FROM {ADJ_FACTOR_TABLE}
+    WHERE %(on_pre_close_continuity)s AND trade_date IN (%(day)s, %(previous)s)
+    GROUP BY ts_code HAVING count(*) = 2 AND min(adj_factor) <> max(adj_factor)
+), bar AS (
+    SELECT today.*, yesterday.close AS previous_close, ex_rights.ts_code IS NOT NULL AS ex_rights
     FROM {BAR_TABLE} today
-    LEFT JOIN {BAR_TABLE} yesterday ON %(on_pre_close_continuity)s
-        AND yesterday.trade_date = %(previous)s AND yesterday.ts_code = today.ts_code
-    LEFT JOIN {ADJ_FACTOR_TABLE} today_factor ON %(on_pre_close_continuity)s
-        AND today_factor.trade_date = today.trade_date AND today_factor.ts_code = today.ts_code
-    LEFT JOIN {ADJ_FACTOR_TABLE} previous_factor ON %(on_pre_close_continuity)s
-        AND previous_factor.trade_date = %(previous)s AND previous_factor.ts_code = today.ts_code
+    LEFT JOIN yesterday ON yesterday.ts_code = today.ts_code
+    LEFT JOIN ex_rights ON ex_rights.ts_code = today.ts_code
     WHERE today.trade_date = %(day)s
 ), flagged AS (
     -- Each condition once per row; OFFSET 0 keeps the planner from copying them into the

@@ -40,7 +40,7 @@ class DayFinding(models.Model):
         "batchsync.SyncDay", null=True, blank=True, on_delete=models.SET_NULL, related_name="day_findings"
     )
     trade_date = models.DateField(_("trade date"))
-    check_name = models.CharField(_("check"), max_length=40, db_column="check")
+    check_name = models.CharField(_("check"), max_length=40)
     severity = models.CharField(_("severity"), max_length=5, choices=CheckSeverity.choices)
     count = models.PositiveIntegerField(_("rows flagged"))
     examples = models.JSONField(_("examples"), default=list, blank=True)

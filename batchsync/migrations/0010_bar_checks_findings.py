@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('trade_date', models.DateField(verbose_name='trade date')),
-                ('check_name', models.CharField(db_column='check', max_length=40, verbose_name='check')),
+                ('check_name', models.CharField(max_length=40, verbose_name='check')),
                 ('severity', models.CharField(choices=[('error', 'error'), ('warn', 'warning'), ('off', 'off')], max_length=5, verbose_name='severity')),
                 ('count', models.PositiveIntegerField(verbose_name='rows flagged')),
                 ('examples', models.JSONField(blank=True, default=list, verbose_name='examples')),

@@ -106,7 +106,10 @@
     detailPanel.querySelector('[data-detail="attempts"]').textContent =
       info.attempts === undefined ? "0" : info.attempts;
     detailPanel.querySelector('[data-detail="error"]').textContent = info.error || "-";
-    detailPanel.querySelector('[data-detail="warnings"]').textContent = cell.dataset.warnings || "-";
+    const warnings = detailPanel.querySelector('[data-detail="warnings"]');
+    if (warnings) {
+      warnings.textContent = cell.dataset.warnings || "-";  // the data checks' warnings on the day
+    }
     cells.forEach((other) => other.classList.toggle("bs-day--selected", other === cell));
   }
 

@@ -246,7 +246,7 @@ def configuration_table() -> str:
     computed = {
         "sources": ", ".join(BUILT_IN_SOURCES),
         "default_parallelism": "one per CPU, at most 4",
-        "checks": "all on (docs/checks.md)",
+        "checks": "every check at its default severity (docs/checks.md)",
     }
     rows = ["| variable | `BATCHSYNC` key | meaning | default |", "| --- | --- | --- | --- |"]
     for spec in fields(BatchSyncSettings):

@@ -93,3 +93,7 @@ class LoadError(BatchSyncError):
         self.line = line
         self.column = column
         super().__init__(message)
+
+
+class VerifyMismatch(BatchSyncError):
+    """A verified day does not hold what was loaded (or its source sends something else now)."""

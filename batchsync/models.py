@@ -61,6 +61,22 @@ class SkipReason(models.TextChoices):
     # Loaded, but by another source: replaced only with force (see `LoadedDay`).
     LOADED_OTHER_SOURCE = "loaded_other_source", _("loaded from another source")
     PREVIOUSLY_FAILED = "previously_failed", _("failed before (reprocess=none)")
+    # A verify job's trading day with neither rows nor a load record: nothing to verify.
+    NOT_LOADED = "not_loaded", _("not loaded")
+
+
+class SyncJobKind(models.TextChoices):
+    SYNC = "sync", _("sync")
+    VERIFY = "verify", _("verify")
+
+
+class VerifyMode(models.TextChoices):
+    """What a verify job compares each loaded day with (blank for a sync job)."""
+
+    NONE = "", _("not a verify job")
+    CHECKSUM = "checksum", _("recorded checksum")
+    AGAINST_SOURCE = "against_source", _("the source, fetched again")
+    CHECKS = "checks", _("the data checks")
 
 
 class SyncJobQuerySet(models.QuerySet["SyncJob"]):
@@ -103,6 +119,11 @@ class SyncJob(models.Model):
     priority = models.SmallIntegerField(_("priority"), default=0)
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    # A verify job compares loaded days instead of loading them (docs/verify.md).
+    kind = models.CharField(_("kind"), max_length=8, choices=SyncJobKind.choices, default=SyncJobKind.SYNC)
+    verify_mode = models.CharField(
+        _("verify mode"), max_length=16, choices=VerifyMode.choices, blank=True, default=VerifyMode.NONE
     )
 
     total_days = models.PositiveIntegerField(_("total days"), default=0)
@@ -147,6 +168,11 @@ class SyncJob(models.Model):
             ),
             models.CheckConstraint(condition=Q(parallelism__gte=1), name="syncjob_parallelism_gte_1"),
             models.CheckConstraint(condition=Q(status__in=SyncJobStatus.values), name="syncjob_status_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="sync", verify_mode="")
+                | Q(kind="verify", verify_mode__in=["checksum", "against_source", "checks"]),
+                name="syncjob_verify_mode_iff_verify",
+            ),
             # The database itself refuses a second job in the running slot.
             models.UniqueConstraint(
                 Value(1),
@@ -199,6 +225,8 @@ class SyncJob(models.Model):
             ) % {"days": self.total_days}
         if status == SyncJobStatus.QUEUED:
             return gettext("Queued; waits for the running job to finish")
+        if self.kind == SyncJobKind.VERIFY and status in (SyncJobStatus.RUNNING, *FINISHED_STATUSES):
+            return self._verify_message(counts, took, percent)
         if status == SyncJobStatus.RUNNING:
             if self.current_date is None:
                 return gettext("Starting... (%(percent)s%%)") % {"percent": percent}
@@ -221,6 +249,18 @@ class SyncJob(models.Model):
             "Batch sync finished: %(success)s succeeded, %(failed)s failed, "
             "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
         ) % {**counts, **took}
+
+    def _verify_message(self, counts: dict[str, int], took: dict[str, int], percent: str) -> str:
+        """A verify job's line: the day it compares, or how many days matched and differed."""
+        if self.status == SyncJobStatus.RUNNING:
+            return gettext("Verifying %(date)s... (%(percent)s%%)") % {
+                "date": self.current_date.isoformat() if self.current_date else "-",
+                "percent": percent,
+            }
+        return gettext(
+            "Verify %(status)s: %(success)s days match, %(failed)s differ or failed, "
+            "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
+        ) % {"status": self.get_status_display(), **counts, **took}
 
 
 class SyncLock(models.Model):
@@ -291,6 +331,7 @@ class SyncDay(models.Model):
                         "already_loaded",
                         "loaded_other_source",
                         "previously_failed",
+                        "not_loaded",
                     ],
                 )
                 | (~Q(status="skipped") & Q(skip_reason="")),

@@ -217,6 +217,7 @@ class SyncJob(models.Model):
         took = {"minutes": seconds // 60, "seconds": seconds % 60}
         percent = f"{self.progress_percent:.1f}"
         status = self.status
+        S = SyncJobStatus
         if status == SyncJobStatus.PENDING:
             return ngettext(
                 "Batch sync job started; %(days)s day to sync",
@@ -225,7 +226,7 @@ class SyncJob(models.Model):
             ) % {"days": self.total_days}
         if status == SyncJobStatus.QUEUED:
             return gettext("Queued; waits for the running job to finish")
-        if self.kind == SyncJobKind.VERIFY and status in (SyncJobStatus.RUNNING, *FINISHED_STATUSES):
+        if self.kind == SyncJobKind.VERIFY and status in (S.PENDING, S.RUNNING, *FINISHED_STATUSES):
             return self._verify_message(counts, took, percent)
         if status == SyncJobStatus.RUNNING:
             if self.current_date is None:
@@ -251,7 +252,13 @@ class SyncJob(models.Model):
         ) % {**counts, **took}
 
     def _verify_message(self, counts: dict[str, int], took: dict[str, int], percent: str) -> str:
-        """A verify job's line: the day it compares, or how many days matched and differed."""
+        """A verify job's line: the days it will compare, the one it compares, or how they compared."""
+        if self.status == SyncJobStatus.PENDING:
+            return ngettext(
+                "Verify job started; %(days)s day to verify",
+                "Verify job started; %(days)s days to verify",
+                self.total_days - self.skipped_days,
+            ) % {"days": self.total_days - self.skipped_days}
         if self.status == SyncJobStatus.RUNNING:
             return gettext("Verifying %(date)s... (%(percent)s%%)") % {
                 "date": self.current_date.isoformat() if self.current_date else "-",

@@ -218,6 +218,8 @@ class SyncJob(models.Model):
         percent = f"{self.progress_percent:.1f}"
         status = self.status
         S = SyncJobStatus
+        if self.kind == SyncJobKind.VERIFY and status in (S.PENDING, S.RUNNING, *FINISHED_STATUSES):
+            return self._verify_message(counts, took, percent)
         if status == SyncJobStatus.PENDING:
             return ngettext(
                 "Batch sync job started; %(days)s day to sync",
@@ -226,8 +228,6 @@ class SyncJob(models.Model):
             ) % {"days": self.total_days}
         if status == SyncJobStatus.QUEUED:
             return gettext("Queued; waits for the running job to finish")
-        if self.kind == SyncJobKind.VERIFY and status in (S.PENDING, S.RUNNING, *FINISHED_STATUSES):
-            return self._verify_message(counts, took, percent)
         if status == SyncJobStatus.RUNNING:
             if self.current_date is None:
                 return gettext("Starting... (%(percent)s%%)") % {"percent": percent}

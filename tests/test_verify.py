@@ -301,3 +301,22 @@ def test_admin_actions_start_a_verify_job_over_selected_jobs_or_loaded_days(admi
     queued = SyncJob.objects.filter(kind=SyncJobKind.VERIFY).exclude(pk=verify.pk).get()
     assert (queued.start_date, queued.end_date, queued.verify_mode) == (SEP_2, SEP_2, "against_source")
     assert queued.status == SyncJobStatus.QUEUED  # behind the first: a verify job takes the slot too
+
+
+@pytest.mark.django_db
+def test_the_checksum_is_that_of_the_concat_form_earlier_loads_recorded() -> None:
+    """`sql.DAY_CHECKSUM` spells each row with `||`; the text is concat's, NULLs included."""
+    job = SyncJobFactory.create(source="demo")
+    _load(job, SEP_1)
+    _execute("UPDATE daily_bar SET pre_close = NULL, change = NULL, pct_chg = NULL WHERE ts_code < '001'")
+    concat_form = (
+        "SELECT md5(coalesce(string_agg(concat(bar.ts_code, ',', bar.open, ',', bar.high, ',', bar.low, ',', "
+        "bar.close, ',', bar.pre_close, ',', bar.change, ',', bar.pct_chg, ',', bar.vol, ',', bar.amount), "
+        "E'\\n' ORDER BY bar.ts_code), '')) FROM daily_bar bar WHERE bar.trade_date = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(concat_form, [SEP_1])
+        (expected,) = cursor.fetchone()
+    [verdict] = range_verify(SEP_1, SEP_1)
+    assert verdict.checksum_now == expected and verdict.rows_now == 5500
+    assert not verdict.database_matches  # the NULLs changed the rows after the load

@@ -44,6 +44,66 @@ def extra_sources_parse(value: str) -> dict[str, str]:
     return {**BUILT_IN_SOURCES, **{name.strip(): path.strip() for name, path in extra.items()}}
 
 
+# The data checks run over every loaded day (docs/checks.md): name -> (severity, tolerance).
+# Severity `error` fails the day (rolled back), `warn` loads it and stores a finding, `off`
+# skips the check. Tolerances: absolute for change (price units) and pct_chg (percentage
+# points), a fraction for the implied average price and the row-count band.
+DATA_CHECK_DEFAULTS: dict[str, tuple[str, float]] = {
+    "ts_code_format": ("error", 0.0),
+    "duplicate_ts_code": ("error", 0.0),
+    "high_low_range": ("error", 0.0),
+    "price_positive": ("error", 0.0),
+    "vol_amount_nonnegative": ("error", 0.0),
+    "change_consistency": ("error", 0.005),
+    "pct_chg_consistency": ("error", 0.01),
+    "pre_close_continuity": ("warn", 0.0),
+    "row_count_band": ("warn", 0.1),
+    "implied_price_range": ("warn", 0.01),
+}
+CHECK_SEVERITIES = ("error", "warn", "off")
+
+
+def data_checks_parse(value: str | Mapping[str, Any]) -> dict[str, tuple[str, float]]:
+    """Every check's (severity, tolerance): the defaults with the overrides given.
+
+    Overrides are `name=severity[:tolerance],...` (the environment variable), or a mapping of
+    name to `severity[:tolerance]`, a tolerance, or `{"severity": ..., "tolerance": ...}`.
+    """
+    if isinstance(value, str):
+        pairs = (entry.partition("=") for entry in value.split(",") if entry.strip())
+        items: dict[str, Any] = {name.strip(): text for name, _, text in pairs}
+    else:
+        items = dict(value)
+    checks = dict(DATA_CHECK_DEFAULTS)
+    for name, given in items.items():
+        if name not in DATA_CHECK_DEFAULTS:
+            raise ValueError(
+                f"Unknown data check {name!r} in BATCHSYNC CHECKS (known: {', '.join(DATA_CHECK_DEFAULTS)})"
+            )
+        rule: Mapping[str, Any]
+        if isinstance(given, Mapping):
+            rule = given
+        elif isinstance(given, int | float):
+            rule = {"tolerance": given}
+        else:  # "severity[:tolerance]"
+            level, _, amount = str(given).strip().partition(":")
+            rule = {"severity": level or None, "tolerance": amount or None}
+        severity = str(rule.get("severity") or checks[name][0]).strip().lower()
+        if severity not in CHECK_SEVERITIES:
+            raise ValueError(
+                f"BATCHSYNC CHECKS {name}: severity must be error, warn or off, not {severity!r}"
+            )
+        try:
+            given_tolerance: Any = rule.get("tolerance")
+            tolerance = float(checks[name][1] if given_tolerance is None else given_tolerance)
+        except (TypeError, ValueError):
+            raise ValueError(f"BATCHSYNC CHECKS {name}: the tolerance must be a number") from None
+        if not tolerance >= 0:
+            raise ValueError(f"BATCHSYNC CHECKS {name}: the tolerance must be 0 or more")
+        checks[name] = (severity, tolerance)
+    return checks
+
+
 def _setting(default: Any, env: str, meaning: str, *, parse: Callable[[str], Any] | None = None) -> Any:
     """A field with its default, the environment variable that sets it and what it means (docs)."""
     metadata = {"env": env, "meaning": meaning, "parse": parse}
@@ -122,6 +182,19 @@ class BatchSyncSettings:
         parse=file_roots_parse,
     )
 
+    checks: dict[str, tuple[str, float]] = _setting(
+        lambda: dict(DATA_CHECK_DEFAULTS),
+        "BATCHSYNC_CHECKS",
+        "data checks over every loaded day: overrides of their severity (error, warn, off) and "
+        "tolerance, `name=severity[:tolerance],...`; the checks and defaults: docs/checks.md",
+        parse=data_checks_parse,
+    )
+    ts_code_pattern: str = _setting(
+        r"^[0-9]{6}\.(SH|SZ|BJ)$",
+        "BATCHSYNC_TS_CODE_PATTERN",
+        "PostgreSQL regular expression every ts_code must match (the `ts_code_format` check)",
+    )
+
     tushare_api_url: str = _setting(
         "http://api.waditu.com/dataapi",
         "TUSHARE_API_URL",
@@ -143,6 +216,8 @@ class BatchSyncSettings:
         values = {known[key]: value for key, value in raw.items()}
         if "file_roots" in values:
             values["file_roots"] = file_roots_parse(values["file_roots"])
+        if "checks" in values:
+            values["checks"] = data_checks_parse(values["checks"])
         config = cls(**values)
         if not PARALLELISM.low <= config.default_parallelism <= PARALLELISM.high:
             raise ValueError(
@@ -168,11 +243,16 @@ _TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": floa
 
 def configuration_table() -> str:
     """The Markdown table of docs/configuration.md: every setting, its variable, meaning and default."""
-    computed = {"sources": ", ".join(BUILT_IN_SOURCES), "default_parallelism": "one per CPU, at most 4"}
+    computed = {
+        "sources": ", ".join(BUILT_IN_SOURCES),
+        "default_parallelism": "one per CPU, at most 4",
+        "checks": "all on (docs/checks.md)",
+    }
     rows = ["| variable | `BATCHSYNC` key | meaning | default |", "| --- | --- | --- | --- |"]
     for spec in fields(BatchSyncSettings):
         default = computed.get(spec.name, spec.default)
-        shown = "unset" if default in ((), "") else f"`{default}`"
+        # A `|` in a table cell ends it, even in code: escaped (the ts_code pattern has some).
+        shown = "unset" if default in ((), "") else f"`{default}`".replace("|", "\\|")
         env, meaning = spec.metadata["env"], spec.metadata["meaning"]
         rows.append(f"| `{env}` | `{spec.name.upper()}` | {meaning} | {shown} |")
     return "\n".join(rows)

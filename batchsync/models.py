@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 # Re-exported, and so registered with the app when it loads its models.
 from batchsync.adj_models import AdjFactor as AdjFactor
 from batchsync.adj_models import PriceAdjustment as PriceAdjustment
+from batchsync.db_fields import ExactDecimalField, bar_value_check
 
 
 class SyncJobStatus(models.TextChoices):
@@ -133,6 +134,8 @@ class SyncJob(models.Model):
     skipped_days = models.PositiveIntegerField(_("skipped days"), default=0)
     current_date = models.DateField(_("current date"), null=True, blank=True)
     rows_loaded = models.BigIntegerField(_("rows loaded"), default=0)
+    # Days whose data checks left warnings (`DayFinding`), counted when the run ends.
+    warning_days = models.PositiveIntegerField(_("days with warnings"), default=0)
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -246,10 +249,15 @@ class SyncJob(models.Model):
                 "Batch sync cancelled: %(success)s succeeded, %(failed)s failed, "
                 "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
             ) % {**counts, **took}
-        return gettext(
+        finished = gettext(
             "Batch sync finished: %(success)s succeeded, %(failed)s failed, "
             "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
         ) % {**counts, **took}
+        if self.warning_days:
+            finished += ngettext(
+                "; %(count)s day with warnings", "; %(count)s days with warnings", self.warning_days
+            ) % {"count": self.warning_days}
+        return finished
 
     def _verify_message(self, counts: dict[str, int], took: dict[str, int], percent: str) -> str:
         """A verify job's line: the days it will compare, the one it compares, or how they compared."""
@@ -457,22 +465,23 @@ class DailyBar(models.Model):
 
     NUMERIC, not float: prices are decimal quantities quoted to the cent (funds to 0.001), and
     sums and comparisons must be exact. Scales follow tushare: prices and changes 4 places,
-    pct_chg 4, vol (lots) 2, amount (thousand yuan) 3.
+    pct_chg 4, vol (lots) 2, amount (thousand yuan) 3; more decimals are refused, not rounded
+    (`batchsync.db_fields`).
     """
 
     pk = models.CompositePrimaryKey("trade_date", "ts_code")
     trade_date = models.DateField()
     # Byte order: codes are ASCII, and "C" keeps the key's comparisons memcmp on any server locale.
     ts_code = models.CharField(max_length=12, db_collation="C")
-    open = models.DecimalField(max_digits=14, decimal_places=4)
-    high = models.DecimalField(max_digits=14, decimal_places=4)
-    low = models.DecimalField(max_digits=14, decimal_places=4)
-    close = models.DecimalField(max_digits=14, decimal_places=4)
-    pre_close = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    change = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    pct_chg = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
-    vol = models.DecimalField(max_digits=20, decimal_places=2)
-    amount = models.DecimalField(max_digits=22, decimal_places=3)
+    open = ExactDecimalField(max_digits=14, decimal_places=4)
+    high = ExactDecimalField(max_digits=14, decimal_places=4)
+    low = ExactDecimalField(max_digits=14, decimal_places=4)
+    close = ExactDecimalField(max_digits=14, decimal_places=4)
+    pre_close = ExactDecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    change = ExactDecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    pct_chg = ExactDecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    vol = ExactDecimalField(max_digits=20, decimal_places=2)
+    amount = ExactDecimalField(max_digits=22, decimal_places=3)
 
     class Meta:
         db_table = "daily_bar"
@@ -480,10 +489,22 @@ class DailyBar(models.Model):
         verbose_name_plural = _("daily bars")
         constraints = [
             models.CheckConstraint(condition=Q(low__lte=F("high")), name="daily_bar_low_lte_high"),
-            models.CheckConstraint(
-                condition=Q(vol__gte=0) & Q(amount__gte=0), name="daily_bar_vol_amount_nonneg"
+            # No NaN, no silent rounding, prices > 0, vol and amount >= 0 (batchsync.db_fields).
+            *(
+                bar_value_check(name, scale=4, digits=14, low="gt0")
+                for name in ("open", "high", "low", "close")
             ),
+            bar_value_check("pre_close", scale=4, digits=14, low="gt0", nullable=True),
+            bar_value_check("change", scale=4, digits=14, low="any", nullable=True),
+            bar_value_check("pct_chg", scale=4, digits=12, low="any", nullable=True),
+            bar_value_check("vol", scale=2, digits=20, low="gte0"),
+            bar_value_check("amount", scale=3, digits=22, low="gte0"),
         ]
 
     def __str__(self) -> str:
         return f"{self.trade_date} {self.ts_code}"
+
+
+# Re-exported, and so registered with the app when it loads its models.
+from batchsync.check_models import CheckSeverity as CheckSeverity  # noqa: E402
+from batchsync.check_models import DayFinding as DayFinding  # noqa: E402

@@ -1,7 +1,8 @@
 """Run a job day by day. The same function serves the django-q2 task and the foreground command.
 
 Each day is ONE transaction: prove this worker still owns the day (fence), delete the day's
-bars, COPY the new ones, record their provenance (`LoadedDay`), mark the day done. A crash
+bars, COPY the new ones, run the data checks (`checks`), record their provenance
+(`LoadedDay`), mark the day done. A crash
 anywhere leaves the day fully loaded or untouched. Progress is committed after the day, in its
 own short transaction: the one that claims the next day (or finishes the job).
 """
@@ -146,6 +147,14 @@ def _load_claimed_day(
             services.sync_day_lock_for_commit(claim, worker_id, job_fence)
             with connection.cursor() as cursor:
                 rows = loader.replace_day(cursor, claim.date, payload)
+            # The data checks: an error fails the day (rolled back); warnings commit with it.
+            services.day_checks_enforce(
+                claim.date,
+                origin=payload.origin,
+                job_id=origin.job_id,
+                sync_day_id=claim.id,
+                line_of=lambda code: loader.csv_line_of(payload, code),
+            )
             services.loaded_day_record(claim.date, origin)  # its provenance commits with its rows
             services.sync_day_mark_succeeded(claim, rows, started)
         return rows

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from batchsync import sessions
+from batchsync import finding_selectors, sessions
 from batchsync.conf import get_settings
 from batchsync.exceptions import JobNotFound
 from batchsync.models import (
@@ -124,7 +124,8 @@ def sync_day_list(job: SyncJob, *, status: str | None = None) -> QuerySet[SyncDa
             loaded_at=Subquery(loaded.values("loaded_at")[:1]),
         )
     )
-    return days.filter(status=status) if status else days
+    found = finding_selectors.sync_days_with_findings(days)  # `findings`, `finding_checks`
+    return found.filter(status=status) if status else found
 
 
 def sync_job_other_source_days(job: SyncJob) -> int:

@@ -1,4 +1,5 @@
-"""Verify loaded days: does each still hold what was loaded, and does its source still send it?
+"""Verify loaded days: does each still hold what was loaded, does its source still send it, and
+do the data checks of today pass on it?
 
 Reads only; nothing here writes `daily_bar` or `LoadedDay`. A day's rows are hashed with
 `sql.DAY_CHECKSUM`, the expression its load recorded with, so the two are comparable. A
@@ -21,9 +22,11 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from batchsync import calendars, loader, sources, sql
+from batchsync.checks import CheckResult, data_checks_run
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import LoadedDay, SkipReason, SyncDayStatus, SyncJob
+from batchsync.services.findings import day_check_error
 from batchsync.services.planning import DayPlan
 from batchsync.sources.base import Source
 
@@ -56,6 +59,16 @@ class DayVerdict:
     source_rows: int | None = None  # --against-source: what the source sends now
     source_checksum: str | None = None
     source_problem: str = ""  # --against-source: why the source could not be compared
+    findings: tuple[CheckResult, ...] = ()  # --checks: what the data checks find on the rows now
+
+    @property
+    def check_errors(self) -> list[CheckResult]:
+        """Findings of error severity: a load of these rows today would fail."""
+        return [finding for finding in self.findings if finding.is_error]
+
+    @property
+    def check_warnings(self) -> list[CheckResult]:
+        return [finding for finding in self.findings if not finding.is_error]
 
     @property
     def database_matches(self) -> bool:
@@ -65,7 +78,7 @@ class DayVerdict:
     @property
     def matches(self) -> bool:
         """Nothing differs: the database (and the source, when it was asked) agree with the record."""
-        if not self.database_matches or self.source_problem:
+        if not self.database_matches or self.source_problem or self.check_errors:
             return False
         if self.source_checksum is None:
             return True
@@ -91,6 +104,8 @@ class DayVerdict:
             return (
                 _("%(day)s: %(recorded)s rows recorded, %(now)s now, checksum differs (rows changed)") % facts
             )
+        if self.check_errors:
+            return day_check_error(self.check_errors, origin=facts["day"], line_of=None).message
         if self.source_problem:
             return _("%(day)s: cannot compare with the source %(source)s: %(problem)s") % {
                 **facts,
@@ -154,6 +169,22 @@ def _job_options(job_ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
     return dict(SyncJob.objects.filter(pk__in=ids).values_list("pk", "source_options")) if ids else {}
 
 
+def with_checks(verdicts: Sequence[DayVerdict]) -> list[DayVerdict]:
+    """The verdicts with the data checks run again over each day's rows (reads only)."""
+    return [
+        dataclasses.replace(verdict, findings=tuple(data_checks_run(verdict.date)))
+        if verdict.rows_now
+        else verdict
+        for verdict in verdicts
+    ]
+
+
+def warnings_line(verdict: DayVerdict) -> str:
+    """`2025-10-09: warnings: pre_close_continuity (1), ...`, the day's warn findings in one line."""
+    listed = ", ".join(f"{finding.name} ({finding.count})" for finding in verdict.check_warnings)
+    return _("%(day)s: warnings: %(checks)s") % {"day": verdict.date.isoformat(), "checks": listed}
+
+
 def against_source(verdicts: Sequence[DayVerdict]) -> list[DayVerdict]:
     """The verdicts with each recorded day's source fetched again and compared, loading nothing.
 
@@ -202,6 +233,7 @@ def range_verify(
     end: dt.date,
     *,
     compare_source: bool = False,
+    run_checks: bool = False,
     parallelism: int = 1,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> list[DayVerdict]:
@@ -214,6 +246,8 @@ def range_verify(
 
     def verify_span(span: tuple[dt.date, dt.date]) -> list[DayVerdict]:
         verdicts = days_verify(*span)
+        if run_checks:
+            verdicts = with_checks(verdicts)
         return against_source(verdicts) if compare_source else verdicts
 
     def verify_span_in_thread(span: tuple[dt.date, dt.date]) -> list[DayVerdict]:

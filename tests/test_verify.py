@@ -15,7 +15,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from batchsync import loader, runner, services
+from batchsync import loader, runner, services, sql
 from batchsync.models import (
     LoadedDay,
     SkipReason,
@@ -309,10 +309,10 @@ def test_the_checksum_is_that_of_the_concat_form_earlier_loads_recorded() -> Non
     job = SyncJobFactory.create(source="demo")
     _load(job, SEP_1)
     _execute("UPDATE daily_bar SET pre_close = NULL, change = NULL, pct_chg = NULL WHERE ts_code < '001'")
+    scaled = ", ',', ".join(sql.bar_value_at_scale(column) for column in sql.CHECKSUM_COLUMNS)
     concat_form = (
-        "SELECT md5(coalesce(string_agg(concat(bar.ts_code, ',', bar.open, ',', bar.high, ',', bar.low, ',', "
-        "bar.close, ',', bar.pre_close, ',', bar.change, ',', bar.pct_chg, ',', bar.vol, ',', bar.amount), "
-        "E'\\n' ORDER BY bar.ts_code), '')) FROM daily_bar bar WHERE bar.trade_date = %s"
+        f"SELECT md5(coalesce(string_agg(concat({scaled}), E'\\n' ORDER BY bar.ts_code), '')) "
+        "FROM daily_bar bar WHERE bar.trade_date = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(concat_form, [SEP_1])
@@ -320,3 +320,25 @@ def test_the_checksum_is_that_of_the_concat_form_earlier_loads_recorded() -> Non
     [verdict] = range_verify(SEP_1, SEP_1)
     assert verdict.checksum_now == expected and verdict.rows_now == 5500
     assert not verdict.database_matches  # the NULLs changed the rows after the load
+
+
+@pytest.mark.django_db
+def test_checks_finds_a_day_loaded_before_a_rule_that_fails_it_now() -> None:
+    job = SyncJobFactory.create(source="demo")
+    for day in (SEP_1, SEP_2):
+        _load(job, day)
+    # A day loaded when change_consistency was not checked (its record describes these rows).
+    _execute(
+        "UPDATE daily_bar SET change = change + 1 WHERE trade_date = %s AND ts_code = '000001.SZ'", [SEP_2]
+    )
+    services.loaded_day_record(SEP_2, services.DayOrigin("demo", "f", job.pk))
+
+    assert _verify("--start", "2025-09-01", "--end", "2025-09-02", "--parallelism", "1")[0] == 0
+    code, out = _verify("--start", "2025-09-01", "--end", "2025-09-02", "--checks", "--parallelism", "1")
+    assert code == 1, out
+    failed = [line for line in out.splitlines() if line.startswith("2025-09-02")]
+    assert failed[0].startswith(
+        "2025-09-02, column change: data check change_consistency failed on 1 row: '000001.SZ' (change=1.56"
+    ), out
+    assert "compared with their record and the data checks" in out
+    assert "Repair: reload with python manage.py batch_sync run --start 2025-09-02 --end 2025-09-02" in out

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from batchsync import dispatch, operations, selectors, services
+from batchsync import dispatch, finding_selectors, operations, selectors, services
 from batchsync.admin.forms import SyncJobStartForm
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError, InvalidJobRequest
@@ -190,6 +190,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 "(pid %(pids)s): %(lock)s."
             ),
         }
+        warnings = finding_selectors.finding_summaries(job.start_date, job.end_date)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Sync job %(task_id)s") % {"task_id": job.task_id},
@@ -203,7 +204,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "errors_total": job.errors.count(),
             "can_view_traceback": can_view_traceback(request),
             "errors_url": reverse("admin:batchsync_syncerror_changelist") + f"?job__id__exact={job.pk}",
-            "months": calendar_months(days),
+            "months": calendar_months(days, warnings),
             "day_numbers": range(1, 32),
             "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
             "operation_buttons": buttons,
@@ -256,6 +257,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         days = selectors.sync_job_calendar_days(job)
         states = "".join(DAY_STATE_CODES[day_state(day.status, day.skip_reason)] for day in days)
         changed = [day for day in days if _day_changed_since(day, since)]
+        warnings = finding_selectors.finding_summaries(job.start_date, job.end_date) if changed else {}
         details = {
             day.date.isoformat(): {
                 "state": day_state(day.status, day.skip_reason),
@@ -263,7 +265,8 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 "duration": format_duration(day.duration_seconds),
                 "attempts": day.attempts,
                 "error": day.last_error,
-                "tooltip": day_tooltip(day),
+                "warnings": warnings.get(day.date, ""),
+                "tooltip": day_tooltip(day, warnings.get(day.date, "")),
             }
             for day in changed
         }

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from batchsync.api.fields import JsonBooleanField
+from batchsync.api.finding_fields import DayFindingFieldsSerializer
 from batchsync.api.provenance import LoadedDayFieldsSerializer
 from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobKind, SyncJobStatus, VerifyMode
 
@@ -158,7 +159,7 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     )
 
 
-class SyncDayOutputSerializer(LoadedDayFieldsSerializer):
+class SyncDayOutputSerializer(LoadedDayFieldsSerializer, DayFindingFieldsSerializer):
     """The state of one day of a job."""
 
     date = serializers.DateField(help_text=gettext_lazy("The day."))

@@ -84,6 +84,7 @@ class Arguments:
     ts_code: str | None = None
     adjust: str = "none"
     against_source: bool = False  # verify
+    checks: bool = False  # verify
 
     def source_options(self) -> dict[str, str | bool]:
         """The source options given by their own flags (the postgres source's, tushare's factors)."""

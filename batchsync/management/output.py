@@ -7,9 +7,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from batchsync import selectors, services
+from batchsync import finding_selectors, selectors, services
 from batchsync.adjusted import AdjustedBar
-from batchsync.models import SyncJob
+from batchsync.checks import example_text
+from batchsync.models import DayFinding, SyncJob
 
 NOTHING = "-"
 
@@ -70,10 +71,27 @@ def job_status_lines(job: SyncJob) -> list[str]:
     lines.extend(f"{'lock wait':22} {wait.describe()}" for wait in selectors.sync_job_lock_waits(job))
     lines.append(f"{'recoveries':22} {job.recoveries}")
     lines.append(f"{'operations':22} {', '.join(services.sync_job_allowed_operations(job)) or 'none'}")
+    lines.extend(finding_lines(finding_selectors.sync_job_findings(job)))
     errors = selectors.sync_job_recent_errors(job)
     if errors:
         lines.append("recent errors:")
         lines.extend(f"  {error.date}: {error.error}" for error in errors)
+    return lines
+
+
+def finding_lines(findings: Sequence[DayFinding]) -> list[str]:
+    """The data checks' findings on the days shown: a line per day and check, with an example."""
+    if not findings:
+        return []
+    days = len({finding.trade_date for finding in findings})
+    lines = [f"{'findings':22} {days} day(s) with warnings (docs/checks.md)"]
+    for finding in findings:
+        example = example_text(finding.check_name, finding.examples[0]) if finding.examples else ""
+        lines.append(
+            f"  {finding.trade_date}: {finding.check_name} ({finding.severity}) "
+            + f"{finding.count} row(s)"
+            + (f", e.g. {example}" if example else "")
+        )
     return lines
 
 

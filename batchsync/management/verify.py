@@ -20,7 +20,7 @@ from batchsync.exceptions import BrokerUnavailable
 from batchsync.management.arguments import Arguments, iso_date, within
 from batchsync.management.exit_status import EXIT_DAYS_FAILED, EXIT_OK
 from batchsync.models import VerifyMode
-from batchsync.verify import range_verify, repair_hint
+from batchsync.verify import range_verify, repair_hint, warnings_line
 
 
 def add_verify_subcommand(subcommands: Any, django_options: argparse.ArgumentParser) -> None:
@@ -32,10 +32,16 @@ def add_verify_subcommand(subcommands: Any, django_options: argparse.ArgumentPar
     )
     verify.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
     verify.add_argument("--end", type=iso_date, required=True, help="last date, YYYY-MM-DD")
-    verify.add_argument(
+    mode = verify.add_mutually_exclusive_group()
+    mode.add_argument(
         "--against-source",
         action="store_true",
         help="also fetch each day again from the source that loaded it and compare (loads nothing)",
+    )
+    mode.add_argument(
+        "--checks",
+        action="store_true",
+        help="also run today's data checks over each day's rows; a finding of error severity fails it",
     )
     verify.add_argument(
         "--parallelism",
@@ -51,6 +57,8 @@ def add_verify_subcommand(subcommands: Any, django_options: argparse.ArgumentPar
 
 def verify_mode(args: Arguments) -> str:
     """The mode the options ask for."""
+    if args.checks:
+        return VerifyMode.CHECKS
     return VerifyMode.AGAINST_SOURCE if args.against_source else VerifyMode.CHECKSUM
 
 
@@ -81,13 +89,25 @@ def verify_command(args: Arguments, stdout: OutputWrapper, stderr: OutputWrapper
 
     started = time.monotonic()
     verdicts = range_verify(
-        args.start, args.end, compare_source=args.against_source, parallelism=parallelism, on_chunk=on_chunk
+        args.start,
+        args.end,
+        compare_source=args.against_source,
+        run_checks=args.checks,
+        parallelism=parallelism,
+        on_chunk=on_chunk,
     )
     took = time.monotonic() - started
     mismatches = [verdict for verdict in verdicts if not verdict.matches]
-    for verdict in mismatches:
-        stdout.write(verdict.describe())
-    compared = "their record and their source" if args.against_source else "their load record"
+    for verdict in verdicts:
+        if not verdict.matches:
+            stdout.write(verdict.describe())
+        elif verdict.check_warnings:
+            stdout.write(warnings_line(verdict))
+    compared: str = {
+        VerifyMode.CHECKSUM: "their load record",
+        VerifyMode.AGAINST_SOURCE: "their record and their source",
+        VerifyMode.CHECKS: "their record and the data checks",
+    }[VerifyMode(verify_mode(args))]
     rows = sum(verdict.rows_now for verdict in verdicts)
     days = f"{len(verdicts)} day" + ("" if len(verdicts) == 1 else "s")
     differ = f"{len(mismatches)} differs" if len(mismatches) == 1 else f"{len(mismatches) or 'none'} differ"

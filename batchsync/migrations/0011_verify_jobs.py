@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batchsync', '0009_adj_factor'),
+        ('batchsync', '0010_bar_checks_findings'),
     ]
 
     operations = [

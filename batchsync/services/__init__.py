@@ -10,6 +10,7 @@ One module per concern, each named for what it decides:
 - `completion`: when a job's run ends and which queued job gets the slot next;
 - `recovery`: the reaper, and ending the database sessions of lost workers;
 - `provenance`: which source, options and job loaded each day, and its checksum;
+- `findings`: the data checks on a loaded day: fail it on an error, keep its warnings;
 - `verify`: verify jobs, whose days are compared with what was loaded instead of loaded;
 - `locks`: the start slot, job row locks and lease deadlines they all share.
 
@@ -17,6 +18,7 @@ Callers use this package's surface (`from batchsync import services; services.sy
 """
 
 from batchsync.services.completion import sync_job_finish_if_done
+from batchsync.services.findings import day_checks_enforce, day_findings_replace
 from batchsync.services.lifecycle import (
     TRANSITIONS,
     sync_job_allowed_operations,
@@ -71,6 +73,8 @@ __all__ = [
     "JobProgress",
     "JobRequest",
     "PlanSummary",
+    "day_checks_enforce",
+    "day_findings_replace",
     "loaded_day_record",
     "other_source_note",
     "skip_reason_label",

@@ -8,6 +8,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from batchsync.check_models import DayFinding
 from batchsync.dispatch import job_dispatch
 from batchsync.logs import Shown, log_event
 from batchsync.models import (
@@ -89,6 +90,9 @@ def sync_job_finish_if_done(job_id: int) -> SyncJob:
         bank_active_time(job, now)
         if job.status in FINISHED_STATUSES:
             job.finished_at = now
+        job.warning_days = (
+            DayFinding.objects.of_job(job.pk).warnings().values("trade_date").distinct().count()
+        )
         job.lease_expires_at = None
         job.save()
         progress_refresh(job)

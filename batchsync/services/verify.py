@@ -3,7 +3,8 @@
 A verify job takes the one running slot like any job, so the queue, pause, resume, cancel,
 retry, progress and ETA work unchanged. Each claimed day is compared (`batchsync.verify`) and
 marked succeeded when it matches, or failed with a `SyncError` saying what differs and how to
-repair it. It never writes `daily_bar` or `LoadedDay` (docs/verify.md).
+repair it. It never writes `daily_bar` or `LoadedDay`; in `checks` mode a matching day's
+findings are replaced by what today's checks find (docs/verify.md).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from django.utils.translation import gettext as _
 
 from batchsync.exceptions import InvalidJobRequest, VerifyMismatch
 from batchsync.models import Reprocess, SyncJob, SyncJobKind, VerifyMode
+from batchsync.services.findings import day_findings_replace
 from batchsync.services.lifecycle import sync_job_create
 from batchsync.services.planning import JobRequest, sync_request_validate
 from batchsync.services.workers import ClaimedDay, sync_day_lock_for_commit, sync_day_mark_succeeded
-from batchsync.verify import DayVerdict, day_against_source, day_verify, repair_hint
+from batchsync.verify import DayVerdict, day_against_source, day_verify, repair_hint, with_checks
 
-VERIFY_MODES = (VerifyMode.CHECKSUM, VerifyMode.AGAINST_SOURCE)
+VERIFY_MODES = (VerifyMode.CHECKSUM, VerifyMode.AGAINST_SOURCE, VerifyMode.CHECKS)
 
 
 def verify_request_build(
@@ -75,10 +77,15 @@ def verify_claimed_day(job: SyncJob, claim: ClaimedDay, worker_id: str, job_fenc
         )
     if job.verify_mode == VerifyMode.AGAINST_SOURCE:
         verdict = day_against_source(verdict)
+    elif job.verify_mode == VerifyMode.CHECKS:
+        [verdict] = with_checks([verdict])
     with transaction.atomic():
         sync_day_lock_for_commit(claim, worker_id, job_fence)
         if not verdict.matches:
             raise VerifyMismatch(verify_failure_message(verdict))
+        if job.verify_mode == VerifyMode.CHECKS:
+            # Today's rules over the day's rows: its findings now say what they find (as a load's would).
+            day_findings_replace(claim.date, verdict.check_warnings, job_id=job.pk, sync_day_id=claim.id)
         sync_day_mark_succeeded(claim, verdict.rows_now, started)
     return verdict.rows_now
 

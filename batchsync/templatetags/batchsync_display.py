@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,8 +102,8 @@ def _attribute(name: str, value: str) -> SafeString | str:
     return format_html(' {}="{}"', name, value) if value else ""
 
 
-def day_tooltip(day: SyncDay) -> str:
-    """What a calendar cell shows on hover: date, state, rows, duration, attempts, error."""
+def day_tooltip(day: SyncDay, warnings: str = "") -> str:
+    """What a calendar cell shows on hover: date, state, rows, duration, attempts, error, warnings."""
     parts = [day.date.isoformat(), str(DAY_STATE_LABELS[day_state(day.status, day.skip_reason)])]
     if day.status in (SyncDayStatus.SUCCEEDED, SyncDayStatus.FAILED, SyncDayStatus.RUNNING) or day.attempts:
         parts.append(_("rows: %(rows)s") % {"rows": day.rows})
@@ -112,6 +112,8 @@ def day_tooltip(day: SyncDay) -> str:
         parts.append(_("attempts: %(attempts)s") % {"attempts": day.attempts})
     if day.last_error:
         parts.append(_("error: %(error)s") % {"error": day.last_error[:ERROR_TOOLTIP_CHARS]})
+    if warnings:
+        parts.append(_("warnings: %(checks)s") % {"checks": warnings})
     return " · ".join(parts)
 
 
@@ -120,6 +122,7 @@ class CalendarCell:
     date: dt.date
     state: str
     tooltip: str
+    warnings: str = ""  # the data checks' warnings on the day, `check (rows), ...` (marks the cell)
 
 
 @dataclass(frozen=True)
@@ -140,10 +143,18 @@ def _calendar_rows(cells: Iterable[CalendarCell]) -> list[CalendarMonth]:
     return months
 
 
-def calendar_months(days: Sequence[SyncDay]) -> list[CalendarMonth]:
-    """The job's days as one row per month, 31 columns (day of month)."""
+def calendar_months(
+    days: Sequence[SyncDay], warnings: Mapping[dt.date, str] | None = None
+) -> list[CalendarMonth]:
+    """The job's days as one row per month, 31 columns (day of month); `warnings` mark their days."""
+    warnings = warnings or {}
     return _calendar_rows(
-        CalendarCell(date=day.date, state=day_state(day.status, day.skip_reason), tooltip=day_tooltip(day))
+        CalendarCell(
+            date=day.date,
+            state=day_state(day.status, day.skip_reason),
+            tooltip=day_tooltip(day, warnings.get(day.date, "")),
+            warnings=warnings.get(day.date, ""),
+        )
         for day in days
     )
 

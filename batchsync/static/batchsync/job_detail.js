@@ -106,6 +106,7 @@
     detailPanel.querySelector('[data-detail="attempts"]').textContent =
       info.attempts === undefined ? "0" : info.attempts;
     detailPanel.querySelector('[data-detail="error"]').textContent = info.error || "-";
+    detailPanel.querySelector('[data-detail="warnings"]').textContent = cell.dataset.warnings || "-";
     cells.forEach((other) => other.classList.toggle("bs-day--selected", other === cell));
   }
 
@@ -193,6 +194,13 @@
       const info = data.details[cell.dataset.date];
       if (info) {
         cell.title = info.tooltip;
+        // The data checks' warnings on the day: a marker on the cell, listed in its detail.
+        cell.classList.toggle("bs-warned", Boolean(info.warnings));
+        if (info.warnings) {
+          cell.dataset.warnings = info.warnings;
+        } else {
+          delete cell.dataset.warnings;
+        }
       }
     });
     document.querySelectorAll("[data-state-count]").forEach((node) => {

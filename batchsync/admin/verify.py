@@ -69,11 +69,13 @@ VERIFY_JOB_ACTIONS = [
     _jobs_action(
         VerifyMode.AGAINST_SOURCE, gettext_lazy("Verify the selected jobs' ranges against their source")
     ),
+    _jobs_action(VerifyMode.CHECKS, gettext_lazy("Run the data checks again over the selected jobs' ranges")),
 ]
 # On the loaded days: one verify job from the first to the last selected day.
 VERIFY_DAY_ACTIONS = [
     _days_action(VerifyMode.CHECKSUM, gettext_lazy("Verify the selected days (checksum)")),
     _days_action(VerifyMode.AGAINST_SOURCE, gettext_lazy("Verify the selected days against the source")),
+    _days_action(VerifyMode.CHECKS, gettext_lazy("Run the data checks again over the selected days")),
 ]
 
 

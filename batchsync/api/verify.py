@@ -31,7 +31,8 @@ class VerifyJobStartInputSerializer(s.StrictInputSerializer):
         default=VERIFY_MODES[0],
         help_text=gettext_lazy(
             "checksum (default): each loaded day's rows and checksum against its load record; "
-            "against_source: also fetch each day again from its source and compare (loads nothing)."
+            "against_source: also fetch each day again from its source and compare (loads nothing); "
+            "checks: also run today's data checks over each day's rows (an error finding fails the day)."
         ),
     )
     parallelism = JsonIntegerField(

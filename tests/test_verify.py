@@ -12,15 +12,18 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
+from django.utils import translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from batchsync import loader, runner, services, sql
+from batchsync.check_models import DayFinding
 from batchsync.models import (
     LoadedDay,
     SkipReason,
     SyncDay,
     SyncDayStatus,
+    SyncError,
     SyncJob,
     SyncJobKind,
     SyncJobStatus,
@@ -247,10 +250,11 @@ def test_an_api_verify_job_runs_with_progress_reports_the_day_and_writes_no_bar(
     job = SyncJob.objects.get(task_id=started["task_id"])
     assert (job.kind, job.verify_mode, job.requested_by) == (SyncJobKind.VERIFY, "against_source", "operator")
 
-    seen: list[tuple[int, str | None]] = []
-    runner.sync_job_run(
-        job.pk, on_progress=lambda job: seen.append((job.processed_days, str(job.current_date)))
-    )
+    seen: list[tuple[int, str]] = []
+    with translation.override("en"):  # the worker's language is the stored errors' language
+        runner.sync_job_run(
+            job.pk, on_progress=lambda job: seen.append((job.processed_days, str(job.current_date)))
+        )
     assert seen[-1][0] == 7 and len(seen) >= 4  # a step per day verified, as a sync job's
 
     progress = client.get(f"/api/v1/sync-status/sync/batch/progress/{job.task_id}", HTTP_ACCEPT_LANGUAGE="en")
@@ -342,3 +346,31 @@ def test_checks_finds_a_day_loaded_before_a_rule_that_fails_it_now() -> None:
     ), out
     assert "compared with their record and the data checks" in out
     assert "Repair: reload with python manage.py batch_sync run --start 2025-09-02 --end 2025-09-02" in out
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("foreground")
+def test_a_checks_verify_job_fails_the_day_a_rule_flags_and_renews_the_findings_of_the_others() -> None:
+    job = SyncJobFactory.create(source="demo")
+    for day in (SEP_1, SEP_2):
+        _load(job, day)
+    _execute(
+        "UPDATE daily_bar SET change = change + 1 WHERE trade_date = %s AND ts_code = '600000.SH'", [SEP_2]
+    )
+    services.loaded_day_record(SEP_2, services.DayOrigin("demo", "f", job.pk))
+    DayFinding.objects.create(
+        trade_date=SEP_1, check_name="row_count_band", severity="warn", count=9, job=job
+    )
+
+    request = services.verify_request_build(start_date=SEP_1, end_date=SEP_2, mode="checks")
+    verify = services.verify_job_create(request)
+    with translation.override("en"):
+        runner.sync_job_run(verify.pk)
+    verify.refresh_from_db()
+    assert (verify.status, verify.success_days, verify.failed_days) == (SyncJobStatus.FAILED, 1, 1)
+    [error] = SyncError.objects.filter(job=verify)
+    assert error.date == SEP_2
+    assert "data check change_consistency failed on 1 row: '600000.SH'" in error.error
+    # The day that passed now carries what today's checks find on it (the stale finding is gone).
+    assert all(finding.job_id == verify.pk for finding in DayFinding.objects.filter(trade_date=SEP_1))
+    assert not DayFinding.objects.filter(trade_date=SEP_1, count=9).exists()

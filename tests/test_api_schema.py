@@ -37,6 +37,7 @@ OPERATIONS = {
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/days"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
     ("get", "/api/v1/bars/adjusted"),
+    ("get", "/api/v1/findings"),
     ("post", "/api/v1/sync-status/verify/batch"),
 }
 
@@ -144,8 +145,8 @@ def wsgi_app_in_test_transaction(environ: dict[str, Any], start_response: Any) -
 # stateful phase (linked calls) is the workflow test below.
 # One allowance: a start the schema calls well-formed may still be a 400, for rules across
 # fields and beyond JSON Schema (end_date after start_date and not after today, the range cap,
-# the options and the path the chosen source takes; for adjusted bars, end_date before
-# start_date); the 400 must still be documented.
+# the options and the path the chosen source takes; for adjusted bars and findings, end_date
+# before start_date); the 400 must still be documented.
 CONFIG = SchemathesisConfig.from_dict(
     {
         "headers": {"Authorization": f"Token {API_TOKEN}"},
@@ -168,6 +169,10 @@ CONFIG = SchemathesisConfig.from_dict(
             {  # the same for end_date before start_date
                 "include-operation-id": "bars_adjusted",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "429"]}},
+            },
+            {  # findings: end_date before start_date too, and a job filter naming no job (404)
+                "include-operation-id": "findings_list",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "429"]}},
             },
         ],
     }

@@ -6,12 +6,14 @@ Crafted CSV days of three stocks; the day before (EVE) is the previous trading d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
+from django.utils import translation
 
 from batchsync import checks, loader, services
 from batchsync.check_models import DayFinding
@@ -79,6 +81,13 @@ def stored(day: dt.date) -> list[tuple[Any, ...]]:
 
 def findings(day: dt.date = DAY) -> dict[str, tuple[str, int]]:
     return {f.check_name: (f.severity, f.count) for f in DayFinding.objects.filter(trade_date=day)}
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Messages asserted in English (the project's default language is Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -152,6 +161,9 @@ def test_up_to_five_examples_in_the_error(loaded: list[Any]) -> None:
     assert failed.value.count == 8 and len(failed.value.examples) == 5
     assert [e["ts_code"] for e in failed.value.examples] == [f"6{n:05d}.SH" for n in range(5)]
     assert "on 8 rows:" in failed.value.message
+    with translation.override("zh-hans"), pytest.raises(DataCheckFailed) as chinese:
+        load(DAY, rows)
+    assert "数据检查 pct_chg_consistency 未通过" in chinese.value.message and "8 行" in chinese.value.message
 
 
 # --- what loaded before and must not (constraints: file, line and column from COPY) -----------------

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from batchsync.check_models import CheckSeverity, DayFinding
-from batchsync.checks import CHECK_COLUMNS, CheckResult, data_checks_run, example_text
+from batchsync.checks import CHECK_COLUMNS, CONSTRAINED_CHECKS, CheckResult, data_checks_run, example_text
 from batchsync.exceptions import DataCheckFailed
 
 LineOf = Callable[[str], "int | None"]
@@ -29,7 +29,8 @@ def day_checks_enforce(
     stay); otherwise the day's findings are replaced by its warnings. `line_of` finds the
     source line of a ts_code, for the error's file and line (a CSV read again, only then).
     """
-    results = data_checks_run(day)
+    # Rows just copied passed the table's constraints: the checks of the same rules would find nothing.
+    results = data_checks_run(day, skip=CONSTRAINED_CHECKS)
     errors = [result for result in results if result.is_error]
     if errors:
         raise day_check_error(errors, origin=origin, line_of=line_of)

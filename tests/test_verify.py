@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import translation
@@ -374,3 +374,22 @@ def test_a_checks_verify_job_fails_the_day_a_rule_flags_and_renews_the_findings_
     # The day that passed now carries what today's checks find on it (the stale finding is gone).
     assert all(finding.job_id == verify.pk for finding in DayFinding.objects.filter(trade_date=SEP_1))
     assert not DayFinding.objects.filter(trade_date=SEP_1, count=9).exists()
+
+
+@pytest.mark.django_db
+def test_detach_creates_a_verify_job_that_takes_the_slot_or_queues_behind_it() -> None:
+    job = SyncJobFactory.create(source="demo")
+    _load(job, SEP_1)
+    code, out = _verify("--start", "2025-09-01", "--end", "2025-09-03", "--detach")
+    verify = SyncJob.objects.get(kind=SyncJobKind.VERIFY)
+    assert code == 0 and out.startswith(f"Verify job {verify.task_id} pending: ")
+    assert (verify.verify_mode, verify.total_days - verify.skipped_days, verify.requested_by) == (
+        "checksum",
+        1,
+        "cli",
+    )
+    with pytest.raises(CommandError, match="already running"):
+        _verify("--start", "2025-09-01", "--end", "2025-09-03", "--detach", "--checks")
+    _verify("--start", "2025-09-01", "--end", "2025-09-03", "--detach", "--checks", "--queue")
+    queued = SyncJob.objects.get(kind=SyncJobKind.VERIFY, verify_mode="checks")
+    assert queued.status == SyncJobStatus.QUEUED

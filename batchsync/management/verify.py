@@ -12,13 +12,13 @@ import sys
 import time
 from typing import Any
 
-from django.core.management.base import OutputWrapper
+from django.core.management.base import CommandError, OutputWrapper
 
 from batchsync import bounds, dispatch, services
 from batchsync.conf import get_settings
-from batchsync.exceptions import BrokerUnavailable
+from batchsync.exceptions import InvalidJobRequest
 from batchsync.management.arguments import Arguments, iso_date, within
-from batchsync.management.exit_status import EXIT_DAYS_FAILED, EXIT_OK
+from batchsync.management.exit_status import EXIT_DAYS_FAILED, EXIT_OK, EXIT_UNFINISHED
 from batchsync.models import VerifyMode
 from batchsync.verify import range_verify, repair_hint, warnings_line
 
@@ -48,6 +48,7 @@ def add_verify_subcommand(subcommands: Any, django_options: argparse.ArgumentPar
         type=within(bounds.PARALLELISM),
         help="chunks verified at once; default: BATCHSYNC_DEFAULT_PARALLELISM, or 1 per CPU, max 4",
     )
+    verify.add_argument("--queue", action="store_true", help="with --detach: queue behind a running job")
     verify.add_argument(
         "--detach",
         action="store_true",
@@ -64,19 +65,23 @@ def verify_mode(args: Arguments) -> str:
 
 def verify_command(args: Arguments, stdout: OutputWrapper, stderr: OutputWrapper) -> int:
     """Run `batch_sync verify`: print each day that differs and how to repair it; 1 if any, else 0."""
-    assert args.start is not None and args.end is not None  # required by the parser
+    for field, value in (("start_date", args.start), ("end_date", args.end)):
+        if value is None:  # argparse requires both; call_command(..., start=None) does not
+            raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
+    assert args.start is not None and args.end is not None
     request = services.verify_request_build(
         start_date=args.start,
         end_date=args.end,
         mode=verify_mode(args),
         parallelism=args.parallelism,
+        queue=args.queue,
         requested_by="cli",
     )
     if args.detach:
         with dispatch.handoff() as handoff:
             job = services.verify_job_create(request)
-        if handoff.failure is not None:
-            raise BrokerUnavailable(handoff.failure.message)
+        if handoff.failure is not None:  # saved, pending: starts when the broker is back (as `run --detach`)
+            raise CommandError(handoff.failure.message, returncode=EXIT_UNFINISHED)
         stdout.write(f"Verify job {job.task_id} {job.status}: {job.message}")
         stdout.write(f"follow:  python manage.py batch_sync status {job.task_id}")
         return EXIT_OK

@@ -51,10 +51,11 @@ class SyncJobAdmin(SyncJobPagesAdmin):
         "duration",
         "eta",
         "source",
+        "kind",
         "requested_by",
     )
     list_display_links = ("task_id",)
-    list_filter = ("status", SourceListFilter, "created_at", CoversDateListFilter)
+    list_filter = ("status", "kind", SourceListFilter, "created_at", CoversDateListFilter)
     date_hierarchy = "created_at"
     search_fields = ("task_id",)
     search_help_text = gettext_lazy("Task id (or part of it), or a day YYYY-MM-DD the range covers.")

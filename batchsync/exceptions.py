@@ -116,3 +116,7 @@ class DataCheckFailed(LoadError):
         self.count = count
         self.examples = examples
         super().__init__(message, file=file, line=line, column=column)
+
+
+class VerifyMismatch(BatchSyncError):
+    """A verified day does not hold what was loaded (or its source sends something else now)."""

@@ -62,6 +62,22 @@ class SkipReason(models.TextChoices):
     # Loaded, but by another source: replaced only with force (see `LoadedDay`).
     LOADED_OTHER_SOURCE = "loaded_other_source", _("loaded from another source")
     PREVIOUSLY_FAILED = "previously_failed", _("failed before (reprocess=none)")
+    # A verify job's trading day with neither rows nor a load record: nothing to verify.
+    NOT_LOADED = "not_loaded", _("not loaded")
+
+
+class SyncJobKind(models.TextChoices):
+    SYNC = "sync", _("sync")
+    VERIFY = "verify", _("verify")
+
+
+class VerifyMode(models.TextChoices):
+    """What a verify job compares each loaded day with (blank for a sync job)."""
+
+    NONE = "", _("not a verify job")
+    CHECKSUM = "checksum", _("recorded checksum")
+    AGAINST_SOURCE = "against_source", _("the source, fetched again")
+    CHECKS = "checks", _("the data checks")
 
 
 class SyncJobQuerySet(models.QuerySet["SyncJob"]):
@@ -104,6 +120,11 @@ class SyncJob(models.Model):
     priority = models.SmallIntegerField(_("priority"), default=0)
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    # A verify job compares loaded days instead of loading them (docs/verify.md).
+    kind = models.CharField(_("kind"), max_length=8, choices=SyncJobKind.choices, default=SyncJobKind.SYNC)
+    verify_mode = models.CharField(
+        _("verify mode"), max_length=16, choices=VerifyMode.choices, blank=True, default=VerifyMode.NONE
     )
 
     total_days = models.PositiveIntegerField(_("total days"), default=0)
@@ -150,6 +171,11 @@ class SyncJob(models.Model):
             ),
             models.CheckConstraint(condition=Q(parallelism__gte=1), name="syncjob_parallelism_gte_1"),
             models.CheckConstraint(condition=Q(status__in=SyncJobStatus.values), name="syncjob_status_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="sync", verify_mode="")
+                | Q(kind="verify", verify_mode__in=["checksum", "against_source", "checks"]),
+                name="syncjob_verify_mode_iff_verify",
+            ),
             # The database itself refuses a second job in the running slot.
             models.UniqueConstraint(
                 Value(1),
@@ -194,6 +220,9 @@ class SyncJob(models.Model):
         took = {"minutes": seconds // 60, "seconds": seconds % 60}
         percent = f"{self.progress_percent:.1f}"
         status = self.status
+        S = SyncJobStatus
+        if self.kind == SyncJobKind.VERIFY and status in (S.PENDING, S.RUNNING, *FINISHED_STATUSES):
+            return self._verify_message(counts, took, percent)
         if status == SyncJobStatus.PENDING:
             return ngettext(
                 "Batch sync job started; %(days)s day to sync",
@@ -229,6 +258,24 @@ class SyncJob(models.Model):
                 "; %(count)s day with warnings", "; %(count)s days with warnings", self.warning_days
             ) % {"count": self.warning_days}
         return finished
+
+    def _verify_message(self, counts: dict[str, int], took: dict[str, int], percent: str) -> str:
+        """A verify job's line: the days it will compare, the one it compares, or how they compared."""
+        if self.status == SyncJobStatus.PENDING:
+            return ngettext(
+                "Verify job started; %(days)s day to verify",
+                "Verify job started; %(days)s days to verify",
+                self.total_days - self.skipped_days,
+            ) % {"days": self.total_days - self.skipped_days}
+        if self.status == SyncJobStatus.RUNNING:
+            return gettext("Verifying %(date)s... (%(percent)s%%)") % {
+                "date": self.current_date.isoformat() if self.current_date else "-",
+                "percent": percent,
+            }
+        return gettext(
+            "Verify %(status)s: %(success)s days match, %(failed)s differ or failed, "
+            "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
+        ) % {"status": self.get_status_display(), **counts, **took}
 
 
 class SyncLock(models.Model):
@@ -299,6 +346,7 @@ class SyncDay(models.Model):
                         "already_loaded",
                         "loaded_other_source",
                         "previously_failed",
+                        "not_loaded",
                     ],
                 )
                 | (~Q(status="skipped") & Q(skip_reason="")),

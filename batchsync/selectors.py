@@ -62,6 +62,8 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "start_date": job.start_date.isoformat(),
         "end_date": job.end_date.isoformat(),
         "source": job.source,
+        "kind": job.kind,
+        "verify_mode": job.verify_mode,
         "rows_loaded": job.rows_loaded,
         "parallelism": job.parallelism,
         "priority": job.priority,

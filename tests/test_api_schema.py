@@ -38,6 +38,7 @@ OPERATIONS = {
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
     ("get", "/api/v1/bars/adjusted"),
     ("get", "/api/v1/findings"),
+    ("post", "/api/v1/sync-status/verify/batch"),
 }
 
 
@@ -159,6 +160,10 @@ CONFIG = SchemathesisConfig.from_dict(
         "operations": [
             {
                 "include-operation-id": "sync_batch_start",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "409", "429"]}},
+            },
+            {  # the same rules for a verify job's range
+                "include-operation-id": "verify_batch_start",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "409", "429"]}},
             },
             {  # the same for end_date before start_date

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from batchsync.admin.filters import CoversDateListFilter, SourceListFilter
 from batchsync.admin.job_views import SyncJobPagesAdmin
+from batchsync.admin.verify import VERIFY_JOB_ACTIONS, has_verify_permission
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import SyncJob
 from batchsync.operations import OPERATIONS, Operation
@@ -50,16 +51,17 @@ class SyncJobAdmin(SyncJobPagesAdmin):
         "duration",
         "eta",
         "source",
+        "kind",
         "requested_by",
     )
     list_display_links = ("task_id",)
-    list_filter = ("status", SourceListFilter, "created_at", CoversDateListFilter)
+    list_filter = ("status", "kind", SourceListFilter, "created_at", CoversDateListFilter)
     date_hierarchy = "created_at"
     search_fields = ("task_id",)
     search_help_text = gettext_lazy("Task id (or part of it), or a day YYYY-MM-DD the range covers.")
     ordering = ("-created_at", "-id")
     list_per_page = 50
-    actions = [_operation_action(operation) for operation in OPERATIONS.values()]
+    actions = [*(_operation_action(operation) for operation in OPERATIONS.values()), *VERIFY_JOB_ACTIONS]
 
     class Media:
         css = {"all": ("batchsync/batchsync.css",)}
@@ -68,6 +70,9 @@ class SyncJobAdmin(SyncJobPagesAdmin):
     # only by operator actions (services), and never deleted from the admin.
     def has_delete_permission(self, request: HttpRequest, obj: SyncJob | None = None) -> bool:
         return False
+
+    def has_verify_permission(self, request: HttpRequest) -> bool:
+        return has_verify_permission(request)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[SyncJob], search_term: str

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from batchsync.api.fields import JsonBooleanField
 from batchsync.api.finding_fields import DayFindingFieldsSerializer
 from batchsync.api.provenance import LoadedDayFieldsSerializer
-from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
+from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobKind, SyncJobStatus, VerifyMode
 
 
 class SyncJobStartOutputSerializer(serializers.Serializer[Any]):
@@ -128,7 +128,17 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     )
     start_date = serializers.DateField(help_text=gettext_lazy("First day of the range."))
     end_date = serializers.DateField(help_text=gettext_lazy("Last day of the range."))
-    source = serializers.CharField(help_text=gettext_lazy("Data source name."))  # type: ignore[assignment]
+    source = serializers.CharField(  # type: ignore[assignment]
+        allow_blank=True, help_text=gettext_lazy("Data source name (empty for a verify job).")
+    )
+    kind = serializers.ChoiceField(
+        choices=SyncJobKind.choices, help_text=gettext_lazy("sync (loads days) or verify (compares them).")
+    )
+    verify_mode = serializers.ChoiceField(
+        choices=VerifyMode.choices,
+        allow_blank=True,
+        help_text=gettext_lazy("What a verify job compares days with (empty for a sync job)."),
+    )
     rows_loaded = serializers.IntegerField(help_text=gettext_lazy("Bars loaded by the job."))
     parallelism = serializers.IntegerField(help_text=gettext_lazy("Days loaded at once."))
     priority = serializers.IntegerField(help_text=gettext_lazy("Queue priority."))

@@ -83,6 +83,8 @@ class Arguments:
     with_adj_factor: bool = False
     ts_code: str | None = None
     adjust: str = "none"
+    against_source: bool = False  # verify
+    checks: bool = False  # verify
 
     def source_options(self) -> dict[str, str | bool]:
         """The source options given by their own flags (the postgres source's, tushare's factors)."""
@@ -137,8 +139,12 @@ def with_default_action(args: list[str]) -> list[str]:
     return args
 
 
-def add_subcommands(parser: CommandParser) -> None:
-    """`run` (the default), `plan`, `list`, `recover`, and the job's operations that take its id."""
+# Adds a subcommand of its own module (e.g. `management.verify`): (subparsers, Django's options).
+SubcommandAdder = Callable[[Any, argparse.ArgumentParser], None]
+
+
+def add_subcommands(parser: CommandParser, more: Sequence[SubcommandAdder] = ()) -> None:
+    """`run` (the default), `plan`, `list`, `recover`, the job's operations that take its id, and `more`."""
     django_options = OneLineErrorParser(add_help=False, argument_default=argparse.SUPPRESS)
     hidden = argparse.SUPPRESS  # described in `batch_sync --help`
     django_options.add_argument("-v", "--verbosity", type=int, choices=[0, 1, 2, 3], help=hidden)
@@ -240,3 +246,5 @@ def add_subcommands(parser: CommandParser) -> None:
     subcommands.add_parser(
         "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
     )
+    for add_more in more:
+        add_more(subcommands, django_options)

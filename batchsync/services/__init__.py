@@ -11,6 +11,7 @@ One module per concern, each named for what it decides:
 - `recovery`: the reaper, and ending the database sessions of lost workers;
 - `provenance`: which source, options and job loaded each day, and its checksum;
 - `findings`: the data checks on a loaded day: fail it on an error, keep its warnings;
+- `verify`: verify jobs, whose days are compared with what was loaded instead of loaded;
 - `locks`: the start slot, job row locks and lease deadlines they all share.
 
 Callers use this package's surface (`from batchsync import services; services.sync_job_create`).
@@ -48,6 +49,7 @@ from batchsync.services.provenance import (
     source_options_fingerprint,
 )
 from batchsync.services.recovery import sync_days_fence_expired, sync_jobs_recover_stalled
+from batchsync.services.verify import verify_claimed_day, verify_job_create, verify_request_build
 from batchsync.services.workers import (
     ClaimedDay,
     sync_day_claim,
@@ -103,4 +105,7 @@ __all__ = [
     "sync_request_validate",
     "sync_worker_heartbeat",
     "sync_workers_abort",
+    "verify_claimed_day",
+    "verify_job_create",
+    "verify_request_build",
 ]

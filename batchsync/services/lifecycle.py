@@ -20,12 +20,21 @@ from batchsync.conf import get_settings
 from batchsync.dispatch import job_dispatch
 from batchsync.exceptions import InvalidTransition, SyncAlreadyRunning
 from batchsync.logs import Shown, log_event
-from batchsync.models import ACTIVE_STATUSES, FINISHED_STATUSES, Reprocess, SyncDay, SyncJob, SyncJobStatus
+from batchsync.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    Reprocess,
+    SyncDay,
+    SyncJob,
+    SyncJobKind,
+    SyncJobStatus,
+)
 from batchsync.services.completion import bank_active_time, queue_advance, sync_job_finish_if_done
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
 from batchsync.services.planning import JobRequest, sync_days_plan, sync_request_validate
 from batchsync.services.progress import progress_refresh
 from batchsync.services.recovery import days_release_dead_workers, sync_jobs_recover_stalled
+from batchsync.verify import verify_days_plan
 
 logger = logging.getLogger("batchsync.jobs")
 
@@ -76,7 +85,10 @@ def sync_job_create(
     command hands it nowhere and runs the job itself).
     """
     sync_request_validate(request)
-    plan = sync_days_plan(request.start_date, request.end_date, request.reprocess, source=request.source)
+    if request.kind == SyncJobKind.VERIFY:
+        plan = verify_days_plan(request.start_date, request.end_date)
+    else:
+        plan = sync_days_plan(request.start_date, request.end_date, request.reprocess, source=request.source)
     # A foreground start hands nothing to a cluster: see the reaper's docstring.
     sync_jobs_recover_stalled()
     try:
@@ -98,6 +110,8 @@ def sync_job_create(
                 priority=request.priority,
                 requested_by=request.requested_by,
                 retry_of=retry_of,
+                kind=request.kind,
+                verify_mode=request.verify_mode,
                 total_days=len(plan),
                 # A pending job's lease is the deadline for a worker to pick it up (see the reaper).
                 lease_expires_at=None if busy else lease_until(timezone.now()),
@@ -141,6 +155,8 @@ def sync_job_retry_request(
         priority=job.priority,
         queue=queue,
         requested_by=requested_by or job.requested_by,
+        kind=job.kind,
+        verify_mode=job.verify_mode,
     )
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from batchsync import bounds, calendars, sources
 from batchsync.conf import get_settings
 from batchsync.exceptions import InvalidJobRequest
-from batchsync.models import LoadedDay, Reprocess, SkipReason, SyncDay, SyncDayStatus
+from batchsync.models import LoadedDay, Reprocess, SkipReason, SyncDay, SyncDayStatus, SyncJobKind, VerifyMode
 from batchsync.sources.roots import source_options_confined
 
 
@@ -46,6 +46,8 @@ class JobRequest:
     priority: int = 0
     queue: bool = False
     requested_by: str = ""
+    kind: str = SyncJobKind.SYNC  # a verify job compares loaded days instead (services.verify)
+    verify_mode: str = VerifyMode.NONE
 
 
 def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) -> None:
@@ -61,6 +63,8 @@ def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) 
     if request.parallelism is not None:
         bounds.PARALLELISM.check(request.parallelism)
     bounds.PRIORITY.check(request.priority)
+    if request.kind == SyncJobKind.VERIFY:  # its days name their own sources
+        return
     sources.source_validate(request.source, request.source_options)
 
 

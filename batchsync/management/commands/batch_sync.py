@@ -34,6 +34,7 @@ from batchsync.management.exit_status import (
     job_exit_status,
 )
 from batchsync.management.printer import ProgressPrinter
+from batchsync.management.verify import add_verify_subcommand, verify_command
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 from batchsync.operations import OPERATIONS
 
@@ -82,7 +83,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        add_subcommands(parser)
+        add_subcommands(parser, more=[add_verify_subcommand])
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -372,6 +373,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Worker {worker_id} loaded {outcome.days_loaded} day(s)")
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
         return job_exit_status(job, sole_runner=False)
+
+    def _action_verify(self, args: Arguments) -> int:
+        """Compare loaded days with what was loaded (see `management.verify`)."""
+        return verify_command(args, self.stdout, self.stderr)
 
     def _action_recover(self, args: Arguments) -> int:
         """Run the reaper once (the cluster schedule does it every minute)."""

@@ -93,3 +93,7 @@ class LoadError(BatchSyncError):
         self.line = line
         self.column = column
         super().__init__(message)
+
+
+class SyncUpToDate(BatchSyncError):
+    """`--latest` found nothing to load: a success for every caller, with this message."""

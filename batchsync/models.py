@@ -104,6 +104,15 @@ class SyncJob(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    # The schedule whose tick started the job (none: started by hand).
+    schedule = models.ForeignKey(
+        "batchsync.SyncSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        verbose_name=_("schedule"),
+    )
 
     total_days = models.PositiveIntegerField(_("total days"), default=0)
     processed_days = models.PositiveIntegerField(_("processed days"), default=0)
@@ -439,3 +448,8 @@ class DailyBar(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trade_date} {self.ts_code}"
+
+
+# Re-exported, and so registered with the app when it loads its models.
+from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402
+from batchsync.schedule_models import SyncSchedule as SyncSchedule  # noqa: E402

@@ -97,3 +97,7 @@ class LoadError(BatchSyncError):
 
 class SyncUpToDate(BatchSyncError):
     """`--latest` found nothing to load: a success for every caller, with this message."""
+
+
+class ScheduleNotFound(BatchSyncError):
+    """No sync schedule has this name."""

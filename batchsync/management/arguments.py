@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from django.core.management.base import CommandParser
-from django.utils import translation
+from django.utils import timezone, translation
 
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
@@ -39,6 +39,15 @@ def iso_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def aware_datetime(value: str) -> dt.datetime:
+    """An ISO date and time; without an offset it is in the server's time zone (TIME_ZONE)."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date and time in ISO form") from None
+    return moment if moment.tzinfo else timezone.make_aware(moment)
 
 
 def within(bound: bounds.Bound) -> Callable[[str], int]:
@@ -83,6 +92,9 @@ class Arguments:
     with_adj_factor: bool = False
     ts_code: str | None = None
     adjust: str = "none"
+    latest: bool = False
+    lookback: int | None = None
+    now: dt.datetime | None = None
 
     def source_options(self) -> dict[str, str | bool]:
         """The source options given by their own flags (the postgres source's, tushare's factors)."""
@@ -118,7 +130,12 @@ class OneLineErrorParser(CommandParser):
     ) -> tuple[argparse.Namespace, list[str]]:
         if args is not None and self._subparsers is not None:
             args = with_default_action(list(args))
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if getattr(parsed, "latest", True) is False:  # a range subcommand without --latest
+            missing = [option for option in ("start", "end") if getattr(parsed, option, None) is None]
+            if missing:
+                self.error(f"the following arguments are required: {', '.join(f'--{m}' for m in missing)}")
+        return parsed, extras
 
 
 def with_default_action(args: list[str]) -> list[str]:
@@ -148,8 +165,24 @@ def add_subcommands(parser: CommandParser) -> None:
         django_options.add_argument(flag, action="store_true", help=hidden)
 
     job_range = OneLineErrorParser(add_help=False)
-    job_range.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
-    job_range.add_argument("--end", type=iso_date, required=True, help="last date, YYYY-MM-DD")
+    job_range.add_argument("--start", type=iso_date, help="first date, YYYY-MM-DD (or --latest)")
+    job_range.add_argument("--end", type=iso_date, help="last date, YYYY-MM-DD (or --latest)")
+    job_range.add_argument(
+        "--latest",
+        action="store_true",
+        help="from the day after the newest day loaded from the source to the latest published one",
+    )
+    job_range.add_argument(
+        "--lookback",
+        type=within(bounds.LOOKBACK_DAYS),
+        help="with --latest: trading days before the newest loaded one reloaded too "
+        "(default: BATCHSYNC_LATEST_LOOKBACK_DAYS)",
+    )
+    job_range.add_argument(
+        "--now",
+        type=aware_datetime,
+        help="with --latest: pretend it is this time (ISO; for examples and tests)",
+    )
     job_range.add_argument("--source", help="data source name (default: BATCHSYNC_DEFAULT_SOURCE, demo)")
     job_range.add_argument(
         "--path", help="directory of the csv source; directory or file of the parquet source"

@@ -24,6 +24,7 @@ from batchsync.exceptions import (
     InvalidJobRequest,
     InvalidTransition,
     SyncAlreadyRunning,
+    SyncUpToDate,
 )
 from batchsync.management import output
 from batchsync.management.arguments import Arguments, OneLineErrorParser, add_subcommands, cli_language
@@ -54,6 +55,8 @@ OPTION_OF_FIELD = {
     "limit": "--limit",
     "force": "--force",
     "calendar": "BATCHSYNC_CALENDAR",
+    "latest": "--latest",
+    "lookback_days": "--lookback",
 }
 
 
@@ -116,6 +119,9 @@ class Command(BaseCommand):
         except InvalidJobRequest as error:
             option = OPTION_OF_FIELD.get(error.field, error.field)
             raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
+        except SyncUpToDate as done:
+            self.stdout.write(done.message)
+            code = EXIT_OK
         except SyncAlreadyRunning as error:
             message = selectors.sync_job_slot_holder_message(error.facts) if error.facts else error.message
             raise CommandError(message, returncode=EXIT_BAD_ARGUMENTS) from None
@@ -127,14 +133,13 @@ class Command(BaseCommand):
     # --- starting jobs -----------------------------------------------------------------
 
     def _request(self, args: Arguments) -> services.JobRequest:
-        for field, value in (("start_date", args.start), ("end_date", args.end)):
-            if value is None:  # argparse requires both; call_command(..., start=None) does not
-                raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
-        assert args.start is not None and args.end is not None
         # The command line, run by a local operator, may read any directory (confine_paths).
         return services.sync_request_build(
             start_date=args.start,
             end_date=args.end,
+            latest=args.latest,
+            lookback_days=args.lookback,
+            now=args.now,
             source=args.source,
             source_options=args.source_options(),
             path=args.path,

@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
+from batchsync.management.schedules import add_schedule_subcommands
 from batchsync.models import PriceAdjustment, Reprocess
 
 DEFAULT_ACTION = "run"
@@ -95,6 +96,7 @@ class Arguments:
     latest: bool = False
     lookback: int | None = None
     now: dt.datetime | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # a subcommand module's own options
 
     def source_options(self) -> dict[str, str | bool]:
         """The source options given by their own flags (the postgres source's, tushare's factors)."""
@@ -110,8 +112,9 @@ class Arguments:
     @classmethod
     def from_options(cls, action: str, options: dict[str, Any]) -> Arguments:
         """The parsed options of `action`, without Django's own (verbosity, settings ...)."""
-        names = {field.name for field in dataclasses.fields(cls)} - {"action"}
-        return cls(action=action, **{name: options[name] for name in names if name in options})
+        names = {field.name for field in dataclasses.fields(cls)} - {"action", "extra"}
+        extra = {name: value for name, value in options.items() if name not in names}
+        return cls(action=action, extra=extra, **{name: options[name] for name in names if name in options})
 
 
 class OneLineErrorParser(CommandParser):
@@ -125,10 +128,12 @@ class OneLineErrorParser(CommandParser):
             super().error(message)  # raises CommandError (call_command)
         self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
 
+    inserts_default_action = True  # False for a subcommand's own actions (`schedule`)
+
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        if args is not None and self._subparsers is not None:
+        if args is not None and self._subparsers is not None and self.inserts_default_action:
             args = with_default_action(list(args))
         parsed, extras = super().parse_known_args(args, namespace)
         if getattr(parsed, "latest", True) is False:  # a range subcommand without --latest
@@ -273,3 +278,4 @@ def add_subcommands(parser: CommandParser) -> None:
     subcommands.add_parser(
         "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
     )
+    add_schedule_subcommands(subcommands, [django_options], within)

@@ -35,6 +35,7 @@ from batchsync.management.exit_status import (
     job_exit_status,
 )
 from batchsync.management.printer import ProgressPrinter
+from batchsync.management.schedules import schedule_command
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 from batchsync.operations import OPERATIONS
 
@@ -57,12 +58,21 @@ OPTION_OF_FIELD = {
     "calendar": "BATCHSYNC_CALENDAR",
     "latest": "--latest",
     "lookback_days": "--lookback",
+    "cron": "--cron",
+    "name": "name",
+    "source_options": "--option",
+    "freshness_deadline": "--freshness-deadline",
 }
 
 
 def _days(count: int) -> str:
     """`1 day`, `2 days`: the command's own English lines."""
     return f"{count} day" if count == 1 else f"{count} days"
+
+
+def _tuning(args: Arguments) -> dict[str, Any]:
+    """The options `schedule add` shares with `run`, by the schedule's names."""
+    return {"lookback": args.lookback, "parallelism": args.parallelism, "priority": args.priority}
 
 
 def _same_range_and_source(job: SyncJob, request: services.JobRequest) -> bool:
@@ -331,6 +341,11 @@ class Command(BaseCommand):
         for line in output.adjusted_bar_lines(adjusted_bars(args.ts_code, args.start, args.end, args.adjust)):
             self.stdout.write(line)
         return EXIT_OK
+
+    def _action_schedule(self, args: Arguments) -> int:
+        return schedule_command(
+            self, {**args.extra, "source": args.source, "path": args.path, **_tuning(args)}
+        )
 
     def _action_list(self, args: Arguments) -> int:
         for line in output.job_list_lines(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from batchsync import services
 from batchsync.exceptions import SyncUpToDate
@@ -17,6 +19,13 @@ from batchsync.models import LoadedDay, SyncDayStatus, SyncJob, SyncJobStatus
 from batchsync.services.latest import trading_days_back
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Messages in English (the site's default language is Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 def shanghai(day: str, time: str) -> dt.datetime:

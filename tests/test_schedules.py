@@ -314,12 +314,13 @@ def test_a_real_cluster_runs_an_every_minute_schedule_that_loads_the_latest_day(
         timeout=120,
         what="the schedule's job",
     )
+    assert job is not None
     published = services.latest_published_trading_day("demo", timezone.now())
     assert (job.start_date, job.end_date, job.success_days) == (published, published, 1)
     assert LoadedDay.objects.get(trade_date=published).job_id == job.pk
     schedule = SyncSchedule.objects.get(name="minutely")
     assert schedule.last_job_id == job.pk and schedule.last_outcome == ScheduleOutcome.STARTED
-    assert schedule.next_run_at is not None and schedule.next_run_at > schedule.last_run_at  # type: ignore[operator]
+    assert schedule.next_run_at and schedule.last_run_at and schedule.next_run_at > schedule.last_run_at
 
 
 @pytest.fixture

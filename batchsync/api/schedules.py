@@ -33,7 +33,9 @@ NAME = OpenApiParameter(
 class SyncScheduleInputSerializer(StrictInputSerializer):
     """Body of POST (every setting) and PATCH (some) of a schedule; the services check the rules."""
 
-    name = JsonStringField(max_length=100, help_text=gettext_lazy("Unique name: letters, digits, _ . -"))
+    name = serializers.RegexField(
+        f"^{NAME_REGEX}$", max_length=100, help_text=gettext_lazy("Unique name: letters, digits, _ . -")
+    )
     cron = JsonStringField(
         max_length=100,
         help_text=gettext_lazy(
@@ -78,42 +80,59 @@ class SyncScheduleControlInputSerializer(StrictInputSerializer):
 class SyncScheduleOutputSerializer(serializers.Serializer[Any]):
     """A schedule: its settings, its last run (job), the outcome and the next run time."""
 
-    name = serializers.CharField()
-    cron = serializers.CharField()
+    name = serializers.CharField(help_text=gettext_lazy("Unique name of the schedule."))
+    cron = serializers.CharField(help_text=gettext_lazy("Cron expression, in the exchange's time zone."))
     timezone = serializers.CharField(help_text=gettext_lazy("The exchange's time zone (cron and times)."))
-    source = serializers.CharField()  # type: ignore[assignment]
-    source_options = serializers.DictField(child=JsonScalarField())
-    lookback_days = serializers.IntegerField(allow_null=True)
-    parallelism = serializers.IntegerField(allow_null=True)
-    priority = serializers.IntegerField()
-    paused = serializers.BooleanField()
-    freshness_deadline = serializers.TimeField(allow_null=True)
-    next_run_at = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("null while paused."))
-    last_run_at = serializers.DateTimeField(allow_null=True)
+    source = serializers.CharField(help_text=gettext_lazy("Data source of its runs."))  # type: ignore[assignment]
+    source_options = serializers.DictField(
+        child=JsonScalarField(), help_text=gettext_lazy("Options of the source; never secrets.")
+    )
+    lookback_days = serializers.IntegerField(
+        allow_null=True,
+        help_text=gettext_lazy("Trading days reloaded with new ones; null: the server's default."),
+    )
+    parallelism = serializers.IntegerField(
+        allow_null=True, help_text=gettext_lazy("Days loaded at once; null: the server's default.")
+    )
+    priority = serializers.IntegerField(help_text=gettext_lazy("Queue priority of its runs."))
+    paused = serializers.BooleanField(help_text=gettext_lazy("A paused schedule starts no run."))
+    freshness_deadline = serializers.TimeField(
+        allow_null=True, help_text=gettext_lazy("The latest trading day loaded by then (exchange time zone).")
+    )
+    next_run_at = serializers.DateTimeField(
+        allow_null=True, help_text=gettext_lazy("Next run; null while paused.")
+    )
+    last_run_at = serializers.DateTimeField(
+        allow_null=True, help_text=gettext_lazy("When it last ran; null: never.")
+    )
     last_job = serializers.CharField(
         allow_null=True, help_text=gettext_lazy("Task id of the last job started.")
     )
-    last_job_status = serializers.ChoiceField(choices=SyncJobStatus.choices, allow_null=True)
+    last_job_status = serializers.ChoiceField(
+        choices=SyncJobStatus.choices, allow_null=True, help_text=gettext_lazy("Status of that job.")
+    )
     last_outcome = serializers.ChoiceField(
         choices=ScheduleOutcome.choices, help_text=gettext_lazy("What the last tick did.")
     )
     outcome = serializers.CharField(help_text=gettext_lazy("The last run's outcome in words."))
     last_message = serializers.CharField(
-        help_text=gettext_lazy("Why the last tick skipped, found nothing or failed.")
+        allow_blank=True, help_text=gettext_lazy("Why the last tick skipped, found nothing or failed.")
     )
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField(help_text=gettext_lazy("When the schedule was created."))
+    updated_at = serializers.DateTimeField(help_text=gettext_lazy("When its settings last changed."))
 
 
 class SyncScheduleRunOutputSerializer(serializers.Serializer[Any]):
     """What a run-now did, and the schedule after it."""
 
-    outcome = serializers.ChoiceField(choices=ScheduleOutcome.choices)
+    outcome = serializers.ChoiceField(
+        choices=ScheduleOutcome.choices, help_text=gettext_lazy("What the run did.")
+    )
     job = serializers.CharField(
         allow_null=True, help_text=gettext_lazy("Task id of the job started, if any.")
     )
-    message = serializers.CharField()
-    schedule = SyncScheduleOutputSerializer()
+    message = serializers.CharField(help_text=gettext_lazy("Why, in the request's language."))
+    schedule = SyncScheduleOutputSerializer(help_text=gettext_lazy("The schedule after the run."))
 
 
 ScheduleEnvelope = _success_envelope(
@@ -129,7 +148,11 @@ ScheduleRunEnvelope = _success_envelope(
 )
 DeletedEnvelope = _success_envelope(
     "SyncScheduleDeletedEnvelopeSerializer",
-    type("SyncScheduleDeletedSerializer", (serializers.Serializer,), {"name": serializers.CharField()}),
+    type(
+        "SyncScheduleDeletedSerializer",
+        (serializers.Serializer,),
+        {"name": serializers.CharField(help_text=gettext_lazy("The removed schedule's name."))},
+    ),
     gettext_lazy("The removed schedule's name."),
 )
 
@@ -204,6 +227,7 @@ class SyncScheduleDetailApi(SyncApiView):
         operation_id="sync_schedule_detail",
         tags=[TAG],
         summary="A sync schedule",
+        description="Its settings, its last run (job), the outcome and the next run time.",
         parameters=[NAME],
         responses={200: ScheduleEnvelope, **READ_ERRORS},
     )

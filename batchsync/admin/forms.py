@@ -112,6 +112,15 @@ class SyncJobStartForm(forms.Form):
         source_field.initial = get_settings().default_source
         self.fields["parallelism"].initial = get_settings().default_parallelism
 
+    def clean(self) -> dict[str, Any]:
+        """The dates are required unless `latest` computes them."""
+        data = super().clean() or {}
+        if not data.get("latest"):
+            for name in ("start_date", "end_date"):
+                if data.get(name) is None and name not in self.errors:
+                    self.add_error(name, self.fields[name].error_messages["required"])
+        return data
+
     def job_request(self, *, requested_by: str) -> services.JobRequest:
         """The validated request of the cleaned form; `InvalidJobRequest` names the field.
 

@@ -163,6 +163,12 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("latest"):  # the dates are required then, with DRF's own message
+            missing = [name for name in ("start_date", "end_date") if attrs.get(name) is None]
+            if missing:
+                raise serializers.ValidationError(
+                    {name: [self.fields[name].error_messages["required"]] for name in missing}
+                )
         try:
             # API and admin only: server paths stay under BATCHSYNC_FILE_ROOTS (confine_paths).
             attrs["job_request"] = services.sync_request_build(

@@ -14,6 +14,8 @@ from batchsync.management.exit_status import EXIT_OK
 from batchsync.management.output import table
 
 WHEN = "%Y-%m-%d %H:%M"
+# The options only `schedule` takes (`Arguments.extra`); the ones it shares with `run` are fields.
+SCHEDULE_OPTIONS = ("schedule_action", "name", "cron", "option", "paused", "freshness_deadline")
 
 
 def clock_time(value: str) -> dt.time:

@@ -152,12 +152,24 @@ def sync_schedule_update(
 
 def sync_schedule_pause(name: str) -> SyncSchedule:
     """Stop starting runs (a run already started goes on)."""
-    return sync_schedule_update(name, {"paused": True}, confine_paths=False)
+    return _schedule_set_paused(name, paused=True, now=timezone.now())
 
 
 def sync_schedule_resume(name: str, *, now: dt.datetime | None = None) -> SyncSchedule:
     """Start runs again from the cron's next time after `now` (ticks missed while paused are not run)."""
-    return sync_schedule_update(name, {"paused": False}, confine_paths=False, now=now)
+    return _schedule_set_paused(name, paused=False, now=now or timezone.now())
+
+
+def _schedule_set_paused(name: str, *, paused: bool, now: dt.datetime) -> SyncSchedule:
+    """Pause or resume without checking the source again (its token may live only on the cluster)."""
+    with transaction.atomic():
+        schedule = SyncSchedule.objects.select_for_update().get(pk=schedule_get(name).pk)
+        if schedule.paused and not paused:
+            schedule.next_run_at = cron_next(schedule.cron, now)
+        schedule.paused = paused
+        schedule.save(update_fields=["paused", "next_run_at", "updated_at"])
+    log_event(logger, "schedule_paused" if paused else "schedule_resumed", schedule=schedule.name)
+    return schedule
 
 
 def sync_schedule_delete(name: str) -> None:

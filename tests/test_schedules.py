@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import subprocess
+import threading
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone, translation
 from django_q.models import Schedule
 from rest_framework.authtoken.models import Token
@@ -358,3 +360,28 @@ def test_pause_and_resume_do_not_need_the_sources_token(monkeypatch: pytest.Monk
     assert not services.sync_schedule_resume("tushare").paused
     with pytest.raises(InvalidJobRequest, match="TUSHARE_TOKEN"):  # a change of settings checks the source
         services.sync_schedule_update("tushare", {"priority": 5})
+
+
+@pytest.mark.usefixtures("foreground")
+@pytest.mark.django_db(transaction=True)
+def test_two_ticks_at_once_start_a_due_schedule_once() -> None:
+    """Two clusters (threads with their own connections) tick together: the row lock lets one start it."""
+    loaded_through(dt.date(2025, 10, 9))
+    every_minute(shanghai("2025-10-10", "17:00:30"))
+    barrier = threading.Barrier(2)
+    runs: list[services.ScheduleRun] = []
+
+    def tick() -> None:
+        try:
+            barrier.wait(timeout=10)
+            runs.extend(services.sync_schedules_tick(shanghai("2025-10-10", "17:01")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [run.outcome for run in runs] == [ScheduleOutcome.STARTED]
+    assert SyncJob.objects.count() == 1

@@ -104,6 +104,14 @@ def data_checks_parse(value: str | Mapping[str, Any]) -> dict[str, tuple[str, fl
     return checks
 
 
+def publication_times_parse(value: str | Mapping[str, str]) -> dict[str, str]:
+    """Per-source publication times from a mapping, or from `name=HH:MM,...` (environment)."""
+    if isinstance(value, Mapping):
+        return {str(name): str(time) for name, time in value.items()}
+    pairs = (entry.partition("=")[::2] for entry in value.split(",") if entry.strip())
+    return {name.strip(): time.strip() for name, time in pairs}
+
+
 def _setting(default: Any, env: str, meaning: str, *, parse: Callable[[str], Any] | None = None) -> Any:
     """A field with its default, the environment variable that sets it and what it means (docs)."""
     metadata = {"env": env, "meaning": meaning, "parse": parse}
@@ -194,6 +202,29 @@ class BatchSyncSettings:
         "BATCHSYNC_TS_CODE_PATTERN",
         "PostgreSQL regular expression every ts_code must match (the `ts_code_format` check)",
     )
+    exchange_timezone: str = _setting(
+        "Asia/Shanghai",
+        "BATCHSYNC_EXCHANGE_TIMEZONE",
+        "time zone of the calendar's exchange: schedules' cron expressions and publication times are in it",
+    )
+    publication_time: str = _setting(
+        "17:00",
+        "BATCHSYNC_PUBLICATION_TIME",
+        "time (HH:MM, exchange time zone) after which a source's bars of the day count as published "
+        "(`--latest`, schedules)",
+    )
+    publication_times: dict[str, str] = _setting(
+        lambda: {"tushare": "17:00"},
+        "BATCHSYNC_PUBLICATION_TIMES",
+        "per-source publication times overriding `PUBLICATION_TIME`, `name=HH:MM,...`",
+        parse=publication_times_parse,
+    )
+    latest_lookback_days: int = _setting(
+        0,
+        "BATCHSYNC_LATEST_LOOKBACK_DAYS",
+        "trading days before the newest loaded one that `--latest` reloads (forced) with new days, "
+        "to catch late vendor corrections",
+    )
 
     tushare_api_url: str = _setting(
         "http://api.waditu.com/dataapi",
@@ -214,6 +245,8 @@ class BatchSyncSettings:
         if unknown:
             raise ValueError(f"Unknown BATCHSYNC settings: {', '.join(sorted(unknown))}")
         values = {known[key]: value for key, value in raw.items()}
+        if "publication_times" in values:
+            values["publication_times"] = publication_times_parse(values["publication_times"])
         if "file_roots" in values:
             values["file_roots"] = file_roots_parse(values["file_roots"])
         if "checks" in values:
@@ -247,6 +280,7 @@ def configuration_table() -> str:
         "sources": ", ".join(BUILT_IN_SOURCES),
         "default_parallelism": "one per CPU, at most 4",
         "checks": "every check at its default severity (docs/checks.md)",
+        "publication_times": "tushare=17:00",
     }
     rows = ["| variable | `BATCHSYNC` key | meaning | default |", "| --- | --- | --- | --- |"]
     for spec in fields(BatchSyncSettings):

@@ -120,3 +120,11 @@ class DataCheckFailed(LoadError):
 
 class VerifyMismatch(BatchSyncError):
     """A verified day does not hold what was loaded (or its source sends something else now)."""
+
+
+class SyncUpToDate(BatchSyncError):
+    """`--latest` found nothing to load: a success for every caller, with this message."""
+
+
+class ScheduleNotFound(BatchSyncError):
+    """No sync schedule has this name."""

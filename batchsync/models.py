@@ -126,6 +126,15 @@ class SyncJob(models.Model):
     verify_mode = models.CharField(
         _("verify mode"), max_length=16, choices=VerifyMode.choices, blank=True, default=VerifyMode.NONE
     )
+    # The schedule whose tick started the job (none: started by hand).
+    schedule = models.ForeignKey(
+        "batchsync.SyncSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        verbose_name=_("schedule"),
+    )
 
     total_days = models.PositiveIntegerField(_("total days"), default=0)
     processed_days = models.PositiveIntegerField(_("processed days"), default=0)
@@ -508,3 +517,5 @@ class DailyBar(models.Model):
 # Re-exported, and so registered with the app when it loads its models.
 from batchsync.check_models import CheckSeverity as CheckSeverity  # noqa: E402
 from batchsync.check_models import DayFinding as DayFinding  # noqa: E402
+from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402
+from batchsync.schedule_models import SyncSchedule as SyncSchedule  # noqa: E402

@@ -22,3 +22,9 @@ def sync_job_work(job_id: int) -> str:
 def sync_jobs_recover_stalled() -> int:
     """Scheduled reaper (every minute, see migration 0003)."""
     return len(services.sync_jobs_recover_stalled())
+
+
+def sync_schedules_tick() -> str:
+    """Scheduled every minute (see migration 0012): start the sync schedules that are due."""
+    runs = services.sync_schedules_tick()
+    return ", ".join(f"{run.schedule.name}: {run.outcome}" for run in runs) or "no schedule due"

@@ -12,6 +12,8 @@ One module per concern, each named for what it decides:
 - `provenance`: which source, options and job loaded each day, and its checksum;
 - `findings`: the data checks on a loaded day: fail it on an error, keep its warnings;
 - `verify`: verify jobs, whose days are compared with what was loaded instead of loaded;
+- `latest`: the latest published and the newest loaded trading day, and the `--latest` range;
+- `schedules`: sync schedules, and the tick that starts the due ones;
 - `locks`: the start slot, job row locks and lease deadlines they all share.
 
 Callers use this package's surface (`from batchsync import services; services.sync_job_create`).
@@ -19,6 +21,12 @@ Callers use this package's surface (`from batchsync import services; services.sy
 
 from batchsync.services.completion import sync_job_finish_if_done
 from batchsync.services.findings import day_checks_enforce, day_findings_replace
+from batchsync.services.latest import (
+    LatestRange,
+    latest_published_trading_day,
+    latest_range,
+    newest_loaded_trading_day,
+)
 from batchsync.services.lifecycle import (
     TRANSITIONS,
     sync_job_allowed_operations,
@@ -49,6 +57,21 @@ from batchsync.services.provenance import (
     source_options_fingerprint,
 )
 from batchsync.services.recovery import sync_days_fence_expired, sync_jobs_recover_stalled
+from batchsync.services.schedules import (
+    ScheduleRun,
+    ScheduleSpec,
+    cron_next,
+    cron_validate,
+    schedule_get,
+    schedule_spec_validate,
+    sync_schedule_create,
+    sync_schedule_delete,
+    sync_schedule_pause,
+    sync_schedule_resume,
+    sync_schedule_run_now,
+    sync_schedule_update,
+    sync_schedules_tick,
+)
 from batchsync.services.verify import verify_claimed_day, verify_job_create, verify_request_build
 from batchsync.services.workers import (
     ClaimedDay,
@@ -72,11 +95,21 @@ __all__ = [
     "DayProvenance",
     "JobProgress",
     "JobRequest",
+    "LatestRange",
     "PlanSummary",
+    "ScheduleRun",
+    "ScheduleSpec",
+    "cron_next",
+    "cron_validate",
     "day_checks_enforce",
     "day_findings_replace",
+    "latest_published_trading_day",
+    "latest_range",
     "loaded_day_record",
+    "newest_loaded_trading_day",
     "other_source_note",
+    "schedule_get",
+    "schedule_spec_validate",
     "skip_reason_label",
     "source_options_fingerprint",
     "sync_day_claim",
@@ -103,6 +136,13 @@ __all__ = [
     "sync_jobs_recover_stalled",
     "sync_request_build",
     "sync_request_validate",
+    "sync_schedule_create",
+    "sync_schedule_delete",
+    "sync_schedule_pause",
+    "sync_schedule_resume",
+    "sync_schedule_run_now",
+    "sync_schedule_update",
+    "sync_schedules_tick",
     "sync_worker_heartbeat",
     "sync_workers_abort",
     "verify_claimed_day",

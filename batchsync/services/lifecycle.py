@@ -112,6 +112,7 @@ def sync_job_create(
                 retry_of=retry_of,
                 kind=request.kind,
                 verify_mode=request.verify_mode,
+                schedule_id=request.schedule_id,
                 total_days=len(plan),
                 # A pending job's lease is the deadline for a worker to pick it up (see the reaper).
                 lease_expires_at=None if busy else lease_until(timezone.now()),

@@ -93,3 +93,11 @@ class LoadError(BatchSyncError):
         self.line = line
         self.column = column
         super().__init__(message)
+
+
+class AlertDeliveryError(BatchSyncError):
+    """A channel could not deliver an alert; `retryable` errors (timeouts, 5xx) are tried again."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message)

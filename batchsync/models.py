@@ -439,3 +439,8 @@ class DailyBar(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trade_date} {self.ts_code}"
+
+
+# Alerts and their deliveries (docs/alerts.md), registered with the app here.
+from batchsync.alert_models import Alert as Alert  # noqa: E402
+from batchsync.alert_models import AlertDelivery as AlertDelivery  # noqa: E402

@@ -22,3 +22,9 @@ def sync_job_work(job_id: int) -> str:
 def sync_jobs_recover_stalled() -> int:
     """Scheduled reaper (every minute, see migration 0003)."""
     return len(services.sync_jobs_recover_stalled())
+
+
+def alert_deliver(alert_id: int) -> str:
+    """Send an alert's deliveries (queued on commit by `dispatch.alert_dispatch`)."""
+    deliveries = services.alert_deliver(alert_id)
+    return ", ".join(f"{d.channel} {d.status}" for d in deliveries) or "nothing left to send"

@@ -10,11 +10,15 @@ One module per concern, each named for what it decides:
 - `completion`: when a job's run ends and which queued job gets the slot next;
 - `recovery`: the reaper, and ending the database sessions of lost workers;
 - `provenance`: which source, options and job loaded each day, and its checksum;
-- `locks`: the start slot, job row locks and lease deadlines they all share.
+- `locks`: the start slot, job row locks and lease deadlines they all share;
+- `alerts`, `alert_delivery`, `freshness`: alerts recorded once and grouped, their
+  deliveries, and the freshness deadlines of schedules (docs/alerts.md).
 
 Callers use this package's surface (`from batchsync import services; services.sync_job_create`).
 """
 
+from batchsync.services.alert_delivery import alert_deliver, alert_deliveries_send_due
+from batchsync.services.alerts import alert_test_record
 from batchsync.services.completion import sync_job_finish_if_done
 from batchsync.services.lifecycle import (
     TRANSITIONS,
@@ -69,6 +73,9 @@ __all__ = [
     "JobProgress",
     "JobRequest",
     "PlanSummary",
+    "alert_deliver",
+    "alert_deliveries_send_due",
+    "alert_test_record",
     "loaded_day_record",
     "other_source_note",
     "skip_reason_label",

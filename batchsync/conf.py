@@ -45,10 +45,19 @@ def extra_sources_parse(value: str) -> dict[str, str]:
     return {**BUILT_IN_SOURCES, **{name.strip(): path.strip() for name, path in extra.items()}}
 
 
+<<<<<<< HEAD
 def addresses_parse(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """E-mail addresses from a list, or from one comma-separated string."""
     items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(item.strip() for item in items if item.strip())
+=======
+def publication_times_parse(value: str | Mapping[str, str]) -> dict[str, str]:
+    """Per-source publication times from a mapping, or from `name=HH:MM,...` (environment)."""
+    if isinstance(value, Mapping):
+        return {str(name): str(time) for name, time in value.items()}
+    pairs = (entry.partition("=")[::2] for entry in value.split(",") if entry.strip())
+    return {name.strip(): time.strip() for name, time in pairs}
+>>>>>>> sched
 
 
 def _setting(default: Any, env: str, meaning: str, *, parse: Callable[[str], Any] | None = None) -> Any:
@@ -129,6 +138,30 @@ class BatchSyncSettings:
         parse=file_roots_parse,
     )
 
+    exchange_timezone: str = _setting(
+        "Asia/Shanghai",
+        "BATCHSYNC_EXCHANGE_TIMEZONE",
+        "time zone of the calendar's exchange: schedules' cron expressions and publication times are in it",
+    )
+    publication_time: str = _setting(
+        "17:00",
+        "BATCHSYNC_PUBLICATION_TIME",
+        "time (HH:MM, exchange time zone) after which a source's bars of the day count as published "
+        "(`--latest`, schedules)",
+    )
+    publication_times: dict[str, str] = _setting(
+        lambda: {"tushare": "17:00"},
+        "BATCHSYNC_PUBLICATION_TIMES",
+        "per-source publication times overriding `PUBLICATION_TIME`, `name=HH:MM,...`",
+        parse=publication_times_parse,
+    )
+    latest_lookback_days: int = _setting(
+        0,
+        "BATCHSYNC_LATEST_LOOKBACK_DAYS",
+        "trading days before the newest loaded one that `--latest` reloads (forced) with new days, "
+        "to catch late vendor corrections",
+    )
+
     tushare_api_url: str = _setting(
         "http://api.waditu.com/dataapi",
         "TUSHARE_API_URL",
@@ -183,6 +216,8 @@ class BatchSyncSettings:
         if unknown:
             raise ValueError(f"Unknown BATCHSYNC settings: {', '.join(sorted(unknown))}")
         values = {known[key]: value for key, value in raw.items()}
+        if "publication_times" in values:
+            values["publication_times"] = publication_times_parse(values["publication_times"])
         if "file_roots" in values:
             values["file_roots"] = file_roots_parse(values["file_roots"])
         if "alert_emails" in values:
@@ -235,7 +270,11 @@ _TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": floa
 
 def configuration_table() -> str:
     """The Markdown table of docs/configuration.md: every setting, its variable, meaning and default."""
-    computed = {"sources": ", ".join(BUILT_IN_SOURCES), "default_parallelism": "one per CPU, at most 4"}
+    computed = {
+        "sources": ", ".join(BUILT_IN_SOURCES),
+        "default_parallelism": "one per CPU, at most 4",
+        "publication_times": "tushare=17:00",
+    }
     rows = ["| variable | `BATCHSYNC` key | meaning | default |", "| --- | --- | --- | --- |"]
     for spec in fields(BatchSyncSettings):
         default = computed.get(spec.name, spec.default)

@@ -104,6 +104,15 @@ class SyncJob(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    # The schedule whose tick started the job (none: started by hand).
+    schedule = models.ForeignKey(
+        "batchsync.SyncSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        verbose_name=_("schedule"),
+    )
 
     total_days = models.PositiveIntegerField(_("total days"), default=0)
     processed_days = models.PositiveIntegerField(_("processed days"), default=0)
@@ -440,6 +449,10 @@ class DailyBar(models.Model):
     def __str__(self) -> str:
         return f"{self.trade_date} {self.ts_code}"
 
+
+# Re-exported, and so registered with the app when it loads its models.
+from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402
+from batchsync.schedule_models import SyncSchedule as SyncSchedule  # noqa: E402
 
 # Alerts and their deliveries (docs/alerts.md), registered with the app here.
 from batchsync.alert_models import Alert as Alert  # noqa: E402

@@ -45,19 +45,18 @@ def extra_sources_parse(value: str) -> dict[str, str]:
     return {**BUILT_IN_SOURCES, **{name.strip(): path.strip() for name, path in extra.items()}}
 
 
-<<<<<<< HEAD
-def addresses_parse(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """E-mail addresses from a list, or from one comma-separated string."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return tuple(item.strip() for item in items if item.strip())
-=======
 def publication_times_parse(value: str | Mapping[str, str]) -> dict[str, str]:
     """Per-source publication times from a mapping, or from `name=HH:MM,...` (environment)."""
     if isinstance(value, Mapping):
         return {str(name): str(time) for name, time in value.items()}
     pairs = (entry.partition("=")[::2] for entry in value.split(",") if entry.strip())
     return {name.strip(): time.strip() for name, time in pairs}
->>>>>>> sched
+
+
+def addresses_parse(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """E-mail addresses from a list, or from one comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _setting(default: Any, env: str, meaning: str, *, parse: Callable[[str], Any] | None = None) -> Any:

@@ -95,14 +95,13 @@ class LoadError(BatchSyncError):
         super().__init__(message)
 
 
-<<<<<<< HEAD
+class SyncUpToDate(BatchSyncError):
+    """`--latest` found nothing to load: a success for every caller, with this message."""
+
+
 class AlertDeliveryError(BatchSyncError):
     """A channel could not deliver an alert; `retryable` errors (timeouts, 5xx) are tried again."""
 
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         self.retryable = retryable
         super().__init__(message)
-=======
-class SyncUpToDate(BatchSyncError):
-    """`--latest` found nothing to load: a success for every caller, with this message."""
->>>>>>> sched

@@ -64,6 +64,14 @@ class Alert(models.Model):
     # for jobs started by hand, `test` for test alerts.
     scope = models.CharField(_("scope"), max_length=120)
     source = models.CharField(_("source"), max_length=50, blank=True)
+    schedule = models.ForeignKey(
+        "batchsync.SyncSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alerts",
+        verbose_name=_("schedule"),
+    )
     job = models.ForeignKey(
         "batchsync.SyncJob",
         null=True,

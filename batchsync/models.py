@@ -451,9 +451,8 @@ class DailyBar(models.Model):
 
 
 # Re-exported, and so registered with the app when it loads its models.
-from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402
-from batchsync.schedule_models import SyncSchedule as SyncSchedule  # noqa: E402
-
 # Alerts and their deliveries (docs/alerts.md), registered with the app here.
 from batchsync.alert_models import Alert as Alert  # noqa: E402
 from batchsync.alert_models import AlertDelivery as AlertDelivery  # noqa: E402
+from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402
+from batchsync.schedule_models import SyncSchedule as SyncSchedule  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import bars, views
+from batchsync.api import alerts, bars, views
 
 
 class TaskIdConverter:
@@ -35,6 +35,7 @@ urlpatterns = [
     path(f"{BATCH}/<taskid:task_id>/days", views.SyncJobDaysApi.as_view(), name="sync-batch-days"),
     path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
     path("v1/bars/adjusted", bars.AdjustedBarsApi.as_view(), name="bars-adjusted"),
+    path("v1/alerts", alerts.AlertListApi.as_view(), name="alerts"),
 ]
 # Mounted last by the project's urls: every other /api/... URL is a 404 in the envelope.
 not_found_urlpatterns = [re_path(r"^(?P<path>[\s\S]*)$", views.api_not_found)]

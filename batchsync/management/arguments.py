@@ -18,6 +18,7 @@ from django.utils import translation
 
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
+from batchsync.management.alerts import add_alert_subcommands
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
 from batchsync.models import PriceAdjustment, Reprocess
 
@@ -83,6 +84,10 @@ class Arguments:
     with_adj_factor: bool = False
     ts_code: str | None = None
     adjust: str = "none"
+    # `alerts check|test|list` (management/alerts.py)
+    alerts_action: str | None = None
+    now: dt.datetime | None = None
+    open_only: bool = False
 
     def source_options(self) -> dict[str, str | bool]:
         """The source options given by their own flags (the postgres source's, tushare's factors)."""
@@ -240,3 +245,4 @@ def add_subcommands(parser: CommandParser) -> None:
     subcommands.add_parser(
         "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
     )
+    add_alert_subcommands(subcommands, django_options, within(bounds.LIST_LIMIT))

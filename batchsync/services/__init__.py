@@ -18,8 +18,9 @@ Callers use this package's surface (`from batchsync import services; services.sy
 """
 
 from batchsync.services.alert_delivery import alert_deliver, alert_deliveries_send_due
-from batchsync.services.alerts import alert_test_record
+from batchsync.services.alerts import alert_channels, alert_test_record
 from batchsync.services.completion import sync_job_finish_if_done
+from batchsync.services.freshness import AlertsCheck, DeadlineCheck, alerts_check
 from batchsync.services.lifecycle import (
     TRANSITIONS,
     sync_job_allowed_operations,
@@ -66,16 +67,20 @@ from batchsync.services.workers import (
 
 __all__ = [
     "TRANSITIONS",
+    "AlertsCheck",
     "ClaimedDay",
     "DayOrigin",
     "DayPlan",
     "DayProvenance",
+    "DeadlineCheck",
     "JobProgress",
     "JobRequest",
     "PlanSummary",
+    "alert_channels",
     "alert_deliver",
     "alert_deliveries_send_due",
     "alert_test_record",
+    "alerts_check",
     "loaded_day_record",
     "other_source_note",
     "skip_reason_label",

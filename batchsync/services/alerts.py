@@ -26,7 +26,7 @@ from batchsync.alert_models import PROBLEM_KINDS, Alert, AlertChannel, AlertDeli
 from batchsync.conf import get_settings
 from batchsync.dispatch import alert_dispatch
 from batchsync.logs import log_event
-from batchsync.models import SyncJob, SyncJobStatus
+from batchsync.models import SyncJob, SyncJobStatus, SyncSchedule
 
 logger = logging.getLogger("batchsync.alerts")
 
@@ -44,13 +44,13 @@ class AlertEvent:
     message: str
     source: str = ""
     job: SyncJob | None = None
+    schedule: SyncSchedule | None = None
     trade_date: dt.date | None = None
 
 
 def job_scope(job: SyncJob) -> str:
     """What groups a job's alerts: its schedule, or its source for a job started by hand."""
-    schedule_id = getattr(job, "schedule_id", None)
-    return f"schedule:{schedule_id}" if schedule_id else f"source:{job.source}"
+    return f"schedule:{job.schedule_id}" if job.schedule_id else f"source:{job.source}"
 
 
 def alert_channels() -> dict[str, str]:
@@ -65,7 +65,7 @@ def alert_channels() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _site_language() -> Iterator[None]:
+def site_language() -> Iterator[None]:
     """Alerts are read away from any request: in the site's language (LANGUAGE_CODE)."""
     with translation.override(settings.LANGUAGE_CODE):
         yield
@@ -102,6 +102,7 @@ def _alert_record_once(event: AlertEvent, to_cluster: bool) -> Alert | None:
         "message": event.message,
         "source": event.source,
         "job": event.job,
+        "schedule_id": _schedule_id(event),
         "trade_date": event.trade_date,
         "created_at": now,
         "last_seen_at": now,
@@ -138,6 +139,12 @@ def _alert_record_once(event: AlertEvent, to_cluster: bool) -> Alert | None:
     return alert
 
 
+def _schedule_id(event: AlertEvent) -> int | None:
+    if event.schedule is not None:
+        return event.schedule.pk
+    return event.job.schedule_id if event.job is not None else None
+
+
 @contextlib.contextmanager
 def _never_failing(what: str, job: SyncJob) -> Iterator[None]:
     """An alert that cannot be recorded is logged; the job's own commit goes on regardless."""
@@ -166,7 +173,7 @@ def _failure_event(job: SyncJob) -> AlertEvent:
         "failed": job.failed_days,
         "success": job.success_days,
     }
-    with _site_language():
+    with site_language():
         if job.success_days == 0:
             kind = AlertKind.JOB_FAILED
             message = _(
@@ -189,7 +196,7 @@ def alert_recovery(job: SyncJob) -> Alert | None:
     incidents = list(Alert.objects.open_incidents().filter(scope=scope).select_for_update().order_by("pk"))
     if not incidents:
         return None
-    with _site_language():
+    with site_language():
         message = ngettext(
             "Recovered: job %(task_id)s (source %(source)s) succeeded; %(count)s open alert is closed",
             "Recovered: job %(task_id)s (source %(source)s) succeeded; %(count)s open alerts are closed",
@@ -209,7 +216,7 @@ def alert_job_recovered_by_reaper(job: SyncJob) -> None:
     threshold = get_settings().alert_stalled_recoveries
     if job.recoveries < threshold:
         return
-    with _never_failing("stalled", job), _site_language():
+    with _never_failing("stalled", job), site_language():
         message = _(
             "Job %(task_id)s (source %(source)s) is stalled: the reaper recovered it %(count)s times"
         ) % {"task_id": job.task_id, "source": job.source, "count": job.recoveries}
@@ -219,7 +226,7 @@ def alert_job_recovered_by_reaper(job: SyncJob) -> None:
 
 def alert_test_record() -> Alert:
     """A test alert through every configured channel (`batch_sync alerts test`)."""
-    with _site_language():
+    with site_language():
         message = _("Test alert from batchsync: if you read this, the channel works")
     event = AlertEvent(AlertKind.TEST, "test", f"test:{uuid.uuid4()}", message)
     alert = alert_record(event, to_cluster=False)

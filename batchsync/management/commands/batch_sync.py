@@ -26,6 +26,7 @@ from batchsync.exceptions import (
     SyncAlreadyRunning,
 )
 from batchsync.management import output
+from batchsync.management.alerts import alerts_action
 from batchsync.management.arguments import Arguments, OneLineErrorParser, add_subcommands, cli_language
 from batchsync.management.exit_status import (
     EXIT_BAD_ARGUMENTS,
@@ -381,6 +382,17 @@ class Command(BaseCommand):
         if not recovered:
             self.stdout.write("No stalled job: nothing to recover.")
         return EXIT_OK
+
+    def _action_alerts(self, args: Arguments) -> int:
+        """Freshness deadlines and due deliveries, a test alert, or the alerts (management/alerts.py)."""
+        assert args.alerts_action is not None  # required by the parser
+        return alerts_action(
+            args.alerts_action,
+            now=args.now,
+            limit=args.limit,
+            open_only=args.open_only,
+            write=self.stdout.write,
+        )
 
     def _action_cancel(self, args: Arguments) -> int:
         return self._control(args, "cancel")

@@ -1,9 +1,10 @@
 """Alerts: one row per event (job failed, stalled, deadline missed, recovered), and their deliveries.
 
 A problem event opens an incident (an alert with deliveries) unless its scope (a schedule, or
-a source for jobs started by hand) already has one of that kind open; then it is recorded,
-grouped into the open one, whose `occurrences` grows, and nothing is sent. The next
-successful run of the scope closes its incidents and sends one `recovered` alert.
+a source for jobs started by hand) already has one of its family open (job failed and failed
+days are one family); then it is recorded, grouped into the open one, whose `occurrences`
+grows, and nothing is sent. The next successful run of the scope closes its incidents and
+sends one `recovered` alert.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +33,16 @@ PROBLEM_KINDS = (
     AlertKind.JOB_STALLED,
     AlertKind.DEADLINE_MISSED,
 )
+
+
+# A job that loaded nothing and one that loaded some days but not all fail for the same
+# reasons night after night: one family, so one open incident groups both.
+FAILURE_KINDS = (AlertKind.JOB_FAILED, AlertKind.FAILED_DAYS)
+
+
+def incident_family(kind: str) -> list[str]:
+    """The kinds whose open incident groups an event of `kind`."""
+    return [str(k) for k in FAILURE_KINDS] if kind in FAILURE_KINDS else [kind]
 
 
 class AlertChannel(models.TextChoices):
@@ -120,9 +131,10 @@ class Alert(models.Model):
                 condition=Q(grouped_into__isnull=True) | Q(kind__in=PROBLEM_KINDS),
                 name="alert_only_problems_grouped",
             ),
-            # The database itself refuses a second open incident of one kind for one scope.
+            # The database itself refuses a second open incident of one family for one scope.
             models.UniqueConstraint(
-                fields=["scope", "kind"],
+                F("scope"),
+                Case(When(kind__in=FAILURE_KINDS, then=Value("failure")), default=F("kind")),
                 condition=Q(kind__in=PROBLEM_KINDS, grouped_into__isnull=True, resolved_at__isnull=True),
                 name="alert_one_open_incident",
             ),

@@ -22,7 +22,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from batchsync.alert_models import PROBLEM_KINDS, Alert, AlertChannel, AlertDelivery, AlertKind
+from batchsync.alert_models import (
+    PROBLEM_KINDS,
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertKind,
+    incident_family,
+)
 from batchsync.conf import get_settings
 from batchsync.dispatch import alert_dispatch
 from batchsync.logs import log_event
@@ -110,7 +117,7 @@ def _alert_record_once(event: AlertEvent, to_cluster: bool) -> Alert | None:
     if event.kind in PROBLEM_KINDS:
         incident = (
             Alert.objects.open_incidents()
-            .filter(scope=event.scope, kind=event.kind)
+            .filter(scope=event.scope, kind__in=incident_family(event.kind))
             .select_for_update()
             .first()
         )

@@ -42,6 +42,7 @@ from batchsync.models import LoadedDay, SyncJob, SyncJobStatus, SyncSchedule
 from batchsync.services.alerts import AlertEvent, alert_record
 from batchsync.sources.demo import demo_day_csv
 from tests.factories import SyncJobFactory
+from tests.faults import Process, qcluster, wait_until, worker_env
 
 SEP_29, SEP_30 = dt.date(2025, 9, 29), dt.date(2025, 9, 30)
 SECRET = "test-webhook-secret"
@@ -395,6 +396,82 @@ def test_a_missed_deadline_with_no_cluster_running_is_alerted_once_by_the_comman
     assert alert.occurrences == 2 and len(inbox.messages) == 1
 
 
+# --- as deployed: a real cluster, and the command in a process of its own --------------------
+
+
+def alerting_env(subprocess_env: dict[str, str], inbox_port: int, receiver: Receiver) -> dict[str, str]:
+    """A `manage.py` process's environment: this test database and both channels (docs/alerts.md)."""
+    return worker_env(
+        subprocess_env,
+        DJANGO_EMAIL_HOST="127.0.0.1",
+        DJANGO_EMAIL_PORT=str(inbox_port),
+        DJANGO_DEFAULT_FROM_EMAIL="batchsync@example.com",
+        BATCHSYNC_ALERT_EMAILS=",".join(ADDRESSES),
+        BATCHSYNC_ALERT_WEBHOOK_URL=receiver.url,
+        BATCHSYNC_ALERT_WEBHOOK_SECRET=SECRET,
+        BATCHSYNC_ALERT_RETRY_BACKOFF="0.05",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_on_the_cluster_a_failing_day_is_mailed_and_posted_once_by_the_clusters_task(
+    csv_dir: Path,
+    channels: dict[str, Any],
+    inbox: Inbox,
+    receiver: Receiver,
+    settings: Any,
+    subprocess_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    (csv_dir / f"{SEP_29:%Y%m%d}.csv").write_bytes(demo_day_csv(SEP_29))
+    env = alerting_env(subprocess_env, settings.EMAIL_PORT, receiver)
+    with qcluster(env, tmp_path / "cluster.log", workers=1) as cluster:
+        request = services.JobRequest(SEP_29, SEP_30, source="csv", source_options={"path": str(csv_dir)})
+        job = services.sync_job_create(request)  # handed to the cluster on commit
+        wait_until(lambda: len(inbox.messages) and len(receiver.requests), timeout=60, what="the alert")
+        wait_until(
+            lambda: not OrmQ.objects.exists() and AlertDelivery.objects.filter(status="sent").count() == 2,
+            timeout=30,
+            what="the queue to empty",
+        )
+        assert "event=alert_sent" in cluster.log()
+    job.refresh_from_db()
+    assert job.status == SyncJobStatus.FAILED
+    assert len(inbox.messages) == 1 and len(receiver.requests) == 1
+    (hook,) = receiver.requests
+    assert hook.signed_with(SECRET) and hook.json["job"]["task_id"] == job.task_id
+    assert hook.json["alert"]["kind"] == "failed_days" and hook.json["job"]["failed"] == 1
+    assert job.task_id in inbox.messages[0].get_content()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_with_no_cluster_the_check_command_in_its_own_process_sends_the_missed_deadline(
+    channels: dict[str, Any],
+    inbox: Inbox,
+    receiver: Receiver,
+    settings: Any,
+    subprocess_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    SyncSchedule.objects.create(
+        name="nightly", cron="0 18 * * 1-5", source="demo", freshness_deadline=dt.time(18, 30)
+    )
+    LoadedDay.objects.create(trade_date=SEP_30, source="demo", options_fingerprint="-", rows=1, checksum="-")
+    env = alerting_env(subprocess_env, settings.EMAIL_PORT, receiver)
+    check = Process(
+        ["batch_sync", "alerts", "check", "--now", "2025-10-09T18:31:00+08:00"], env, tmp_path / "check.log"
+    )
+    assert check.start().wait() == 0, check.log()
+    assert "missed, 2025-10-09 not loaded (newest 2025-09-30)" in check.log()
+    (mail,) = inbox.messages
+    (hook,) = receiver.requests
+    assert hook.signed_with(SECRET) and hook.json["alert"]["kind"] == "deadline_missed"
+    # The site's language (zh-hans by default) for the people it reaches.
+    assert "错过了数据新鲜度截止时间" in hook.json["alert"]["message"] and "nightly" in str(mail["Subject"])
+
+
 # --- stalled jobs, the records, the API, the admin, the command ------------------------------
 
 
@@ -409,7 +486,7 @@ def test_a_job_the_reaper_recovered_n_times_raises_one_stalled_alert(settings: A
     assert job.recoveries == 3
     (alert,) = Alert.objects.all()
     assert (alert.kind, alert.job_id, alert.occurrences) == (AlertKind.JOB_STALLED, job.pk, 1)
-    assert "recovered it 2 times" in alert.message
+    assert "回收器已恢复它 2 次" in alert.message  # the site's language, zh-hans by default
     assert not AlertDelivery.objects.exists()  # no channel configured: recorded, nothing to send
 
 

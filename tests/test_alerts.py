@@ -478,7 +478,7 @@ def test_with_no_cluster_the_check_command_in_its_own_process_sends_the_missed_d
 @pytest.mark.django_db(transaction=True)
 def test_a_job_the_reaper_recovered_n_times_raises_one_stalled_alert(settings: Any) -> None:
     settings.BATCHSYNC = {**settings.BATCHSYNC, "ALERT_STALLED_RECOVERIES": 2}
-    job = SyncJobFactory(status=SyncJobStatus.RUNNING, total_days=1)
+    job = SyncJobFactory.create(status=SyncJobStatus.RUNNING, total_days=1)
     for _ in range(3):
         SyncJob.objects.filter(pk=job.pk).update(lease_expires_at=None)
         services.sync_jobs_recover_stalled()

@@ -28,7 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils.module_loading import import_string
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
@@ -386,14 +386,19 @@ def test_a_missed_deadline_with_no_cluster_running_is_alerted_once_by_the_comman
     # Every minute after, and from several processes: the same day is alerted once.
     assert "alerted before" in check("2025-10-09T18:32:00+08:00")
     assert len(inbox.messages) == 1 and len(receiver.requests) == 1
-    # Loaded: met. The next trading day's miss is grouped into the open incident.
+    # Loaded: met, and the open miss is recovered (one alert). The next day's miss is new.
     LoadedDay.objects.create(
         trade_date=dt.date(2025, 10, 9), source="demo", options_fingerprint="-", rows=1, checksum="-"
     )
-    assert "met, 2025-10-09 loaded" in check("2025-10-09T19:00:00+08:00")
-    check("2025-10-10T18:31:00+08:00")
+    assert "met, 2025-10-09 loaded; recovered, alert #" in check("2025-10-09T19:00:00+08:00")
+    assert check("2025-10-09T19:01:00+08:00").count("recovered") == 0
     alert.refresh_from_db()
-    assert alert.occurrences == 2 and len(inbox.messages) == 1
+    assert alert.resolved_by is not None and alert.resolved_by.kind == AlertKind.RECOVERED
+    check("2025-10-10T18:31:00+08:00")
+    assert kinds_sent(inbox, receiver)[1] == ["deadline_missed", "recovered", "deadline_missed"]
+    assert "Recovered: schedule nightly is fresh again, 2025-10-09 is loaded from demo" in str(
+        inbox.messages[1]["Subject"]
+    )
 
 
 # --- as deployed: a real cluster, and the command in a process of its own --------------------
@@ -497,6 +502,34 @@ def test_an_event_is_recorded_once_and_the_database_refuses_a_second_open_incide
     assert first is not None and alert_record(event) is None
     with pytest.raises(IntegrityError), transaction.atomic():
         Alert.objects.create(kind=AlertKind.JOB_FAILED, scope="source:demo", event_key="other", message="x")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failures_recorded_at_once_by_many_connections_open_one_incident_and_group_the_rest() -> None:
+    """Each thread has its own database connection, like separate processes; all start together."""
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def record(n: int) -> None:
+        try:
+            start.wait()
+            kind = AlertKind.JOB_FAILED if n % 2 else AlertKind.FAILED_DAYS  # one family
+            alert_record(AlertEvent(kind, "source:demo", f"{kind}:job:{n}", f"failure {n}"))
+            alert_record(AlertEvent(kind, "source:demo", f"{kind}:job:{n}", f"failure {n}"))  # again
+        except BaseException as error:  # pragma: no cover (reported below)
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=record, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    (incident,) = Alert.objects.open_incidents()
+    assert incident.occurrences == 4 and Alert.objects.count() == 4
+    assert Alert.objects.filter(grouped_into=incident).count() == 3
 
 
 @pytest.mark.django_db(transaction=True)

@@ -112,7 +112,8 @@ def deadline_line(check: services.DeadlineCheck) -> str:
         alert = f"alert #{check.alert.pk}" if check.alert else "alerted before"
         return f"{head} missed, {check.expected} not loaded (newest {shown(check.loaded)}); {alert}"
     if check.state == "met":
-        return f"{head} met, {check.expected} loaded"
+        recovered = f"; recovered, alert #{check.alert.pk}" if check.alert else ""
+        return f"{head} met, {check.expected} loaded{recovered}"
     if check.state == "error":
         return f"{head} not checked: {check.error}"
     return f"{head} {'not a trading day' if check.state == 'not_trading' else 'not yet'}"

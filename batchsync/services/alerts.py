@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -209,8 +209,33 @@ def alert_recovery(job: SyncJob) -> Alert | None:
             "Recovered: job %(task_id)s (source %(source)s) succeeded; %(count)s open alerts are closed",
             len(incidents),
         ) % {"task_id": job.task_id, "source": job.source, "count": len(incidents)}
-    key = f"{AlertKind.RECOVERED}:{scope}:{incidents[0].pk}"
-    recovered = alert_record(AlertEvent(AlertKind.RECOVERED, scope, key, message, job.source, job))
+    return _incidents_close(incidents, AlertEvent(AlertKind.RECOVERED, scope, "", message, job.source, job))
+
+
+def alert_freshness_restored(schedule: SyncSchedule, loaded: dt.date) -> Alert | None:
+    """The deadline check found the schedule's latest day loaded: its open miss is recovered."""
+    scope = f"schedule:{schedule.pk}"
+    with transaction.atomic():
+        incidents = list(
+            Alert.objects.open_incidents()
+            .filter(scope=scope, kind=AlertKind.DEADLINE_MISSED)
+            .select_for_update()
+            .order_by("pk")
+        )
+        if not incidents:
+            return None
+        with site_language():
+            message = _(
+                "Recovered: schedule %(name)s is fresh again, %(loaded)s is loaded from %(source)s"
+            ) % {"name": schedule.name, "loaded": loaded.isoformat(), "source": schedule.source}
+        event = AlertEvent(AlertKind.RECOVERED, scope, "", message, schedule.source, schedule=schedule)
+        return _incidents_close(incidents, event)
+
+
+def _incidents_close(incidents: list[Alert], recovery: AlertEvent) -> Alert | None:
+    """Record one `recovered` alert (once: keyed by the first incident) and resolve the incidents."""
+    key = f"{AlertKind.RECOVERED}:{recovery.scope}:{incidents[0].pk}"
+    recovered = alert_record(replace(recovery, event_key=key))
     if recovered is not None:
         Alert.objects.filter(pk__in=[i.pk for i in incidents]).update(
             resolved_at=recovered.created_at, resolved_by=recovered

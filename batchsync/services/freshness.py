@@ -22,7 +22,7 @@ from batchsync.exceptions import BatchSyncError
 from batchsync.logs import log_event
 from batchsync.models import SyncSchedule
 from batchsync.services.alert_delivery import alert_deliveries_send_due
-from batchsync.services.alerts import AlertEvent, alert_record, site_language
+from batchsync.services.alerts import AlertEvent, alert_freshness_restored, alert_record, site_language
 from batchsync.services.latest import (
     exchange_timezone,
     latest_published_trading_day,
@@ -84,7 +84,8 @@ def _deadline_check(schedule: SyncSchedule, now: dt.datetime) -> DeadlineCheck:
     expected = latest_published_trading_day(schedule.source, now)
     loaded = newest_loaded_trading_day(schedule.source)
     if loaded is not None and loaded >= expected:
-        return DeadlineCheck(schedule, "met", expected, loaded)
+        restored = alert_freshness_restored(schedule, loaded)
+        return DeadlineCheck(schedule, "met", expected, loaded, restored)
     with site_language():
         message = _(
             "Schedule %(name)s missed its freshness deadline: %(expected)s was not loaded by "

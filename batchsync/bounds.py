@@ -51,6 +51,8 @@ class Bound:
 PARALLELISM = Bound("parallelism", 1, 64)
 # Queue order, higher first; well inside the database's smallint.
 PRIORITY = Bound("priority", -1000, 1000)
+# Trading days before the newest loaded one that a `--latest` run reloads (BATCHSYNC LATEST_LOOKBACK_DAYS).
+LOOKBACK_DAYS = Bound("lookback_days", 0, 250)
 # Jobs in one listing: `batch_sync list --limit`, and a page of the API (`page_size`).
 LIST_LIMIT = Bound("limit", 1, 500)
 PAGE_SIZE = replace(LIST_LIMIT, field="page_size")

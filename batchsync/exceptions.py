@@ -99,6 +99,10 @@ class SyncUpToDate(BatchSyncError):
     """`--latest` found nothing to load: a success for every caller, with this message."""
 
 
+class ScheduleNotFound(BatchSyncError):
+    """No sync schedule has this name."""
+
+
 class AlertDeliveryError(BatchSyncError):
     """A channel could not deliver an alert; `retryable` errors (timeouts, 5xx) are tried again."""
 

@@ -24,6 +24,12 @@ def sync_jobs_recover_stalled() -> int:
     return len(services.sync_jobs_recover_stalled())
 
 
+def sync_schedules_tick() -> str:
+    """Scheduled every minute (see migration 0012): start the sync schedules that are due."""
+    runs = services.sync_schedules_tick()
+    return ", ".join(f"{run.schedule.name}: {run.outcome}" for run in runs) or "no schedule due"
+
+
 def alert_deliver(alert_id: int) -> str:
     """Send an alert's deliveries (queued on commit by `dispatch.alert_dispatch`)."""
     deliveries = services.alert_deliver(alert_id)

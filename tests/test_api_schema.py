@@ -38,6 +38,14 @@ OPERATIONS = {
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/days"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
     ("get", "/api/v1/bars/adjusted"),
+    ("get", "/api/v1/sync-schedules"),
+    ("post", "/api/v1/sync-schedules"),
+    ("get", "/api/v1/sync-schedules/{name}"),
+    ("patch", "/api/v1/sync-schedules/{name}"),
+    ("delete", "/api/v1/sync-schedules/{name}"),
+    ("post", "/api/v1/sync-schedules/{name}/pause"),
+    ("post", "/api/v1/sync-schedules/{name}/resume"),
+    ("post", "/api/v1/sync-schedules/{name}/run-now"),
     ("get", "/api/v1/alerts"),
 }
 
@@ -147,7 +155,8 @@ def wsgi_app_in_test_transaction(environ: dict[str, Any], start_response: Any) -
 # One allowance: a start the schema calls well-formed may still be a 400, for rules across
 # fields and beyond JSON Schema (end_date after start_date and not after today, the range cap,
 # the options and the path the chosen source takes; for adjusted bars, end_date before
-# start_date); the 400 must still be documented.
+# start_date; for schedules, the cron expression, a taken name and the source's options); the
+# 400 must still be documented.
 CONFIG = SchemathesisConfig.from_dict(
     {
         "headers": {"Authorization": f"Token {API_TOKEN}"},
@@ -162,6 +171,10 @@ CONFIG = SchemathesisConfig.from_dict(
             {
                 "include-operation-id": "sync_batch_start",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "409", "429"]}},
+            },
+            {  # the same for a schedule's cron expression, name and source
+                "include-operation-id": ["sync_schedule_create", "sync_schedule_update"],
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "429"]}},
             },
             {  # the same for end_date before start_date
                 "include-operation-id": "bars_adjusted",

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from batchsync import dispatch, operations, selectors, services
 from batchsync.admin.forms import SyncJobStartForm
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError, InvalidJobRequest
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest, SyncUpToDate
 from batchsync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -108,6 +108,9 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             except InvalidJobRequest as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
                 job_request = None
+            except SyncUpToDate as done:
+                self.message_user(request, done.message, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:batchsync_syncjob_changelist"))
             if job_request is not None and "_preview" in request.POST:
                 plan = services.sync_days_plan(
                     job_request.start_date,

@@ -24,6 +24,17 @@ class SyncJobStartOutputSerializer(serializers.Serializer[Any]):
     )
 
 
+class SyncJobUpToDateOutputSerializer(serializers.Serializer[Any]):
+    """`data` of a `latest` start with nothing to load: no job was created."""
+
+    up_to_date = serializers.BooleanField(help_text=gettext_lazy("Always true: nothing was published since."))
+    message = serializers.CharField(
+        help_text=gettext_lazy(
+            "The newest loaded day and the time it was checked, in the request's language."
+        )
+    )
+
+
 class SyncDayPlanOutputSerializer(serializers.Serializer[Any]):
     date = serializers.DateField(help_text=gettext_lazy("The day."))
     action = serializers.ChoiceField(

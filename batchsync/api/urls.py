@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import alerts, bars, views
+from batchsync.api import alerts, bars, schedules, views
 
 
 class TaskIdConverter:
@@ -21,7 +21,17 @@ class TaskIdConverter:
 
 register_converter(TaskIdConverter, "taskid")
 
+
+class ScheduleNameConverter(TaskIdConverter):
+    """A schedule's name."""
+
+    regex = schedules.NAME_REGEX
+
+
+register_converter(ScheduleNameConverter, "schedule")
+
 BATCH = "v1/sync-status/sync/batch"
+SCHEDULES = "v1/sync-schedules"
 
 urlpatterns = [
     path(BATCH, views.SyncJobBatchApi.as_view(), name="sync-batch"),
@@ -35,6 +45,22 @@ urlpatterns = [
     path(f"{BATCH}/<taskid:task_id>/days", views.SyncJobDaysApi.as_view(), name="sync-batch-days"),
     path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
     path("v1/bars/adjusted", bars.AdjustedBarsApi.as_view(), name="bars-adjusted"),
+    # Sync schedules (docs/schedules.md).
+    path(SCHEDULES, schedules.SyncScheduleListApi.as_view(), name="sync-schedules"),
+    path(f"{SCHEDULES}/<schedule:name>", schedules.SyncScheduleDetailApi.as_view(), name="sync-schedule"),
+    path(
+        f"{SCHEDULES}/<schedule:name>/pause", schedules.sync_schedule_pause_view, name="sync-schedule-pause"
+    ),
+    path(
+        f"{SCHEDULES}/<schedule:name>/resume",
+        schedules.sync_schedule_resume_view,
+        name="sync-schedule-resume",
+    ),
+    path(
+        f"{SCHEDULES}/<schedule:name>/run-now",
+        schedules.sync_schedule_run_now_view,
+        name="sync-schedule-run-now",
+    ),
     path("v1/alerts", alerts.AlertListApi.as_view(), name="alerts"),
 ]
 # Mounted last by the project's urls: every other /api/... URL is a 404 in the envelope.

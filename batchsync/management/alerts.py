@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,19 +18,11 @@ from batchsync.management.output import shown, table
 ALERT_ACTIONS = ("check", "test", "list")
 
 
-def aware_datetime(value: str) -> dt.datetime:
-    """An ISO 8601 time with its UTC offset (2025-10-09T18:31:00+08:00)."""
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{value!r} needs a UTC offset, e.g. 2025-10-09T18:31:00+08:00")
-    return moment
-
-
 def add_alert_subcommands(
-    subcommands: Any, django_options: CommandParser, whole_number: Callable[[str], int]
+    subcommands: Any,
+    django_options: CommandParser,
+    whole_number: Callable[[str], int],
+    moment: Callable[[str], dt.datetime],
 ) -> None:
     """`alerts check [--now T]`, `alerts test`, `alerts list [--limit N] [--open]`."""
     alerts = subcommands.add_parser(
@@ -42,8 +33,8 @@ def add_alert_subcommands(
     alerts.add_argument("alerts_action", choices=ALERT_ACTIONS, help="check, test or list")
     alerts.add_argument(
         "--now",
-        type=aware_datetime,
-        help="check: as if it were this time (ISO 8601 with offset), to replay a day or to test",
+        type=moment,
+        help="check: as if it were this time (ISO; without an offset, in TIME_ZONE), to replay a day or test",
     )
     alerts.add_argument(
         "--limit",

@@ -10,6 +10,8 @@ One module per concern, each named for what it decides:
 - `completion`: when a job's run ends and which queued job gets the slot next;
 - `recovery`: the reaper, and ending the database sessions of lost workers;
 - `provenance`: which source, options and job loaded each day, and its checksum;
+- `latest`: the latest published and the newest loaded trading day, and the `--latest` range;
+- `schedules`: sync schedules, and the tick that starts the due ones;
 - `locks`: the start slot, job row locks and lease deadlines they all share;
 - `alerts`, `alert_delivery`, `freshness`: alerts recorded once and grouped, their
   deliveries, and the freshness deadlines of schedules (docs/alerts.md).
@@ -21,6 +23,12 @@ from batchsync.services.alert_delivery import alert_deliver, alert_deliveries_se
 from batchsync.services.alerts import alert_channels, alert_test_record
 from batchsync.services.completion import sync_job_finish_if_done
 from batchsync.services.freshness import AlertsCheck, DeadlineCheck, alerts_check
+from batchsync.services.latest import (
+    LatestRange,
+    latest_published_trading_day,
+    latest_range,
+    newest_loaded_trading_day,
+)
 from batchsync.services.lifecycle import (
     TRANSITIONS,
     sync_job_allowed_operations,
@@ -51,6 +59,21 @@ from batchsync.services.provenance import (
     source_options_fingerprint,
 )
 from batchsync.services.recovery import sync_days_fence_expired, sync_jobs_recover_stalled
+from batchsync.services.schedules import (
+    ScheduleRun,
+    ScheduleSpec,
+    cron_next,
+    cron_validate,
+    schedule_get,
+    schedule_spec_validate,
+    sync_schedule_create,
+    sync_schedule_delete,
+    sync_schedule_pause,
+    sync_schedule_resume,
+    sync_schedule_run_now,
+    sync_schedule_update,
+    sync_schedules_tick,
+)
 from batchsync.services.workers import (
     ClaimedDay,
     sync_day_claim,
@@ -75,14 +98,24 @@ __all__ = [
     "DeadlineCheck",
     "JobProgress",
     "JobRequest",
+    "LatestRange",
     "PlanSummary",
+    "ScheduleRun",
+    "ScheduleSpec",
     "alert_channels",
     "alert_deliver",
     "alert_deliveries_send_due",
     "alert_test_record",
     "alerts_check",
+    "cron_next",
+    "cron_validate",
+    "latest_published_trading_day",
+    "latest_range",
     "loaded_day_record",
+    "newest_loaded_trading_day",
     "other_source_note",
+    "schedule_get",
+    "schedule_spec_validate",
     "skip_reason_label",
     "source_options_fingerprint",
     "sync_day_claim",
@@ -109,6 +142,13 @@ __all__ = [
     "sync_jobs_recover_stalled",
     "sync_request_build",
     "sync_request_validate",
+    "sync_schedule_create",
+    "sync_schedule_delete",
+    "sync_schedule_pause",
+    "sync_schedule_resume",
+    "sync_schedule_run_now",
+    "sync_schedule_update",
+    "sync_schedules_tick",
     "sync_worker_heartbeat",
     "sync_workers_abort",
 ]

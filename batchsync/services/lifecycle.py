@@ -98,6 +98,7 @@ def sync_job_create(
                 priority=request.priority,
                 requested_by=request.requested_by,
                 retry_of=retry_of,
+                schedule_id=request.schedule_id,
                 total_days=len(plan),
                 # A pending job's lease is the deadline for a worker to pick it up (see the reaper).
                 lease_expires_at=None if busy else lease_until(timezone.now()),

@@ -24,6 +24,7 @@ from batchsync.exceptions import (
     InvalidJobRequest,
     InvalidTransition,
     SyncAlreadyRunning,
+    SyncUpToDate,
 )
 from batchsync.management import output
 from batchsync.management.alerts import alerts_action
@@ -35,6 +36,7 @@ from batchsync.management.exit_status import (
     job_exit_status,
 )
 from batchsync.management.printer import ProgressPrinter
+from batchsync.management.schedules import schedule_command
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 from batchsync.operations import OPERATIONS
 
@@ -55,12 +57,23 @@ OPTION_OF_FIELD = {
     "limit": "--limit",
     "force": "--force",
     "calendar": "BATCHSYNC_CALENDAR",
+    "latest": "--latest",
+    "lookback_days": "--lookback",
+    "cron": "--cron",
+    "name": "name",
+    "source_options": "--option",
+    "freshness_deadline": "--freshness-deadline",
 }
 
 
 def _days(count: int) -> str:
     """`1 day`, `2 days`: the command's own English lines."""
     return f"{count} day" if count == 1 else f"{count} days"
+
+
+def _tuning(args: Arguments) -> dict[str, Any]:
+    """The options `schedule add` shares with `run`, by the schedule's names."""
+    return {"lookback": args.lookback, "parallelism": args.parallelism, "priority": args.priority}
 
 
 def _same_range_and_source(job: SyncJob, request: services.JobRequest) -> bool:
@@ -117,6 +130,9 @@ class Command(BaseCommand):
         except InvalidJobRequest as error:
             option = OPTION_OF_FIELD.get(error.field, error.field)
             raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
+        except SyncUpToDate as done:
+            self.stdout.write(done.message)
+            code = EXIT_OK
         except SyncAlreadyRunning as error:
             message = selectors.sync_job_slot_holder_message(error.facts) if error.facts else error.message
             raise CommandError(message, returncode=EXIT_BAD_ARGUMENTS) from None
@@ -128,14 +144,13 @@ class Command(BaseCommand):
     # --- starting jobs -----------------------------------------------------------------
 
     def _request(self, args: Arguments) -> services.JobRequest:
-        for field, value in (("start_date", args.start), ("end_date", args.end)):
-            if value is None:  # argparse requires both; call_command(..., start=None) does not
-                raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
-        assert args.start is not None and args.end is not None
         # The command line, run by a local operator, may read any directory (confine_paths).
         return services.sync_request_build(
             start_date=args.start,
             end_date=args.end,
+            latest=args.latest,
+            lookback_days=args.lookback,
+            now=args.now,
             source=args.source,
             source_options=args.source_options(),
             path=args.path,
@@ -328,6 +343,11 @@ class Command(BaseCommand):
             self.stdout.write(line)
         return EXIT_OK
 
+    def _action_schedule(self, args: Arguments) -> int:
+        return schedule_command(
+            self, {**args.extra, "source": args.source, "path": args.path, **_tuning(args)}
+        )
+
     def _action_list(self, args: Arguments) -> int:
         for line in output.job_list_lines(
             selectors.sync_job_list_recent(bounds.LIST_LIMIT.check(args.limit))
@@ -385,12 +405,11 @@ class Command(BaseCommand):
 
     def _action_alerts(self, args: Arguments) -> int:
         """Freshness deadlines and due deliveries, a test alert, or the alerts (management/alerts.py)."""
-        assert args.alerts_action is not None  # required by the parser
         return alerts_action(
-            args.alerts_action,
+            args.extra["alerts_action"],
             now=args.now,
             limit=args.limit,
-            open_only=args.open_only,
+            open_only=bool(args.extra.get("open_only")),
             write=self.stdout.write,
         )
 

@@ -282,6 +282,27 @@ def test_a_failing_day_sends_one_email_and_one_signed_webhook_then_groups_then_r
     assert len(inbox.messages) == 2 and len(receiver.requests) == 2
 
 
+@pytest.mark.usefixtures("foreground")
+@pytest.mark.django_db(transaction=True)
+def test_a_schedules_failures_are_grouped_apart_from_jobs_started_by_hand(csv_dir: Path) -> None:
+    nightly = SyncSchedule.objects.create(name="nightly", cron="0 18 * * 1-5", source="csv")
+    (csv_dir / f"{SEP_29:%Y%m%d}.csv").write_bytes(demo_day_csv(SEP_29))
+    csv_run(csv_dir, SEP_29, SEP_30, schedule_id=nightly.pk)
+    csv_run(csv_dir, SEP_29, SEP_30, schedule_id=nightly.pk)
+    csv_run(csv_dir, SEP_29, SEP_30)  # by hand: the source's scope, not the schedule's
+    scheduled, by_hand = f"schedule:{nightly.pk}", "source:csv"
+    incidents = {alert.scope: alert for alert in Alert.objects.open_incidents()}
+    assert set(incidents) == {scheduled, by_hand}
+    assert (incidents[scheduled].occurrences, incidents[scheduled].schedule_id) == (2, nightly.pk)
+    assert incidents[by_hand].occurrences == 1
+
+    (csv_dir / f"{SEP_30:%Y%m%d}.csv").write_bytes(demo_day_csv(SEP_30))
+    csv_run(csv_dir, SEP_29, SEP_30, schedule_id=nightly.pk)
+    (recovered,) = Alert.objects.filter(kind=AlertKind.RECOVERED)
+    assert recovered.scope == scheduled
+    assert list(Alert.objects.open_incidents().values_list("scope", flat=True)) == [by_hand]
+
+
 # --- delivery: retries, timeouts, a failing channel ------------------------------------------
 
 

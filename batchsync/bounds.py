@@ -56,6 +56,10 @@ LOOKBACK_DAYS = Bound("lookback_days", 0, 250)
 # Jobs in one listing: `batch_sync list --limit`, and a page of the API (`page_size`).
 LIST_LIMIT = Bound("limit", 1, 500)
 PAGE_SIZE = replace(LIST_LIMIT, field="page_size")
+# Alert delivery (BATCHSYNC ALERT_*): retries of one delivery, and one attempt's timeout in
+# seconds, so that a delivery never takes more than minutes.
+ALERT_RETRIES = Bound("alert_retries", 0, 10)
+ALERT_TIMEOUT_MAX = 60.0
 
 
 def date_range_check(start_date: dt.date, end_date: dt.date, *, today: dt.date, max_days: int) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.conf import settings
 
-from batchsync.bounds import PARALLELISM
+from batchsync.backoff import doubling
+from batchsync.bounds import ALERT_RETRIES, ALERT_TIMEOUT_MAX, PARALLELISM
 
 
 def cpu_parallelism() -> int:
@@ -110,6 +111,12 @@ def publication_times_parse(value: str | Mapping[str, str]) -> dict[str, str]:
         return {str(name): str(time) for name, time in value.items()}
     pairs = (entry.partition("=")[::2] for entry in value.split(",") if entry.strip())
     return {name.strip(): time.strip() for name, time in pairs}
+
+
+def addresses_parse(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """E-mail addresses from a list, or from one comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _setting(default: Any, env: str, meaning: str, *, parse: Callable[[str], Any] | None = None) -> Any:
@@ -237,6 +244,41 @@ class BatchSyncSettings:
         "calls per minute to tushare shared by every worker of every machine (through PostgreSQL)",
     )
 
+    # Alerts (docs/alerts.md): where they go, how hard delivery tries, when a stall is one.
+    alert_emails: tuple[str, ...] = _setting(
+        (),
+        "BATCHSYNC_ALERT_EMAILS",
+        "addresses alerts are mailed to through Django's mail settings, comma-separated; unset: no mail",
+        parse=addresses_parse,
+    )
+    alert_webhook_url: str = _setting(
+        "", "BATCHSYNC_ALERT_WEBHOOK_URL", "URL alerts are POSTed to as signed JSON; unset: no webhook"
+    )
+    alert_webhook_secret: str = _setting(
+        "",
+        "BATCHSYNC_ALERT_WEBHOOK_SECRET",
+        "HMAC-SHA256 key of the webhook's `X-Batchsync-Signature` header; required with the URL",
+    )
+    alert_timeout_seconds: float = _setting(
+        10.0,
+        "BATCHSYNC_ALERT_TIMEOUT",
+        f"timeout of one delivery attempt (SMTP or webhook), in seconds, at most {ALERT_TIMEOUT_MAX:g}",
+    )
+    alert_retries: int = _setting(
+        3, "BATCHSYNC_ALERT_RETRIES", f"retries of a failed delivery, at most {ALERT_RETRIES.high}"
+    )
+    alert_retry_backoff_seconds: float = _setting(
+        2.0, "BATCHSYNC_ALERT_RETRY_BACKOFF", "first backoff of those retries, in seconds (doubling)"
+    )
+    alert_retry_backoff_max_seconds: float = _setting(
+        30.0, "BATCHSYNC_ALERT_RETRY_BACKOFF_MAX", "cap of the doubling delivery backoff, in seconds"
+    )
+    alert_stalled_recoveries: int = _setting(
+        3,
+        "BATCHSYNC_ALERT_STALLED_RECOVERIES",
+        "a job the reaper recovered this many times raises a `job_stalled` alert",
+    )
+
     @classmethod
     def from_django(cls) -> BatchSyncSettings:
         raw: dict[str, Any] = dict(getattr(settings, "BATCHSYNC", {}))
@@ -251,12 +293,37 @@ class BatchSyncSettings:
             values["file_roots"] = file_roots_parse(values["file_roots"])
         if "checks" in values:
             values["checks"] = data_checks_parse(values["checks"])
+        if "alert_emails" in values:
+            values["alert_emails"] = addresses_parse(values["alert_emails"])
         config = cls(**values)
+        config.alert_settings_check()
         if not PARALLELISM.low <= config.default_parallelism <= PARALLELISM.high:
             raise ValueError(
                 f"BATCHSYNC DEFAULT_PARALLELISM must be between {PARALLELISM.low} and {PARALLELISM.high}"
             )
         return config
+
+    def alert_settings_check(self) -> None:
+        """Refuse an unsigned webhook and unbounded deliveries (docs/alerts.md)."""
+        if self.alert_webhook_url and not self.alert_webhook_secret:
+            raise ValueError("BATCHSYNC ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET (the HMAC key)")
+        if self.alert_webhook_url and not self.alert_webhook_url.startswith(("http://", "https://")):
+            raise ValueError("BATCHSYNC ALERT_WEBHOOK_URL must be an http:// or https:// URL")
+        if not 0 < self.alert_timeout_seconds <= ALERT_TIMEOUT_MAX:
+            raise ValueError(f"BATCHSYNC ALERT_TIMEOUT must be above 0 and at most {ALERT_TIMEOUT_MAX:g}")
+        if not ALERT_RETRIES.low <= self.alert_retries <= ALERT_RETRIES.high:
+            raise ValueError(
+                f"BATCHSYNC ALERT_RETRIES must be between {ALERT_RETRIES.low} and {ALERT_RETRIES.high}"
+            )
+
+    @property
+    def alert_delivery_bound_seconds(self) -> float:
+        """The longest one delivery may take: every attempt's timeout plus the backoffs between."""
+        waits = sum(
+            doubling(self.alert_retry_backoff_seconds, retry, self.alert_retry_backoff_max_seconds)
+            for retry in range(1, self.alert_retries + 1)
+        )
+        return (self.alert_retries + 1) * self.alert_timeout_seconds + waits
 
 
 def environ_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -128,3 +128,11 @@ class SyncUpToDate(BatchSyncError):
 
 class ScheduleNotFound(BatchSyncError):
     """No sync schedule has this name."""
+
+
+class AlertDeliveryError(BatchSyncError):
+    """A channel could not deliver an alert; `retryable` errors (timeouts, 5xx) are tried again."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message)

@@ -515,6 +515,9 @@ class DailyBar(models.Model):
 
 
 # Re-exported, and so registered with the app when it loads its models.
+# Alerts and their deliveries (docs/alerts.md), registered with the app here.
+from batchsync.alert_models import Alert as Alert  # noqa: E402
+from batchsync.alert_models import AlertDelivery as AlertDelivery  # noqa: E402
 from batchsync.check_models import CheckSeverity as CheckSeverity  # noqa: E402
 from batchsync.check_models import DayFinding as DayFinding  # noqa: E402
 from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402

@@ -200,6 +200,15 @@ if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 
+# Outgoing mail (alerts by e-mail, docs/alerts.md): Django's mail settings, from the environment.
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _flag("DJANGO_EMAIL_USE_TLS")
+EMAIL_USE_SSL = _flag("DJANGO_EMAIL_USE_SSL")
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "batchsync@localhost")
+
 # Every BATCHSYNC setting, its default and its environment variable are defined once, in
 # batchsync/conf.py; here only the variables that are set (docs/configuration.md).
 BATCHSYNC = environ_overrides()

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from schemathesis.config import SchemathesisConfig
 
 from batchsync.models import SyncDayStatus, SyncJobStatus
+from batchsync.services import alert_test_record
 from tests.factories import SyncDayFactory, SyncErrorFactory, SyncJobFactory
 
 SEED_TASK_ID = "2025-10-01_2025-10-09_1697587200"
@@ -47,6 +48,7 @@ OPERATIONS = {
     ("post", "/api/v1/sync-schedules/{name}/pause"),
     ("post", "/api/v1/sync-schedules/{name}/resume"),
     ("post", "/api/v1/sync-schedules/{name}/run-now"),
+    ("get", "/api/v1/alerts"),
 }
 
 
@@ -121,6 +123,7 @@ def api_token(db: None, settings: Any) -> str:
     SyncDayFactory.create(
         job=SyncJobFactory.create(status=SyncJobStatus.PAUSED), status=SyncDayStatus.PENDING
     )
+    alert_test_record()  # an alert with pending deliveries, for GET /api/v1/alerts
     user = User.objects.create_superuser("schemathesis")
     key: str = Token.objects.create(user=user, key=API_TOKEN).key
     return key

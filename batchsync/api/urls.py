@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import bars, findings, schedules, verify, views
+from batchsync.api import alerts, bars, findings, schedules, verify, views
 
 
 class TaskIdConverter:
@@ -63,6 +63,7 @@ urlpatterns = [
         schedules.sync_schedule_run_now_view,
         name="sync-schedule-run-now",
     ),
+    path("v1/alerts", alerts.AlertListApi.as_view(), name="alerts"),
 ]
 # Mounted last by the project's urls: every other /api/... URL is a 404 in the envelope.
 not_found_urlpatterns = [re_path(r"^(?P<path>[\s\S]*)$", views.api_not_found)]

@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
+from batchsync.management.alerts import add_alert_subcommands
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
 from batchsync.management.schedules import SCHEDULE_OPTIONS, add_schedule_subcommands
 from batchsync.models import PriceAdjustment, Reprocess
@@ -287,3 +288,4 @@ def add_subcommands(parser: CommandParser, more: Sequence[SubcommandAdder] = ())
     for add_more in more:
         add_more(subcommands, django_options)
     add_schedule_subcommands(subcommands, [django_options], within)
+    add_alert_subcommands(subcommands, django_options, within(bounds.LIST_LIMIT), aware_datetime)

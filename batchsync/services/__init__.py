@@ -14,13 +14,18 @@ One module per concern, each named for what it decides:
 - `verify`: verify jobs, whose days are compared with what was loaded instead of loaded;
 - `latest`: the latest published and the newest loaded trading day, and the `--latest` range;
 - `schedules`: sync schedules, and the tick that starts the due ones;
-- `locks`: the start slot, job row locks and lease deadlines they all share.
+- `locks`: the start slot, job row locks and lease deadlines they all share;
+- `alerts`, `alert_delivery`, `freshness`: alerts recorded once and grouped, their
+  deliveries, and the freshness deadlines of schedules (docs/alerts.md).
 
 Callers use this package's surface (`from batchsync import services; services.sync_job_create`).
 """
 
+from batchsync.services.alert_delivery import alert_deliver, alert_deliveries_send_due
+from batchsync.services.alerts import alert_channels, alert_test_record
 from batchsync.services.completion import sync_job_finish_if_done
 from batchsync.services.findings import day_checks_enforce, day_findings_replace
+from batchsync.services.freshness import AlertsCheck, DeadlineCheck, alerts_check
 from batchsync.services.latest import (
     LatestRange,
     latest_published_trading_day,
@@ -89,16 +94,23 @@ from batchsync.services.workers import (
 
 __all__ = [
     "TRANSITIONS",
+    "AlertsCheck",
     "ClaimedDay",
     "DayOrigin",
     "DayPlan",
     "DayProvenance",
+    "DeadlineCheck",
     "JobProgress",
     "JobRequest",
     "LatestRange",
     "PlanSummary",
     "ScheduleRun",
     "ScheduleSpec",
+    "alert_channels",
+    "alert_deliver",
+    "alert_deliveries_send_due",
+    "alert_test_record",
+    "alerts_check",
     "cron_next",
     "cron_validate",
     "day_checks_enforce",

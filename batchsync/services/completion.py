@@ -19,6 +19,7 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
+from batchsync.services.alerts import alert_job_finished
 from batchsync.services.locks import job_lock, lease_until, slot_lock
 from batchsync.services.progress import progress_refresh
 
@@ -96,6 +97,7 @@ def sync_job_finish_if_done(job_id: int) -> SyncJob:
         job.lease_expires_at = None
         job.save()
         progress_refresh(job)
+        alert_job_finished(job)
         queue_advance()
     log_event(
         logger,

@@ -14,6 +14,7 @@ from batchsync.conf import get_settings
 from batchsync.dispatch import in_foreground, job_dispatch
 from batchsync.logs import log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
+from batchsync.services.alerts import alert_job_recovered_by_reaper
 from batchsync.services.completion import days_release_expired, sync_job_finish_if_done
 from batchsync.services.locks import lease_until
 
@@ -144,6 +145,7 @@ def sync_jobs_recover_stalled() -> list[SyncJob]:
             job.recoveries += 1
             job.lease_expires_at = lease_until(now)
             job.save(update_fields=["recoveries", "lease_expires_at"])
+            alert_job_recovered_by_reaper(job)
             if job.status == S.RUNNING:
                 job_dispatch(job, job.parallelism)
             log_event(
@@ -181,6 +183,7 @@ def sync_jobs_recover_stalled() -> list[SyncJob]:
             job.lease_expires_at = lease_until(now)
             job.recoveries += 1
             job.save(update_fields=["lease_expires_at", "recoveries"])
+            alert_job_recovered_by_reaper(job)
             job_dispatch(job, job.parallelism)
             log_event(
                 logger,

@@ -27,6 +27,7 @@ from batchsync.exceptions import (
     SyncUpToDate,
 )
 from batchsync.management import output
+from batchsync.management.alerts import alerts_action
 from batchsync.management.arguments import Arguments, OneLineErrorParser, add_subcommands, cli_language
 from batchsync.management.exit_status import (
     EXIT_BAD_ARGUMENTS,
@@ -406,6 +407,16 @@ class Command(BaseCommand):
         if not recovered:
             self.stdout.write("No stalled job: nothing to recover.")
         return EXIT_OK
+
+    def _action_alerts(self, args: Arguments) -> int:
+        """Freshness deadlines and due deliveries, a test alert, or the alerts (management/alerts.py)."""
+        return alerts_action(
+            args.extra["alerts_action"],
+            now=args.now,
+            limit=args.limit,
+            open_only=bool(args.extra.get("open_only")),
+            write=self.stdout.write,
+        )
 
     def _action_cancel(self, args: Arguments) -> int:
         return self._control(args, "cancel")

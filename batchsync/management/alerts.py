@@ -16,6 +16,8 @@ from batchsync.management.exit_status import EXIT_DAYS_FAILED, EXIT_OK
 from batchsync.management.output import shown, table
 
 ALERT_ACTIONS = ("check", "test", "list")
+# The options only `alerts` takes (`Arguments.extra`); --now and --limit are shared fields.
+ALERT_OPTIONS = ("alerts_action", "open_only")
 
 
 def add_alert_subcommands(

@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
-from batchsync.management.alerts import add_alert_subcommands
+from batchsync.management.alerts import ALERT_OPTIONS, add_alert_subcommands
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
 from batchsync.management.schedules import SCHEDULE_OPTIONS, add_schedule_subcommands
 from batchsync.models import PriceAdjustment, Reprocess
@@ -116,7 +116,7 @@ class Arguments:
     def from_options(cls, action: str, options: dict[str, Any]) -> Arguments:
         """The parsed options of `action`, without Django's own (verbosity, settings ...)."""
         names = {field.name for field in dataclasses.fields(cls)} - {"action", "extra"}
-        extra = {name: options[name] for name in SCHEDULE_OPTIONS if name in options}
+        extra = {name: options[name] for name in (*SCHEDULE_OPTIONS, *ALERT_OPTIONS) if name in options}
         return cls(action=action, extra=extra, **{name: options[name] for name in names if name in options})
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from batchsync import sessions
 from batchsync.conf import get_settings
+from batchsync.event_models import SyncJobEvent
 from batchsync.exceptions import JobNotFound
 from batchsync.models import (
     ACTIVE_STATUSES,
@@ -51,6 +52,10 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "current_date": job.current_date.isoformat() if job.current_date else None,
         "message": job.message,
         "progress_percent": job.progress_percent,
+        "days_to_load": job.days_to_load,
+        "days_loaded": job.days_loaded,
+        "load_percent": job.load_percent,
+        "load_summary": sync_job_load_summary(job),
         "start_time": _iso(job.started_at),
         "end_time": _iso(job.finished_at),
         "duration_seconds": job.duration_seconds,
@@ -71,6 +76,27 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "retry_of": job.retry_of.task_id if job.retry_of_id and job.retry_of else None,
         "lock_waits": [wait.as_dict() for wait in sync_job_lock_waits(job)],
     }
+
+
+def sync_job_load_summary(job: SyncJob) -> str:
+    """The progress headline: `loaded 11 of 4,681 to load · 2,621 skipped`, translated.
+
+    Days to load leave the skipped ones out (non-trading, already loaded): they are shown apart.
+    """
+    text = _("loaded %(loaded)s of %(to_load)s to load") % {
+        "loaded": f"{job.days_loaded:,}",
+        "to_load": f"{job.days_to_load:,}",
+    }
+    if job.failed_days:
+        text += " · " + _("%(failed)s failed") % {"failed": f"{job.failed_days:,}"}
+    if job.skipped_days:
+        text += " · " + _("%(skipped)s skipped") % {"skipped": f"{job.skipped_days:,}"}
+    return text
+
+
+def sync_job_events(job: SyncJob) -> list[SyncJobEvent]:
+    """The job's timeline, oldest first."""
+    return list(SyncJobEvent.objects.timeline(job.pk))
 
 
 def sync_job_lock_waits(job: SyncJob) -> list[sessions.LockWait]:

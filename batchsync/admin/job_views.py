@@ -40,6 +40,7 @@ from batchsync.models import (
 from batchsync.templatetags.batchsync_display import (
     DAY_STATE_CODES,
     DAY_STATE_LABELS,
+    DURATION_FORMATS,
     calendar_months,
     day_state,
     day_tooltip,
@@ -168,7 +169,8 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         # The buttons of the operations this user may apply; those the status allows now are shown.
         allowed = operations.operations_allowed(job, request.user)
         buttons = [
-            (op.name, op.label, op.name in allowed) for op in operations.operations_permitted(request.user)
+            (op.name, op.label_for(job), op.name in allowed)
+            for op in operations.operations_permitted(request.user)
         ]
         info = self.opts.app_label, self.opts.model_name
         live = {
@@ -184,6 +186,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "stateLabels": {key: str(label) for key, label in DAY_STATE_LABELS.items()},
             "stateCodes": {code: key for key, code in DAY_STATE_CODES.items()},
             "pollMs": 1000,
+            "durationFormats": {unit: str(text) for unit, text in DURATION_FORMATS.items()},
             # The same sentence as the page's own lock-wait note, for the live updates.
             "lockWaitText": _(
                 "%(date)s has waited %(seconds)s s for a lock held by another database session "
@@ -207,6 +210,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "day_numbers": range(1, 32),
             "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
             "operation_buttons": buttons,
+            "events": selectors.sync_job_events(job),
             "live": live,
             "has_view_permission": True,
             "media": self.media,
@@ -224,6 +228,8 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         job = self._job_or_404(request, object_id)
         if not action.permitted(request.user):
             raise PermissionDenied
+        if action.needs_confirmation and not request.POST.get("confirmed"):
+            return self._confirm_operation(request, job, action)
         target = job
         try:
             target = action.run(job, requested_by=request.user.get_username())
@@ -241,6 +247,24 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(self._job_url(target))
+
+    def _confirm_operation(
+        self, request: HttpRequest, job: SyncJob, action: operations.Operation
+    ) -> HttpResponse:
+        """Ask before an operation that stops work (cancel): the same POST again, confirmed."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Are you sure?"),
+            "subtitle": None,
+            "opts": self.opts,
+            "job": job,
+            "operation": action,
+            "question": str(action.confirm_question) % {"task_id": job.task_id},
+            "confirm_label": _("Yes, %(operation)s") % {"operation": action.label},
+            "load_summary": selectors.sync_job_load_summary(job),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/batchsync/syncjob/confirm_operation.html", context)
 
     def calendar_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """JSON for the live page: every day's state (one letter each), details of changed days, errors.

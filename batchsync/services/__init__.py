@@ -9,6 +9,7 @@ One module per concern, each named for what it decides:
 - `progress`: a job's counts, rows and ETA, recomputed after every day;
 - `completion`: when a job's run ends and which queued job gets the slot next;
 - `recovery`: the reaper, and ending the database sessions of lost workers;
+- `events`: a job's timeline (who did what, when), recorded by the others;
 - `provenance`: which source, options and job loaded each day, and its checksum;
 - `locks`: the start slot, job row locks and lease deadlines they all share.
 
@@ -16,8 +17,10 @@ Callers use this package's surface (`from batchsync import services; services.sy
 """
 
 from batchsync.services.completion import sync_job_finish_if_done
+from batchsync.services.events import job_event_record
 from batchsync.services.lifecycle import (
     TRANSITIONS,
+    status_sentence,
     sync_job_allowed_operations,
     sync_job_cancel,
     sync_job_check_transition,
@@ -69,10 +72,12 @@ __all__ = [
     "JobProgress",
     "JobRequest",
     "PlanSummary",
+    "job_event_record",
     "loaded_day_record",
     "other_source_note",
     "skip_reason_label",
     "source_options_fingerprint",
+    "status_sentence",
     "sync_day_claim",
     "sync_day_lock_for_commit",
     "sync_day_mark_succeeded",

@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from batchsync import services
+from batchsync import selectors, services
 from batchsync.models import SkipReason, SyncDay, SyncDayStatus, SyncJob
 
 register = template.Library()
@@ -51,18 +51,30 @@ def day_state(status: str, skip_reason: str) -> str:
     return str(status)
 
 
+# The units of a duration, translated (2分22秒); the live job page fills in the same formats.
+DURATION_FORMATS: dict[str, Any] = {
+    "seconds": gettext_lazy("%(seconds)ss"),
+    "minutes": gettext_lazy("%(minutes)sm %(seconds)ss"),
+    "hours": gettext_lazy("%(hours)sh %(minutes)sm %(seconds)ss"),
+}
+
+
 def format_duration(seconds: float | None) -> str:
-    """Seconds as `1h 02m 03s` / `2m 03s` / `3.2s`; empty when unknown."""
+    """Seconds as `1h 02m 03s` / `2m 03s` / `3.2s` (`2分03秒` in Chinese); empty when unknown."""
     if seconds is None:
         return ""
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return str(DURATION_FORMATS["seconds"]) % {"seconds": f"{seconds:.1f}"}
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s"
+        return str(DURATION_FORMATS["hours"]) % {
+            "hours": hours,
+            "minutes": f"{minutes:02d}",
+            "seconds": f"{secs:02d}",
+        }
+    return str(DURATION_FORMATS["minutes"]) % {"minutes": minutes, "seconds": f"{secs:02d}"}
 
 
 def format_local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -182,6 +194,12 @@ def duration_filter(seconds: float | None) -> str:
 def local_time_filter(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """`{{ job.started_at|local_time }}`: the server's local time, empty when unknown."""
     return format_local(value, fmt)
+
+
+@register.filter(name="load_summary")
+def load_summary_filter(job: SyncJob) -> str:
+    """`{{ job|load_summary }}`: `loaded 11 of 4,681 to load · 2,621 skipped` (see the selector)."""
+    return selectors.sync_job_load_summary(job)
 
 
 @register.simple_tag(name="job_status")

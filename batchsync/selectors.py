@@ -94,9 +94,9 @@ def sync_job_load_summary(job: SyncJob) -> str:
     return text
 
 
-def sync_job_events(job: SyncJob) -> list[SyncJobEvent]:
+def sync_job_events(job: SyncJob) -> QuerySet[SyncJobEvent]:
     """The job's timeline, oldest first."""
-    return list(SyncJobEvent.objects.timeline(job.pk))
+    return SyncJobEvent.objects.timeline(job.pk)
 
 
 def sync_job_lock_waits(job: SyncJob) -> list[sessions.LockWait]:

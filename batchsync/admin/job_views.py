@@ -210,7 +210,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "day_numbers": range(1, 32),
             "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
             "operation_buttons": buttons,
-            "events": selectors.sync_job_events(job),
+            "events": list(selectors.sync_job_events(job)),
             "live": live,
             "has_view_permission": True,
             "media": self.media,

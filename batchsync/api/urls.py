@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import bars, views
+from batchsync.api import bars, events, views
 
 
 class TaskIdConverter:
@@ -34,6 +34,7 @@ urlpatterns = [
     path(f"{BATCH}/<taskid:task_id>/retry", views.SyncJobRetryApi.as_view(), name="sync-batch-retry"),
     path(f"{BATCH}/<taskid:task_id>/days", views.SyncJobDaysApi.as_view(), name="sync-batch-days"),
     path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
+    path(f"{BATCH}/<taskid:task_id>/events", events.SyncJobEventsApi.as_view(), name="sync-batch-events"),
     path("v1/bars/adjusted", bars.AdjustedBarsApi.as_view(), name="bars-adjusted"),
 ]
 # Mounted last by the project's urls: every other /api/... URL is a 404 in the envelope.

@@ -93,14 +93,21 @@ def status_badge(status: str, label: str, *, element_id: str = "", field: str = 
 
 
 def progress_bar(
-    percent: float, status: str, *, large: bool = False, element_id: str = "", label_field: str = ""
+    percent: float,
+    status: str,
+    *,
+    large: bool = False,
+    element_id: str = "",
+    label_field: str = "",
+    title: str = "",
 ) -> SafeString:
     """A progress bar coloured by the job's status; `element_id`/`label_field` for the live pages."""
     return format_html(
-        '<div{} class="bs-progress{}" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
+        '<div{}{} class="bs-progress{}" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
         'aria-valuemax="100"><div class="bs-progress__bar bs-progress__bar--{}" style="width: {}%">'
         '</div><span class="bs-progress__label"{}>{}%</span></div>',
         _attribute("id", element_id),
+        _attribute("title", title),
         " bs-progress--large" if large else "",
         percent,
         status,
@@ -214,3 +221,14 @@ def job_progress_tag(
 ) -> SafeString:
     """`{% job_progress percent status large=True %}`: the progress bar."""
     return progress_bar(percent, status, large=large, element_id=element_id, label_field=label_field)
+
+
+@register.simple_tag(name="job_load_progress")
+def job_load_progress_tag(job: SyncJob) -> SafeString:
+    """`{% job_load_progress job %}`: days loaded of days to load, a bar and its headline (lists)."""
+    summary = selectors.sync_job_load_summary(job)
+    return format_html(
+        '{}<span class="bs-load__line">{}</span>',
+        progress_bar(job.load_percent, job.status, title=summary),
+        summary,
+    )

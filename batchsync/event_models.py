@@ -7,7 +7,6 @@ from typing import ClassVar
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -59,35 +58,3 @@ class SyncJobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} {self.kind} {self.actor}"
-
-    @property
-    def detail_text(self) -> str:
-        """The event's facts as the pages, the API and the command show them, translated."""
-        facts = self.detail
-        parts: list[str] = []
-        status = facts.get("status")
-        if status:
-            from batchsync.models import SyncJobStatus  # models imports this module
-
-            label = SyncJobStatus(status).label if status in SyncJobStatus.values else status
-            parts.append(gettext("now %(status)s") % {"status": label})
-        if "to_load" in facts and "loaded" in facts:
-            parts.append(
-                gettext("%(loaded)s of %(to_load)s days loaded")
-                % {"loaded": f"{facts['loaded']:,}", "to_load": f"{facts['to_load']:,}"}
-            )
-        elif "to_load" in facts:
-            parts.append(gettext("%(to_load)s days to load") % {"to_load": f"{facts['to_load']:,}"})
-        if facts.get("failed"):
-            parts.append(gettext("%(failed)s failed") % {"failed": f"{facts['failed']:,}"})
-        if facts.get("new_job"):
-            parts.append(gettext("new job %(task_id)s") % {"task_id": facts["new_job"]})
-        if facts.get("retry_of"):
-            parts.append(gettext("retry of %(task_id)s") % {"task_id": facts["retry_of"]})
-        if facts.get("days_released"):
-            parts.append(gettext("%(days)s days given back") % {"days": facts["days_released"]})
-        if facts.get("unclaimed"):
-            parts.append(gettext("no worker had picked it up"))
-        if facts.get("previous_worker"):
-            parts.append(gettext("previous worker %(worker)s") % {"worker": facts["previous_worker"]})
-        return "; ".join(parts)

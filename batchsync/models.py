@@ -211,7 +211,9 @@ class SyncJob(models.Model):
         }
         seconds = round(self.duration_seconds or 0)
         took = {"minutes": seconds // 60, "seconds": seconds % 60}
-        percent = f"{self.load_percent:.1f}"
+        # The seed's messages carry its `progress_percent` (its example pairs them); the honest
+        # figure, days loaded of days to load, is the pages' headline (`selectors.sync_job_load_summary`).
+        percent = f"{self.progress_percent:.1f}"
         status = self.status
         if status == SyncJobStatus.PENDING and self.started_at is not None:
             return ngettext(

@@ -99,6 +99,36 @@ def sync_job_events(job: SyncJob) -> QuerySet[SyncJobEvent]:
     return SyncJobEvent.objects.timeline(job.pk)
 
 
+def sync_job_event_text(event: SyncJobEvent) -> str:
+    """An event's facts as the pages, the API and the command show them, translated."""
+    facts = event.detail
+    parts: list[str] = []
+    status = facts.get("status")
+    if status:
+        label = SyncJobStatus(status).label if status in SyncJobStatus.values else status
+        parts.append(_("now %(status)s") % {"status": label})
+    if "to_load" in facts and "loaded" in facts:
+        parts.append(
+            _("%(loaded)s of %(to_load)s days loaded")
+            % {"loaded": f"{facts['loaded']:,}", "to_load": f"{facts['to_load']:,}"}
+        )
+    elif "to_load" in facts:
+        parts.append(_("%(to_load)s days to load") % {"to_load": f"{facts['to_load']:,}"})
+    if facts.get("failed"):
+        parts.append(_("%(failed)s failed") % {"failed": f"{facts['failed']:,}"})
+    if facts.get("new_job"):
+        parts.append(_("new job %(task_id)s") % {"task_id": facts["new_job"]})
+    if facts.get("retry_of"):
+        parts.append(_("retry of %(task_id)s") % {"task_id": facts["retry_of"]})
+    if facts.get("days_released"):
+        parts.append(_("%(days)s days given back") % {"days": facts["days_released"]})
+    if facts.get("unclaimed"):
+        parts.append(_("no worker had picked it up"))
+    if facts.get("previous_worker"):
+        parts.append(_("previous worker %(worker)s") % {"worker": facts["previous_worker"]})
+    return "; ".join(parts)
+
+
 def sync_job_lock_waits(job: SyncJob) -> list[sessions.LockWait]:
     """The job's days waiting on another session's lock (only a working job has any)."""
     return sessions.sync_job_lock_waits(job.pk) if job.status in WORKING_STATUSES else []

@@ -147,13 +147,8 @@ def test_job_messages_read_as_in_the_seed() -> None:
         started_at=started,
         active_seconds=930,
     )
-    # The percent in the message is days loaded of days to load (skipped days apart).
     running = SyncJob(
-        status=SyncJobStatus.RUNNING,
-        total_days=10,
-        processed_days=3,
-        success_days=3,
-        current_date=dt.date(2025, 10, 3),
+        status=SyncJobStatus.RUNNING, total_days=10, processed_days=3, current_date=dt.date(2025, 10, 3)
     )
     assert finished.message == "批量同步完成: 成功7, 失败0, 跳过3, 耗时15分30秒"
     assert running.message == "正在同步 2025-10-03... (30.0%)"

@@ -14,7 +14,7 @@ from batchsync import selectors
 from batchsync.api import serializers as s
 from batchsync.api.envelopes import _page, _success_envelope
 from batchsync.api.views import QUERY, READ_ERRORS, TAG, TASK_ID, SyncApiView, _query
-from batchsync.event_models import SyncJobEventKind
+from batchsync.event_models import SyncJobEvent, SyncJobEventKind
 
 
 class SyncJobEventOutputSerializer(serializers.Serializer[Any]):
@@ -37,9 +37,12 @@ class SyncJobEventOutputSerializer(serializers.Serializer[Any]):
     detail = serializers.DictField(  # type: ignore[assignment]
         help_text=gettext_lazy("Its facts: the status it led to, days, the new job of a retry, ...")
     )
-    text = serializers.CharField(
-        source="detail_text", help_text=gettext_lazy("Those facts as a sentence, in the request's language.")
+    text = serializers.SerializerMethodField(
+        help_text=gettext_lazy("Those facts as a sentence, in the request's language.")
     )
+
+    def get_text(self, event: SyncJobEvent) -> str:
+        return selectors.sync_job_event_text(event)
 
 
 SyncJobEventPageEnvelopeSerializer = _success_envelope(

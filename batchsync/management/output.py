@@ -88,7 +88,8 @@ def job_event_lines(job: SyncJob) -> list[str]:
     for event in events:
         when = timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S")
         who = f" by {event.actor}" if event.actor else ""
-        facts = f" ({event.detail_text})" if event.detail_text else ""
+        text = selectors.sync_job_event_text(event)
+        facts = f" ({text})" if text else ""
         lines.append(f"  {when}  {event.get_kind_display()}{who}{facts}")
     return lines
 

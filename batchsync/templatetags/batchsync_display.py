@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from batchsync import selectors, services
-from batchsync.models import SkipReason, SyncDay, SyncDayStatus, SyncJob
+from batchsync.models import SkipReason, SyncDay, SyncDayStatus, SyncJob, SyncJobEvent
 
 register = template.Library()
 
@@ -207,6 +207,12 @@ def local_time_filter(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S")
 def load_summary_filter(job: SyncJob) -> str:
     """`{{ job|load_summary }}`: `loaded 11 of 4,681 to load · 2,621 skipped` (see the selector)."""
     return selectors.sync_job_load_summary(job)
+
+
+@register.filter(name="event_text")
+def event_text_filter(event: SyncJobEvent) -> str:
+    """`{{ event|event_text }}`: a timeline event's facts, translated (see the selector)."""
+    return selectors.sync_job_event_text(event)
 
 
 @register.simple_tag(name="job_status")

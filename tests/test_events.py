@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -97,7 +98,7 @@ def test_the_reaper_records_a_recovery_after_a_dead_worker() -> None:
 
 
 @pytest.mark.django_db
-def test_admin_api_and_command_record_their_actor(admin_client: Client, admin_user: object) -> None:
+def test_admin_api_and_command_record_their_actor(admin_client: Client, admin_user: User) -> None:
     job = create_job()
     response = admin_client.post(
         reverse("admin:batchsync_syncjob_control", args=[job.pk, "pause"]), follow=True
@@ -111,7 +112,7 @@ def test_admin_api_and_command_record_their_actor(admin_client: Client, admin_us
 
 
 @pytest.mark.django_db
-def test_the_api_serves_the_timeline(admin_user: object) -> None:
+def test_the_api_serves_the_timeline(admin_user: User) -> None:
     job = create_job()
     services.sync_job_pause(job, requested_by="bob")
     api = APIClient()

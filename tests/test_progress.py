@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -105,7 +106,7 @@ def test_after_resume_the_message_says_resumed_and_how_many_days_are_left() -> N
 
 
 @pytest.mark.django_db
-def test_the_api_adds_the_loaded_figures_beside_the_seeds_progress_percent(admin_user: object) -> None:
+def test_the_api_adds_the_loaded_figures_beside_the_seeds_progress_percent(admin_user: User) -> None:
     job = paused_20_year_job()
     client = APIClient()
     client.force_authenticate(admin_user)

@@ -24,7 +24,7 @@ class SyncJobEventOutputSerializer(serializers.Serializer[Any]):
         choices=SyncJobEventKind.choices,
         help_text=gettext_lazy("What happened: created, queued, started, paused, resumed, cancelled, ..."),
     )
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]
         source="get_kind_display", help_text=gettext_lazy("The event, in the request's language.")
     )
     actor = serializers.CharField(
@@ -34,7 +34,7 @@ class SyncJobEventOutputSerializer(serializers.Serializer[Any]):
         ),
     )
     time = serializers.DateTimeField(source="created_at", help_text=gettext_lazy("When (ISO 8601)."))
-    detail = serializers.DictField(  # type: ignore[assignment]
+    detail = serializers.DictField(
         help_text=gettext_lazy("Its facts: the status it led to, days, the new job of a retry, ...")
     )
     text = serializers.SerializerMethodField(

@@ -36,6 +36,7 @@ OPERATIONS = {
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/retry"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/days"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
+    ("get", "/api/v1/sync-status/sync/batch/{task_id}/events"),
     ("get", "/api/v1/bars/adjusted"),
 }
 

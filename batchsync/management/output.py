@@ -35,7 +35,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric: Seq
 
 def job_list_lines(jobs: Iterable[SyncJob]) -> list[str]:
     """`batch_sync list`: one row per job under a header."""
-    headers = ("task id", "status", "range", "days", "loaded", "to load", "failed", "skipped", "progress")
+    headers = ("task id", "status", "range", "days", "loaded", "to_load", "failed", "skipped", "progress")
     rows = [
         (
             job.task_id,

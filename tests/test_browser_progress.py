@@ -159,7 +159,7 @@ def test_the_timeline_says_who_did_what_and_cancel_asks_first(
         source_options={},
         requested_by="operator",
     )
-    with dispatch.handoff(foreground=True):  # no cluster: the job waits, paused
+    with dispatch.handoff(foreground=True):  # no cluster: the job waits
         job = services.sync_job_create(request)
         services.sync_job_pause(job, requested_by="bob")
     page.goto(f"/admin/batchsync/syncjob/{job.pk}/change/")
@@ -168,6 +168,13 @@ def test_the_timeline_says_who_did_what_and_cancel_asks_first(
     expect(events.nth(0)).to_have_attribute("data-event", "created")
     expect(events.nth(1)).to_contain_text(words["paused_by"])
     fits(page, "#bs-timeline .bs-timeline__event >> nth=1", width)
+    # Someone else resumes it (the API, the command): the open page's timeline shows it, no reload.
+    page.evaluate("window.__bsSamePage = true")
+    with dispatch.handoff(foreground=True):
+        services.sync_job_resume(job, requested_by="carol")
+    expect(events).to_have_count(3, timeout=10_000)
+    expect(events.nth(2)).to_have_attribute("data-event", "resumed")
+    assert page.evaluate("window.__bsSamePage") is True
 
     page.click("#bs-op-cancel")
     expect(page.locator("#bs-confirm-question")).to_contain_text(job.task_id)
@@ -176,16 +183,16 @@ def test_the_timeline_says_who_did_what_and_cancel_asks_first(
     expect(page.locator("#bs-confirm-no")).to_have_text(words["keep"])
     page.click("#bs-confirm-no")
     page.wait_for_url(f"**/admin/batchsync/syncjob/{job.pk}/change/")
-    assert SyncJob.objects.get(pk=job.pk).status == SyncJobStatus.PAUSED
+    assert SyncJob.objects.get(pk=job.pk).status == SyncJobStatus.PENDING
 
     page.click("#bs-op-cancel")
     expect(page.locator("#bs-confirm-yes")).to_have_text(words["confirm_yes"])
     page.click("#bs-confirm-yes")
     page.wait_for_url(f"**/admin/batchsync/syncjob/{job.pk}/change/")
     expect(page.locator("#bs-status")).to_have_text(words["cancelled"])
-    expect(events).to_have_count(3)
-    expect(events.nth(2)).to_have_attribute("data-event", "cancelled")
-    expect(events.nth(2).locator(".bs-timeline__actor")).to_contain_text("operator")
+    expect(events).to_have_count(4)
+    expect(events.nth(3)).to_have_attribute("data-event", "cancelled")
+    expect(events.nth(3).locator(".bs-timeline__actor")).to_contain_text("operator")
     page.locator("#bs-timeline").scroll_into_view_if_needed()
     shoot(page, screenshot_dir, "timeline", language, width)
 

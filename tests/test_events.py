@@ -170,3 +170,21 @@ def test_cancel_on_the_page_asks_first_and_cancels_only_when_confirmed(admin_cli
     other = SyncJobFactory.create(status=SyncJobStatus.PAUSED)
     resumed = admin_client.post(reverse("admin:batchsync_syncjob_control", args=[other.pk, "resume"]))
     assert resumed.status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_timeline_fragment_polls_while_the_job_lives_and_stops_once_it_finished(
+    admin_client: Client,
+) -> None:
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    job = create_job()
+    url = reverse("admin:batchsync_syncjob_timeline", args=[job.pk])
+    live = admin_client.get(url).content.decode()
+    assert live.lstrip().startswith('<section class="bs-panel" id="bs-timeline" hx-get="')
+    assert f'hx-get="{url}"' in live and 'data-event="created"' in live
+    services.sync_job_cancel(job, requested_by="bob")
+    finished = admin_client.get(url).content.decode()
+    assert "hx-get" not in finished and 'data-event="cancelled"' in finished and "by bob" in finished
+    page = admin_client.get(reverse("admin:batchsync_syncjob_change", args=[job.pk])).content.decode()
+    assert "/static/batchsync/vendor/htmx-2.0.11.min.js" in page
+    assert admin_client.get(reverse("admin:batchsync_syncjob_timeline", args=[987654])).status_code == 404

@@ -83,6 +83,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 name="{}_{}_control".format(*info),
             ),
             path("<path:object_id>/calendar/", wrap(self.calendar_view), name="{}_{}_calendar".format(*info)),
+            path("<path:object_id>/timeline/", wrap(self.timeline_view), name="{}_{}_timeline".format(*info)),
             *super().get_urls(),
         ]
 
@@ -265,6 +266,14 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "has_view_permission": True,
         }
         return TemplateResponse(request, "admin/batchsync/syncjob/confirm_operation.html", context)
+
+    def timeline_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The job page's timeline panel as an HTML fragment (htmx swaps it in while the job lives)."""
+        job = self._job_or_404(request, object_id)
+        if not self.has_view_or_change_permission(request, job):
+            raise PermissionDenied
+        context = {"job": job, "events": list(selectors.sync_job_events(job))}
+        return TemplateResponse(request, "admin/batchsync/syncjob/_timeline_events.html", context)
 
     def calendar_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """JSON for the live page: every day's state (one letter each), details of changed days, errors.

@@ -199,9 +199,31 @@ class SyncJob(models.Model):
 
     @property
     def progress_percent(self) -> float:
+        """The seed's figure: processed (skipped included) of all days; kept for its clients."""
         if not self.total_days:
             return 0.0
         return round(100.0 * self.processed_days / self.total_days, 1)
+
+    @property
+    def days_to_load(self) -> int:
+        """Days the job loads: every day of its range but the skipped ones."""
+        return self.total_days - self.skipped_days
+
+    @property
+    def days_loaded(self) -> int:
+        return self.success_days
+
+    @property
+    def days_left(self) -> int:
+        """Days not yet tried in this run (neither loaded, failed nor skipped)."""
+        return self.total_days - self.processed_days
+
+    @property
+    def load_percent(self) -> float:
+        """The honest headline: days loaded of days to load, in percent (100 when none to load)."""
+        if not self.days_to_load:
+            return 100.0 if self.is_finished else 0.0
+        return round(100.0 * self.days_loaded / self.days_to_load, 1)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -227,11 +249,19 @@ class SyncJob(models.Model):
         }
         seconds = round(self.duration_seconds or 0)
         took = {"minutes": seconds // 60, "seconds": seconds % 60}
+        # The seed's messages carry its `progress_percent` (its example pairs them); the honest
+        # figure, days loaded of days to load, is the pages' headline (`selectors.sync_job_load_summary`).
         percent = f"{self.progress_percent:.1f}"
         status = self.status
         S = SyncJobStatus
         if self.kind == SyncJobKind.VERIFY and status in (S.PENDING, S.RUNNING, *FINISHED_STATUSES):
             return self._verify_message(counts, took, percent)
+        if status == SyncJobStatus.PENDING and self.started_at is not None:
+            return ngettext(
+                "Batch sync job resumed; %(days)s day left to load",
+                "Batch sync job resumed; %(days)s days left to load",
+                self.days_left,
+            ) % {"days": self.days_left}
         if status == SyncJobStatus.PENDING:
             return ngettext(
                 "Batch sync job started; %(days)s day to sync",
@@ -250,7 +280,10 @@ class SyncJob(models.Model):
         if status == SyncJobStatus.PAUSING:
             return gettext("Pausing after the current day... (%(percent)s%%)") % {"percent": percent}
         if status == SyncJobStatus.PAUSED:
-            return gettext("Paused at %(percent)s%%; resume to continue") % {"percent": percent}
+            return gettext("Paused with %(loaded)s of %(to_load)s days loaded; resume to continue") % {
+                "loaded": self.days_loaded,
+                "to_load": self.days_to_load,
+            }
         if status == SyncJobStatus.CANCELLING:
             return gettext("Cancelling after the current day... (%(percent)s%%)") % {"percent": percent}
         if status == SyncJobStatus.CANCELLED:
@@ -514,11 +547,12 @@ class DailyBar(models.Model):
         return f"{self.trade_date} {self.ts_code}"
 
 
-# Re-exported, and so registered with the app when it loads its models.
-# Alerts and their deliveries (docs/alerts.md), registered with the app here.
+# Re-exported, and so registered with the app when it loads its models (kept apart: models.py is long).
 from batchsync.alert_models import Alert as Alert  # noqa: E402
 from batchsync.alert_models import AlertDelivery as AlertDelivery  # noqa: E402
 from batchsync.check_models import CheckSeverity as CheckSeverity  # noqa: E402
 from batchsync.check_models import DayFinding as DayFinding  # noqa: E402
+from batchsync.event_models import SyncJobEvent as SyncJobEvent  # noqa: E402
+from batchsync.event_models import SyncJobEventKind as SyncJobEventKind  # noqa: E402
 from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402
 from batchsync.schedule_models import SyncSchedule as SyncSchedule  # noqa: E402

@@ -236,7 +236,7 @@ def sync_job_run(
             if stop is not None and stop.is_set() and not cancel_requested:
                 cancel_requested = True
                 with contextlib.suppress(InvalidTransition):  # another worker finished it already
-                    services.sync_job_cancel(job)
+                    services.sync_job_cancel(job, requested_by="cli")  # the command's Ctrl-C
             # At least one day per run, even past the deadline: a slice shorter than the time
             # to join would otherwise hand the job on forever without loading anything.
             if deadline is not None and claimed_any and time.monotonic() >= deadline:

@@ -107,6 +107,8 @@ LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "batchsync" / "locale"]
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
+# ISO dates and times in the admin's lists and pages too (the locales' own read "Nov. 29, 2026").
+FORMAT_MODULE_PATH = ["syncproject.formats"]
 USE_TZ = True
 
 # Static files are served by whitenoise, from STATIC_ROOT once `collectstatic` has filled it

@@ -37,6 +37,7 @@ OPERATIONS = {
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/retry"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/days"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
+    ("get", "/api/v1/sync-status/sync/batch/{task_id}/events"),
     ("get", "/api/v1/bars/adjusted"),
     ("get", "/api/v1/findings"),
     ("post", "/api/v1/sync-status/verify/batch"),

@@ -40,6 +40,7 @@ from batchsync.models import (
 from batchsync.templatetags.batchsync_display import (
     DAY_STATE_CODES,
     DAY_STATE_LABELS,
+    DURATION_FORMATS,
     calendar_months,
     day_state,
     day_tooltip,
@@ -82,6 +83,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 name="{}_{}_control".format(*info),
             ),
             path("<path:object_id>/calendar/", wrap(self.calendar_view), name="{}_{}_calendar".format(*info)),
+            path("<path:object_id>/timeline/", wrap(self.timeline_view), name="{}_{}_timeline".format(*info)),
             *super().get_urls(),
         ]
 
@@ -171,7 +173,8 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         # The buttons of the operations this user may apply; those the status allows now are shown.
         allowed = operations.operations_allowed(job, request.user)
         buttons = [
-            (op.name, op.label, op.name in allowed) for op in operations.operations_permitted(request.user)
+            (op.name, op.label_for(job), op.name in allowed)
+            for op in operations.operations_permitted(request.user)
         ]
         info = self.opts.app_label, self.opts.model_name
         live = {
@@ -187,6 +190,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "stateLabels": {key: str(label) for key, label in DAY_STATE_LABELS.items()},
             "stateCodes": {code: key for key, code in DAY_STATE_CODES.items()},
             "pollMs": 1000,
+            "durationFormats": {unit: str(text) for unit, text in DURATION_FORMATS.items()},
             # The same sentence as the page's own lock-wait note, for the live updates.
             "lockWaitText": _(
                 "%(date)s has waited %(seconds)s s for a lock held by another database session "
@@ -211,6 +215,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "day_numbers": range(1, 32),
             "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
             "operation_buttons": buttons,
+            "events": list(selectors.sync_job_events(job)),
             "live": live,
             "has_view_permission": True,
             "media": self.media,
@@ -228,6 +233,8 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         job = self._job_or_404(request, object_id)
         if not action.permitted(request.user):
             raise PermissionDenied
+        if action.needs_confirmation and not request.POST.get("confirmed"):
+            return self._confirm_operation(request, job, action)
         target = job
         try:
             target = action.run(job, requested_by=request.user.get_username())
@@ -245,6 +252,32 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(self._job_url(target))
+
+    def _confirm_operation(
+        self, request: HttpRequest, job: SyncJob, action: operations.Operation
+    ) -> HttpResponse:
+        """Ask before an operation that stops work (cancel): the same POST again, confirmed."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Are you sure?"),
+            "subtitle": None,
+            "opts": self.opts,
+            "job": job,
+            "operation": action,
+            "question": str(action.confirm_question) % {"task_id": job.task_id},
+            "confirm_label": _("Yes, %(operation)s") % {"operation": action.label},
+            "load_summary": selectors.sync_job_load_summary(job),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/batchsync/syncjob/confirm_operation.html", context)
+
+    def timeline_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The job page's timeline panel as an HTML fragment (htmx swaps it in while the job lives)."""
+        job = self._job_or_404(request, object_id)
+        if not self.has_view_or_change_permission(request, job):
+            raise PermissionDenied
+        context = {"job": job, "events": list(selectors.sync_job_events(job))}
+        return TemplateResponse(request, "admin/batchsync/syncjob/_timeline_events.html", context)
 
     def calendar_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """JSON for the live page: every day's state (one letter each), details of changed days, errors.

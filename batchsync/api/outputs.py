@@ -124,7 +124,22 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
         help_text=gettext_lazy("The seed's one-line status, in the request's language.")
     )
     progress_percent = serializers.FloatField(
-        help_text=gettext_lazy("current / total in percent, 1 decimal.")
+        help_text=gettext_lazy(
+            "The seed's figure: current / total in percent, 1 decimal (skipped days count as done: "
+            "see load_percent)."
+        )
+    )
+    days_to_load = serializers.IntegerField(
+        help_text=gettext_lazy("Days the job loads: total minus skipped (non-trading, already loaded).")
+    )
+    days_loaded = serializers.IntegerField(help_text=gettext_lazy("Of those, days loaded so far."))
+    load_percent = serializers.FloatField(
+        help_text=gettext_lazy("days_loaded / days_to_load in percent, 1 decimal: the honest progress.")
+    )
+    load_summary = serializers.CharField(
+        help_text=gettext_lazy(
+            "The headline, in the request's language: loaded N of M to load, failed and skipped apart."
+        )
     )
     start_time = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When the job first ran."))
     end_time = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When it finished."))

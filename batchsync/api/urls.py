@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import alerts, bars, findings, schedules, verify, views
+from batchsync.api import alerts, bars, events, findings, schedules, verify, views
 
 
 class TaskIdConverter:
@@ -44,6 +44,7 @@ urlpatterns = [
     path(f"{BATCH}/<taskid:task_id>/retry", views.SyncJobRetryApi.as_view(), name="sync-batch-retry"),
     path(f"{BATCH}/<taskid:task_id>/days", views.SyncJobDaysApi.as_view(), name="sync-batch-days"),
     path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
+    path(f"{BATCH}/<taskid:task_id>/events", events.SyncJobEventsApi.as_view(), name="sync-batch-events"),
     path("v1/bars/adjusted", bars.AdjustedBarsApi.as_view(), name="bars-adjusted"),
     path("v1/sync-status/verify/batch", verify.VerifyJobBatchApi.as_view(), name="verify-batch"),
     path("v1/findings", findings.DayFindingListApi.as_view(), name="findings"),

@@ -272,7 +272,7 @@ def add_subcommands(parser: CommandParser, more: Sequence[SubcommandAdder] = ())
         help="none (raw), qfq (forward: x factor / latest factor) or hfq (back: x factor)",
     )
     for name, about in (
-        ("status", "a job's progress, day counts, lease and operations"),
+        ("status", "a job's progress (loaded of to load), day counts, lease, operations and events"),
         ("cancel", "cancel a job after the day in flight"),
         ("pause", "pause a job after the day in flight"),
         ("work", "be one more worker of a pending or running job, here"),
@@ -283,7 +283,9 @@ def add_subcommands(parser: CommandParser, more: Sequence[SubcommandAdder] = ())
     )
     resume.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")
     subcommands.add_parser(
-        "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
+        "retry",
+        parents=[django_options, job, reprocess, start],
+        help="load remaining days: a new job for a job's failed and never-run days",
     )
     for add_more in more:
         add_more(subcommands, django_options)

@@ -36,17 +36,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric: Seq
 
 def job_list_lines(jobs: Iterable[SyncJob]) -> list[str]:
     """`batch_sync list`: one row per job under a header."""
-    headers = ("task id", "status", "range", "days", "ok", "failed", "skipped", "progress")
+    headers = ("task id", "status", "range", "days", "loaded", "to_load", "failed", "skipped", "progress")
     rows = [
         (
             job.task_id,
             job.status,
             f"{job.start_date}..{job.end_date}",
             job.total_days,
-            job.success_days,
+            job.days_loaded,
+            job.days_to_load,
             job.failed_days,
             job.skipped_days,
-            f"{job.progress_percent:.1f}%",
+            f"{job.load_percent:.1f}%",
         )
         for job in jobs
     ]
@@ -76,6 +77,22 @@ def job_status_lines(job: SyncJob) -> list[str]:
     if errors:
         lines.append("recent errors:")
         lines.extend(f"  {error.date}: {error.error}" for error in errors)
+    lines.extend(job_event_lines(job))
+    return lines
+
+
+def job_event_lines(job: SyncJob) -> list[str]:
+    """The job's timeline under `status`: time, event, who, its facts; oldest first."""
+    events = list(selectors.sync_job_events(job))
+    if not events:
+        return []
+    lines = ["events:"]
+    for event in events:
+        when = timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        who = f" by {event.actor}" if event.actor else ""
+        text = selectors.sync_job_event_text(event)
+        facts = f" ({text})" if text else ""
+        lines.append(f"  {when}  {event.get_kind_display()}{who}{facts}")
     return lines
 
 

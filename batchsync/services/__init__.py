@@ -9,6 +9,7 @@ One module per concern, each named for what it decides:
 - `progress`: a job's counts, rows and ETA, recomputed after every day;
 - `completion`: when a job's run ends and which queued job gets the slot next;
 - `recovery`: the reaper, and ending the database sessions of lost workers;
+- `events`: a job's timeline (who did what, when), recorded by the others;
 - `provenance`: which source, options and job loaded each day, and its checksum;
 - `findings`: the data checks on a loaded day: fail it on an error, keep its warnings;
 - `verify`: verify jobs, whose days are compared with what was loaded instead of loaded;
@@ -24,6 +25,7 @@ Callers use this package's surface (`from batchsync import services; services.sy
 from batchsync.services.alert_delivery import alert_deliver, alert_deliveries_send_due
 from batchsync.services.alerts import alert_channels, alert_test_record
 from batchsync.services.completion import sync_job_finish_if_done
+from batchsync.services.events import job_event_record
 from batchsync.services.findings import day_checks_enforce, day_findings_replace
 from batchsync.services.freshness import AlertsCheck, DeadlineCheck, alerts_check
 from batchsync.services.latest import (
@@ -34,6 +36,7 @@ from batchsync.services.latest import (
 )
 from batchsync.services.lifecycle import (
     TRANSITIONS,
+    status_sentence,
     sync_job_allowed_operations,
     sync_job_cancel,
     sync_job_check_transition,
@@ -115,6 +118,7 @@ __all__ = [
     "cron_validate",
     "day_checks_enforce",
     "day_findings_replace",
+    "job_event_record",
     "latest_published_trading_day",
     "latest_range",
     "loaded_day_record",
@@ -124,6 +128,7 @@ __all__ = [
     "schedule_spec_validate",
     "skip_reason_label",
     "source_options_fingerprint",
+    "status_sentence",
     "sync_day_claim",
     "sync_day_lock_for_commit",
     "sync_day_mark_succeeded",

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from batchsync.conf import get_settings
 from batchsync.dispatch import job_dispatch
+from batchsync.event_models import SyncJobEventKind
 from batchsync.exceptions import InvalidTransition, SyncAlreadyRunning
 from batchsync.logs import Shown, log_event
 from batchsync.models import (
@@ -30,6 +31,7 @@ from batchsync.models import (
     SyncJobStatus,
 )
 from batchsync.services.completion import bank_active_time, queue_advance, sync_job_finish_if_done
+from batchsync.services.events import job_event_record
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
 from batchsync.services.planning import JobRequest, sync_days_plan, sync_request_validate
 from batchsync.services.progress import progress_refresh
@@ -121,6 +123,7 @@ def sync_job_create(
                 SyncDay(job=job, date=p.date, status=p.status, skip_reason=p.skip_reason) for p in plan
             )
             progress_refresh(job)
+            _record_created(job, retry_of)
             if job.status == S.PENDING:
                 job_dispatch(job, job.parallelism)
     except IntegrityError as error:
@@ -139,6 +142,24 @@ def sync_job_create(
         source=job.source,
     )
     return job
+
+
+def _record_created(job: SyncJob, retry_of: SyncJob | None) -> None:
+    """The new job's first events (created, and queued when it waits), and `retried` on the original."""
+    actor = job.requested_by
+    job_event_record(
+        job,
+        SyncJobEventKind.CREATED,
+        actor,
+        status=job.status,
+        days=job.total_days,
+        to_load=job.days_to_load,
+        retry_of=retry_of.task_id if retry_of else None,
+    )
+    if job.status == S.QUEUED:
+        job_event_record(job, SyncJobEventKind.QUEUED, actor, priority=job.priority)
+    if retry_of is not None:
+        job_event_record(retry_of, SyncJobEventKind.RETRIED, actor, new_job=job.task_id, status=job.status)
 
 
 def sync_job_retry_request(
@@ -179,10 +200,25 @@ def sync_job_check_transition(job: SyncJob, operation: str) -> str:
     target = TRANSITIONS[operation].get(job.status)
     if target is None:
         raise InvalidTransition(
-            _("Cannot %(operation)s job %(id)s: it is %(status)s")
-            % {"operation": _(operation), "id": job.task_id, "status": job.get_status_display()}
+            _("Cannot %(operation)s job %(id)s: %(reason)s")
+            % {"operation": _(operation), "id": job.task_id, "reason": status_sentence(job)}
         )
     return target
+
+
+def status_sentence(job: SyncJob) -> str:
+    """Where the job stands, as the end of a sentence: `it has already finished (succeeded)`."""
+    if job.status in FINISHED_STATUSES:
+        return _("it has already finished (%(status)s)") % {"status": job.get_status_display()}
+    sentences = {
+        S.PENDING: _("it is waiting for a worker to start it"),
+        S.QUEUED: _("it is queued behind the running job"),
+        S.RUNNING: _("it is running"),
+        S.PAUSING: _("it is pausing after the day in flight"),
+        S.PAUSED: _("it is paused"),
+        S.CANCELLING: _("it is being cancelled after the day in flight"),
+    }
+    return sentences[SyncJobStatus(job.status)]
 
 
 def sync_job_allowed_operations(job: SyncJob) -> list[str]:
@@ -190,7 +226,15 @@ def sync_job_allowed_operations(job: SyncJob) -> list[str]:
     return [operation for operation, moves in TRANSITIONS.items() if job.status in moves]
 
 
-def _transition(job: SyncJob, operation: str) -> SyncJob:
+# The timeline's event of each operator transition.
+TRANSITION_EVENTS = {
+    "cancel": SyncJobEventKind.CANCELLED,
+    "pause": SyncJobEventKind.PAUSED,
+    "resume": SyncJobEventKind.RESUMED,
+}
+
+
+def _transition(job: SyncJob, operation: str, requested_by: str) -> SyncJob:
     """Apply an operator transition under the slot lock, or raise `InvalidTransition`."""
     with transaction.atomic():
         slot_lock()
@@ -209,12 +253,13 @@ def _transition(job: SyncJob, operation: str) -> SyncJob:
             job.lease_expires_at = lease_until(now)  # deadline for a worker to pick it up
         job.save()
         progress_refresh(job)
+        job_event_record(job, TRANSITION_EVENTS[operation], requested_by, status=job.status)
         # Resuming a pausing job: its workers may have left already; extra ones leave at the cap.
         if target in (S.PENDING, S.RUNNING):
             job_dispatch(job, job.parallelism)
         if target not in ACTIVE_STATUSES:
             queue_advance()
-    log_event(logger, operation, job=job.task_id, status=job.status)
+    log_event(logger, operation, job=job.task_id, status=job.status, by=requested_by or "-")
     if target in (S.PAUSING, S.CANCELLING):
         # With no day in flight (workers between days, or all of them gone) stop right now.
         days_release_dead_workers(job)
@@ -222,16 +267,16 @@ def _transition(job: SyncJob, operation: str) -> SyncJob:
     return job
 
 
-def sync_job_cancel(job: SyncJob) -> SyncJob:
+def sync_job_cancel(job: SyncJob, *, requested_by: str = "") -> SyncJob:
     """Cancel at once when nothing runs; else `cancelling` until the day in flight is done."""
-    return _transition(job, "cancel")
+    return _transition(job, "cancel", requested_by)
 
 
-def sync_job_pause(job: SyncJob) -> SyncJob:
+def sync_job_pause(job: SyncJob, *, requested_by: str = "") -> SyncJob:
     """Pause after the day in flight; the workers are released."""
-    return _transition(job, "pause")
+    return _transition(job, "pause", requested_by)
 
 
-def sync_job_resume(job: SyncJob) -> SyncJob:
+def sync_job_resume(job: SyncJob, *, requested_by: str = "") -> SyncJob:
     """Continue a paused job from its first undone day, keeping counts, errors and time."""
-    return _transition(job, "resume")
+    return _transition(job, "resume", requested_by)

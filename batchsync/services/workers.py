@@ -19,9 +19,11 @@ from django.utils.translation import gettext as _
 
 from batchsync import sql
 from batchsync.conf import get_settings
+from batchsync.event_models import SyncJobEventKind
 from batchsync.exceptions import LeaseLost
 from batchsync.logs import Shown, log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
+from batchsync.services.events import job_event_record, worker_actor
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
 from batchsync.services.progress import JobProgress, progress_refresh
 from batchsync.services.recovery import sessions_end
@@ -51,6 +53,7 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
             job.started_at = job.started_at or now
             job.running_since = now
             job.finished_at = None
+            job_event_record(job, SyncJobEventKind.STARTED, worker_actor(worker_id), fence=job.fence)
             log_event(
                 logger,
                 "started",
@@ -87,6 +90,9 @@ def sync_job_take_over(job_id: int, worker_id: str) -> SyncJob:
         job.worker_id = worker_id
         job.lease_expires_at = lease_until(now)
         job.save(update_fields=["worker_id", "lease_expires_at"])
+        job_event_record(
+            job, SyncJobEventKind.TAKEN_OVER, worker_actor(worker_id), previous_worker=previous or None
+        )
     log_event(
         logger,
         "taken_over",

@@ -432,7 +432,7 @@ class Command(BaseCommand):
         """
         if args.detach:
             with dispatch.handoff() as handoff:
-                job = services.sync_job_resume(self._job(args))
+                job = services.sync_job_resume(self._job(args), requested_by="cli")
             self._check_handed_over(handoff)
             self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
             return EXIT_OK
@@ -440,7 +440,7 @@ class Command(BaseCommand):
         if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
             return self._take_over(job)
         with dispatch.handoff(foreground=True):
-            job = services.sync_job_resume(job)
+            job = services.sync_job_resume(job, requested_by="cli")
         if job.status != SyncJobStatus.PENDING:
             self._print_detached(job)
             return EXIT_OK

@@ -36,15 +36,18 @@
     if (seconds === null || seconds === undefined) {
       return "";
     }
+    // The server's translated unit formats (format_duration's): "%(minutes)sm %(seconds)ss", ...
+    const formats = config.durationFormats;
+    const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (match, name) => values[name]);
     if (seconds < 60) {
-      return seconds.toFixed(1) + "s";
+      return fill(formats.seconds, { seconds: seconds.toFixed(1) });
     }
     const whole = Math.round(seconds);
     const hours = Math.floor(whole / 3600);
     const minutes = Math.floor((whole % 3600) / 60);
-    const secs = whole % 60;
     const pad = (n) => String(n).padStart(2, "0");
-    return hours ? hours + "h " + pad(minutes) + "m " + pad(secs) + "s" : minutes + "m " + pad(secs) + "s";
+    const values = { hours: hours, minutes: hours ? pad(minutes) : minutes, seconds: pad(whole % 60) };
+    return fill(hours ? formats.hours : formats.minutes, values);
   }
 
   function setField(name, value) {
@@ -85,8 +88,13 @@
     setField("end_time", formatTime(data.end_time));
     setField("duration_seconds", formatDuration(data.duration_seconds));
     setField("estimated_completion", formatTime(data.estimated_completion));
-    const percent = Number(data.progress_percent || 0);
-    setField("progress_percent", percent.toFixed(1) + "%");
+    setField("progress_percent", Number(data.progress_percent || 0).toFixed(1) + "%");
+    // The bar shows days loaded of days to load; the server words the headline.
+    setField("load_summary", data.load_summary);
+    setField("days_loaded", data.days_loaded);
+    setField("days_to_load", data.days_to_load);
+    const percent = Number(data.load_percent || 0);
+    setField("load_percent", percent.toFixed(1) + "%");
     const progress = document.getElementById("bs-progress");
     progress.setAttribute("aria-valuenow", String(percent));
     const bar = progress.querySelector(".bs-progress__bar");

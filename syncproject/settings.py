@@ -170,6 +170,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SyncJobStatusEnum": "batchsync.models.SyncJobStatus",
         "SyncDayStatusEnum": "batchsync.models.SyncDayStatus",
+        "ScheduleOutcomeEnum": "batchsync.schedule_models.ScheduleOutcome",
         "EnvelopeSuccessEnum": [("success", "success")],
         "EnvelopeErrorEnum": [("error", "error")],
     },

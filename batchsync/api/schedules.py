@@ -288,11 +288,12 @@ class SyncScheduleActionApi(SyncApiView):
 
 def _action_view(action: str, summary: str, description: str) -> Any:
     """The view of one action, with its own schema entry."""
-    view_class: type[SyncScheduleActionApi] = type(
-        f"SyncSchedule{action.title().replace('-', '')}Api",
-        (SyncScheduleActionApi,),
-        {"action": action, "required_permissions": {"POST": RUN_NOW if action == "run-now" else CHANGE}},
-    )
+
+    def post(self: SyncScheduleActionApi, request: Request, name: str) -> Response:
+        # A function of its own per action: extend_schema marks the function it decorates, so a
+        # shared inherited `post` would carry the last action's schema for all three.
+        return SyncScheduleActionApi.post(self, request, name)
+
     schema = extend_schema(
         operation_id=f"sync_schedule_{action.replace('-', '_')}",
         tags=[TAG],
@@ -302,7 +303,15 @@ def _action_view(action: str, summary: str, description: str) -> Any:
         request=SyncScheduleControlInputSerializer,
         responses={200: ScheduleRunEnvelope if action == "run-now" else ScheduleEnvelope, **WRITE_ERRORS},
     )
-    view_class.post = schema(view_class.post)  # type: ignore[method-assign]
+    view_class: type[SyncScheduleActionApi] = type(
+        f"SyncSchedule{action.title().replace('-', '')}Api",
+        (SyncScheduleActionApi,),
+        {
+            "action": action,
+            "required_permissions": {"POST": RUN_NOW if action == "run-now" else CHANGE},
+            "post": schema(post),
+        },
+    )
     return view_class.as_view()
 
 

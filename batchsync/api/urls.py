@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import bars, views
+from batchsync.api import bars, events, views
 
 
 class TaskIdConverter:
@@ -28,6 +28,12 @@ urlpatterns = [
     path(
         f"{BATCH}/progress/<taskid:task_id>", views.SyncJobProgressApi.as_view(), name="sync-batch-progress"
     ),
+    path(
+        f"{BATCH}/progress/<taskid:task_id>/events",
+        events.sync_job_events_view,
+        name="sync-batch-progress-events",
+    ),
+    path(f"{BATCH}/events", events.sync_jobs_events_view, name="sync-batch-events"),
     path(f"{BATCH}/<taskid:task_id>/cancel", views.sync_job_cancel_view, name="sync-batch-cancel"),
     path(f"{BATCH}/<taskid:task_id>/pause", views.sync_job_pause_view, name="sync-batch-pause"),
     path(f"{BATCH}/<taskid:task_id>/resume", views.sync_job_resume_view, name="sync-batch-resume"),

@@ -18,6 +18,7 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
+from batchsync.services.events import job_event_publish
 from batchsync.services.locks import job_lock, lease_until, slot_lock
 from batchsync.services.progress import progress_refresh
 
@@ -57,6 +58,7 @@ def queue_advance() -> SyncJob | None:
     job.status = S.PENDING
     job.lease_expires_at = lease_until(timezone.now())  # deadline for a worker to pick it up
     job.save(update_fields=["status", "lease_expires_at"])
+    job_event_publish(job.pk)
     job_dispatch(job, job.parallelism)
     log_event(logger, "dequeued", job=job.task_id, status="pending")
     return job

@@ -24,6 +24,7 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
+from batchsync.queue_selectors import queue_fields, sync_job_queue_place
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -70,6 +71,7 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "created_time": _iso(job.created_at),
         "retry_of": job.retry_of.task_id if job.retry_of_id and job.retry_of else None,
         "lock_waits": [wait.as_dict() for wait in sync_job_lock_waits(job)],
+        **queue_fields(sync_job_queue_place(job)),
     }
 
 

@@ -25,8 +25,15 @@ from django.utils.translation import gettext as _
 
 from batchsync import dispatch, operations, selectors, services
 from batchsync.admin.forms import SyncJobStartForm
+from batchsync.admin.queue_offer import (
+    RetryQueueForm,
+    blocking_job,
+    queue_context,
+    refusal_message,
+    start_data_with_queue,
+)
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError, InvalidJobRequest
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest, SyncAlreadyRunning
 from batchsync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -100,8 +107,9 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         """Start a sync: the start form, `services.sync_request_build`, `services.sync_job_create`."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = SyncJobStartForm(request.POST or None)
+        form = SyncJobStartForm(start_data_with_queue(request.POST) or None)
         plan: list[services.DayPlan] | None = None
+        blocker: SyncJob | None = None  # a refused start offers to queue behind it
         if request.method == "POST" and form.is_valid():
             try:
                 job_request = form.job_request(requested_by=request.user.get_username())
@@ -119,6 +127,9 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 try:
                     with dispatch.handoff() as handoff:
                         job = services.sync_job_create(job_request)
+                except SyncAlreadyRunning as error:
+                    form.add_error(None, refusal_message(error))
+                    blocker = blocking_job(error)
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:
@@ -142,6 +153,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "opts": self.opts,
             "form": form,
             "plan": plan,
+            "blocking_job": blocker,
             **plan_context,
             "has_view_permission": self.has_view_permission(request),
             "media": self.media + form.media,
@@ -208,6 +220,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
             "operation_buttons": buttons,
             "live": live,
+            **queue_context(job, request),
             "has_view_permission": True,
             "media": self.media,
             **(extra_context or {}),
@@ -225,8 +238,11 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         if not action.permitted(request.user):
             raise PermissionDenied
         target = job
+        options = RetryQueueForm(request.POST).retry_options() if action.creates_job else {}
         try:
-            target = action.run(job, requested_by=request.user.get_username())
+            target = action.run(job, requested_by=request.user.get_username(), **options)
+        except SyncAlreadyRunning as error:
+            self.message_user(request, refusal_message(error), messages.ERROR)
         except BatchSyncError as error:
             self.message_user(request, error.message, messages.ERROR)
         else:

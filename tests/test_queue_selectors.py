@@ -101,7 +101,9 @@ def test_a_refused_start_links_the_blocking_job_and_queues_behind_it(admin_clien
 
 
 def test_retry_while_another_job_runs_is_offered_queued_with_a_priority(admin_client: Client) -> None:
-    finished = SyncJobFactory(status=S.FAILED, start_date=dt.date(2025, 10, 9), end_date=dt.date(2025, 10, 9))
+    finished = SyncJobFactory.create(
+        status=S.FAILED, start_date=dt.date(2025, 10, 9), end_date=dt.date(2025, 10, 9)
+    )
     holder = create_job(dt.date(2025, 10, 13), dt.date(2025, 10, 13))
     page = admin_client.get(f"/admin/batchsync/syncjob/{finished.pk}/change/").content.decode()
     assert 'id="bs-retry-queue"' in page
@@ -116,7 +118,9 @@ def test_retry_while_another_job_runs_is_offered_queued_with_a_priority(admin_cl
 
 
 def test_the_api_retry_takes_a_priority(admin_client: Client) -> None:
-    finished = SyncJobFactory(status=S.FAILED, start_date=dt.date(2025, 10, 9), end_date=dt.date(2025, 10, 9))
+    finished = SyncJobFactory.create(
+        status=S.FAILED, start_date=dt.date(2025, 10, 9), end_date=dt.date(2025, 10, 9)
+    )
     create_job(dt.date(2025, 10, 13), dt.date(2025, 10, 13))
     answer = admin_client.post(
         f"/api/v1/sync-status/sync/batch/{finished.task_id}/retry",

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from batchsync.admin.filters import CoversDateListFilter, SourceListFilter
+from batchsync.admin.job_list import LIVE_LIST_DISPLAY, LiveJobListMixin
 from batchsync.admin.job_views import SyncJobPagesAdmin
 from batchsync.exceptions import BatchSyncError
 from batchsync.models import SyncJob
@@ -37,21 +38,10 @@ def _operation_action(operation: Operation) -> Callable[[SyncJobAdmin, HttpReque
 
 
 @admin.register(SyncJob)
-class SyncJobAdmin(SyncJobPagesAdmin):
+class SyncJobAdmin(LiveJobListMixin, SyncJobPagesAdmin):
     """Jobs: list, live detail page, start form and operator actions; nothing is edited by hand."""
 
-    list_display = (
-        "task_id",
-        "status_colored",
-        "progress",
-        "counts",
-        "current_day",
-        "started",
-        "duration",
-        "eta",
-        "source",
-        "requested_by",
-    )
+    list_display = LIVE_LIST_DISPLAY  # compact and live: admin/job_list.py
     list_display_links = ("task_id",)
     list_filter = ("status", SourceListFilter, "created_at", CoversDateListFilter)
     date_hierarchy = "created_at"

@@ -8,16 +8,12 @@ import datetime as dt
 import http.client
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,54 +26,32 @@ from rest_framework.authtoken.models import Token
 from batchsync import runner, services
 from batchsync.api.events import APPLICATION_NAME
 from batchsync.models import SyncDay, SyncDayStatus, SyncJobStatus
+from tests.asgi_server import Uvicorn, uvicorn_server
 from tests.browser import wait_until
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, database_url
 
 BATCH = "/api/v1/sync-status/sync/batch"
 HEARTBEAT_SECONDS = 0.5
 
 
-@dataclass
-class Uvicorn:
-    port: int
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+@pytest.fixture(scope="module")
+def uvicorn_process(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Uvicorn]:
+    """One server for the module (it holds no state: each test's rows are its own)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "PYTHONPATH": str(PROJECT_DIR),
+        "BATCHSYNC_EVENTS_HEARTBEAT": str(HEARTBEAT_SECONDS),
+    }
+    with django_db_blocker.unblock(), uvicorn_server(env, tmp_path_factory.mktemp("uvicorn")) as server:
+        yield server
 
 
 @pytest.fixture
-def uvicorn(subprocess_env: dict[str, str], tmp_path: Path, transactional_db: None) -> Iterator[Uvicorn]:
-    """`uvicorn syncproject.asgi:application` on a socket bound here to a free port."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    port = listener.getsockname()[1]
-    log_path = tmp_path / "uvicorn.log"
-    env = {**subprocess_env, "BATCHSYNC_EVENTS_HEARTBEAT": str(HEARTBEAT_SECONDS), "DJANGO_DEBUG": "0"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "syncproject.asgi:application", "--fd", str(listener.fileno())],
-            env=env,
-            cwd=PROJECT_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=(listener.fileno(),),
-            start_new_session=True,
-        )
-    listener.close()
-    server = Uvicorn(port, log_path)
-    try:
-        wait_until(lambda: "Uvicorn running" in server.log(), timeout=30, what="uvicorn")
-        yield server
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+def uvicorn(uvicorn_process: Uvicorn, transactional_db: None) -> Uvicorn:
+    return uvicorn_process
 
 
 @dataclass
@@ -235,6 +209,18 @@ def test_every_jobs_stream_heartbeats_and_closes_its_connection_when_the_client_
         client.close()
     # The client went away: the server cancels the stream, which closes its connection.
     wait_until(lambda: listening_sessions() == before, timeout=10, what="the stream's connection to close")
+
+
+@pytest.mark.slow
+def test_static_files_are_served_under_uvicorn(uvicorn: Uvicorn) -> None:
+    """whitenoise's middleware serves them under ASGI too (from the apps here; collected in production)."""
+    connection = http.client.HTTPConnection("127.0.0.1", uvicorn.port, timeout=10)
+    connection.request("GET", "/static/batchsync/live_events.js")
+    response = connection.getresponse()
+    source = PROJECT_DIR / "batchsync" / "static" / "batchsync" / "live_events.js"
+    assert (response.status, response.read()) == (200, source.read_bytes())
+    assert response.getheader("Content-Type", "").startswith("text/javascript")
+    connection.close()
 
 
 @pytest.mark.slow

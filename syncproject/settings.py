@@ -164,6 +164,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "batchsync.api.schema.closed_request_bodies",
+        "batchsync.api.schema.event_stream_operations",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SyncJobStatusEnum": "batchsync.models.SyncJobStatus",

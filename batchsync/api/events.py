@@ -126,15 +126,21 @@ async def _events_response(request: HttpRequest, task_id: str | None) -> HttpRes
     return response
 
 
+def _method_not_allowed() -> HttpResponse:
+    response = error_envelope(405, _("Method not allowed"))
+    response["Allow"] = "GET"
+    return response
+
+
 async def sync_job_events_view(request: HttpRequest, task_id: str) -> HttpResponseBase:
     """GET .../progress/<task_id>/events: one job's events, until it finishes."""
     if request.method != "GET":
-        return error_envelope(405, _("Method not allowed"))
+        return _method_not_allowed()
     return await _events_response(request, task_id)
 
 
 async def sync_jobs_events_view(request: HttpRequest) -> HttpResponseBase:
     """GET .../batch/events: every job's events (the job list follows them)."""
     if request.method != "GET":
-        return error_envelope(405, _("Method not allowed"))
+        return _method_not_allowed()
     return await _events_response(request, None)

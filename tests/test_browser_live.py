@@ -194,7 +194,6 @@ def test_the_job_list_refreshes_a_running_row_live_and_fits_the_screen(
             "#result_list thead th", "cells => cells.map(cell => cell.getBoundingClientRect().right)"
         )
         assert len(right_edges) == 8 and max(right_edges) <= width, right_edges  # 7 columns + checkbox
-        save(page, screenshot_dir, "job_list_1440.png")
     else:
         # A phone: stacked rows of the essentials (task id, status, progress), nothing else.
         expect(page.locator("#result_list thead")).to_be_hidden()

@@ -24,7 +24,7 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
-from batchsync.queue_selectors import queue_fields, sync_job_queue_place
+from batchsync.queue_selectors import queue_fields, sync_job_queue_place, with_queue_place
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -85,7 +85,11 @@ def sync_job_detail(task_id: str) -> SyncJob:
     lookup = Q(task_id=task_id)
     if task_id.isascii() and task_id.isdigit() and len(task_id) < 19:  # fits a bigint
         lookup |= Q(pk=int(task_id))
-    job = _with_other_source_days(SyncJob.objects.select_related("retry_of")).filter(lookup).first()
+    job = (
+        with_queue_place(_with_other_source_days(SyncJob.objects.select_related("retry_of")))
+        .filter(lookup)
+        .first()
+    )
     if job is None:
         raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
     return job
@@ -95,7 +99,8 @@ def sync_job_list(
     *, status: str | None = None, source: str | None = None, date: dt.date | None = None
 ) -> QuerySet[SyncJob]:
     """Jobs newest first, filtered; each carries `recent_errors` (prefetched, one query per page)."""
-    jobs = _with_other_source_days(SyncJob.objects.select_related("retry_of")).order_by("-created_at", "-id")
+    jobs = with_queue_place(_with_other_source_days(SyncJob.objects.select_related("retry_of")))
+    jobs = jobs.order_by("-created_at", "-id")
     if status:
         jobs = jobs.filter(status=status)
     if source:

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from batchsync import services
 from batchsync.models import SyncJob, SyncJobStatus
@@ -41,7 +43,7 @@ def test_a_queued_jobs_place_follows_priority_then_age(running_and_queued: tuple
     assert sync_job_queue_place(holder) is None
     high_place, low_place = sync_job_queue_place(high), sync_job_queue_place(low)
     assert high_place is not None and low_place is not None
-    assert (high_place.position, high_place.length, high_place.holder) == (1, 2, holder)
+    assert (high_place.position, high_place.length, high_place.holder_id) == (1, 2, holder.pk)
     assert (low_place.position, low_place.length) == (2, 2)
     assert low_place.as_fields() == {"queue_position": 2, "queue_length": 2, "queued_behind": holder.task_id}
 
@@ -65,7 +67,9 @@ def test_the_job_page_shows_the_place_and_links_the_job_it_waits_behind(
     running_and_queued: tuple[SyncJob, ...], admin_client: Client
 ) -> None:
     holder, low, _ = running_and_queued
-    page = admin_client.get(f"/admin/batchsync/syncjob/{low.pk}/change/").content.decode()
+    page = admin_client.get(
+        f"/admin/batchsync/syncjob/{low.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
     assert 'id="bs-queue-place"' in page and "place 2 of 2" in page
     assert (
         f'<a href="/admin/batchsync/syncjob/{holder.pk}/change/" id="bs-queued-behind">{holder.task_id}</a>'
@@ -130,3 +134,23 @@ def test_the_api_retry_takes_a_priority(admin_client: Client) -> None:
     assert answer.status_code == 200, answer.content
     assert answer.json()["data"]["queue_position"] == 1
     assert SyncJob.objects.get(retry_of=finished).priority == 3
+
+
+def test_the_job_list_reads_every_queued_jobs_place_in_its_own_query(admin_client: Client) -> None:
+    holder = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 9))
+
+    def listed() -> tuple[int, dict[str, Any]]:
+        with CaptureQueriesContext(connection) as captured:
+            body = admin_client.get("/api/v1/sync-status/sync/batch").json()
+        places = {
+            job["task_id"]: (job["queue_position"], job["queued_behind"]) for job in body["data"]["results"]
+        }
+        return len(captured.captured_queries), places
+
+    first = create_job(dt.date(2025, 10, 10), dt.date(2025, 10, 10), queue=True)
+    one_queued, places = listed()
+    assert places[first.task_id] == (1, holder.task_id) and places[holder.task_id] == (None, None)
+    later = [create_job(dt.date(2025, 10, 13), dt.date(2025, 10, 13), queue=True, priority=p) for p in (1, 2)]
+    three_queued, places = listed()
+    assert three_queued == one_queued
+    assert [places[job.task_id][0] for job in (later[1], later[0], first)] == [1, 2, 3]

@@ -78,7 +78,9 @@ def queue_context(job: SyncJob, request: HttpRequest) -> dict[str, Any]:
         holder = None
     return {
         "queue_place": place,
-        "queue_holder_url": job_url(place.holder) if place and place.holder else "",
+        "queue_holder_url": reverse("admin:batchsync_syncjob_change", args=[place.holder_id])
+        if place and place.holder_id
+        else "",
         "retry_blocked_by": holder,
         "retry_blocked_by_url": job_url(holder) if holder else "",
         "retry_queue_form": RetryQueueForm(initial={"priority": job.priority}),

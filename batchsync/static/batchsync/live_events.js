@@ -47,9 +47,13 @@
     return; // a finished job never changes again
   }
   let pending = null;
+  const queuePlace = document.getElementById("bs-queue-place");
   follow(
     config.progressUrl + "/events",
-    () => {
+    (kind, data) => {
+      if (queuePlace && data.task_id === config.taskId && data.status !== "queued") {
+        queuePlace.hidden = true; // dequeued: its place (server-rendered) no longer holds
+      }
       // Days of a parallel job commit close together: one refresh for a burst of events.
       if (pending === null) {
         pending = window.setTimeout(() => {

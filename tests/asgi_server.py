@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.browser import wait_until
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, database_url
 
 
 @dataclass
@@ -29,6 +29,17 @@ class Uvicorn:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def env_on_test_database(**extra: str) -> dict[str, str]:
+    """This process's environment on the test database (as `subprocess_env`), plus `extra`."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "PYTHONPATH": str(PROJECT_DIR),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -19,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from batchsync import runner, services
 from batchsync.models import SyncJob, SyncJobStatus
-from tests.asgi_server import Uvicorn, uvicorn_server
+from tests.asgi_server import Uvicorn, env_on_test_database, uvicorn_server
 from tests.browser import LATENCY_SOURCE, PASSWORD, save, wait_until
 from tests.factories import SyncJobFactory
 
@@ -35,11 +36,19 @@ PHONE_EN = ("en", "en", 390, 844)
 PHONE_ZH = ("zh", "zh-Hans", 390, 844)
 
 
-@pytest.fixture
-def asgi(subprocess_env: dict[str, str], tmp_path: Path, transactional_db: None) -> Iterator[Uvicorn]:
-    env = {**subprocess_env, "BATCHSYNC_EXTRA_SOURCES": f"latency={LATENCY_SOURCE}"}
-    with uvicorn_server(env, tmp_path) as server:
+@pytest.fixture(scope="module")
+def asgi_process(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Uvicorn]:
+    """One server for the module (it holds no state: each test's rows are its own)."""
+    env = env_on_test_database(BATCHSYNC_EXTRA_SOURCES=f"latency={LATENCY_SOURCE}")
+    with django_db_blocker.unblock(), uvicorn_server(env, tmp_path_factory.mktemp("uvicorn")) as server:
         yield server
+
+
+@pytest.fixture
+def asgi(asgi_process: Uvicorn, transactional_db: None) -> Uvicorn:
+    return asgi_process
 
 
 def operator_page(browser: Browser, server: Uvicorn, view: tuple[str, str, int, int]) -> Page:

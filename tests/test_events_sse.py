@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-import os
 import socket
 import threading
 import time
@@ -26,9 +25,9 @@ from rest_framework.authtoken.models import Token
 from batchsync import runner, services
 from batchsync.api.events import APPLICATION_NAME
 from batchsync.models import SyncDay, SyncDayStatus, SyncJobStatus
-from tests.asgi_server import Uvicorn, uvicorn_server
+from tests.asgi_server import Uvicorn, env_on_test_database, uvicorn_server
 from tests.browser import wait_until
-from tests.conftest import PROJECT_DIR, database_url
+from tests.conftest import PROJECT_DIR
 
 BATCH = "/api/v1/sync-status/sync/batch"
 HEARTBEAT_SECONDS = 0.5
@@ -39,12 +38,7 @@ def uvicorn_process(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Uvicorn]:
     """One server for the module (it holds no state: each test's rows are its own)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "PYTHONPATH": str(PROJECT_DIR),
-        "BATCHSYNC_EVENTS_HEARTBEAT": str(HEARTBEAT_SECONDS),
-    }
+    env = env_on_test_database(BATCHSYNC_EVENTS_HEARTBEAT=str(HEARTBEAT_SECONDS))
     with django_db_blocker.unblock(), uvicorn_server(env, tmp_path_factory.mktemp("uvicorn")) as server:
         yield server
 

@@ -154,3 +154,20 @@ def test_the_job_list_reads_every_queued_jobs_place_in_its_own_query(admin_clien
     three_queued, places = listed()
     assert three_queued == one_queued
     assert [places[job.task_id][0] for job in (later[1], later[0], first)] == [1, 2, 3]
+
+
+def test_the_lists_retry_action_links_the_running_job(admin_client: Client) -> None:
+    finished = SyncJobFactory.create(
+        status=S.FAILED, start_date=dt.date(2025, 10, 9), end_date=dt.date(2025, 10, 9)
+    )
+    holder = create_job(dt.date(2025, 10, 13), dt.date(2025, 10, 13))
+    answer = admin_client.post(
+        "/admin/batchsync/syncjob/",
+        {"action": "retry_jobs", "_selected_action": [finished.pk]},
+        follow=True,
+    )
+    assert (
+        f'<a href="/admin/batchsync/syncjob/{holder.pk}/change/" class="bs-blocking-job">'
+        in answer.content.decode()
+    )
+    assert not SyncJob.objects.filter(retry_of=finished).exists()

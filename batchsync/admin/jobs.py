@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy
 from batchsync.admin.filters import CoversDateListFilter, SourceListFilter
 from batchsync.admin.job_list import LIVE_LIST_DISPLAY, LiveJobListMixin
 from batchsync.admin.job_views import SyncJobPagesAdmin
-from batchsync.exceptions import BatchSyncError
+from batchsync.admin.queue_offer import refusal_message
+from batchsync.exceptions import BatchSyncError, SyncAlreadyRunning
 from batchsync.models import SyncJob
 from batchsync.operations import OPERATIONS, Operation
 from batchsync.templatetags.batchsync_display import format_duration, format_local, progress_bar, status_badge
@@ -116,6 +117,9 @@ class SyncJobAdmin(LiveJobListMixin, SyncJobPagesAdmin):
         for job in jobs.order_by("created_at", "id"):
             try:
                 result = operation.run(job, requested_by=request.user.get_username())
+            except SyncAlreadyRunning as error:  # a retry: name and link the running job
+                self.message_user(request, refusal_message(error), messages.ERROR)
+                continue
             except BatchSyncError as error:
                 self.message_user(request, error.message, messages.ERROR)
                 continue

@@ -58,7 +58,7 @@ def _authorize(request: HttpRequest, task_id: str | None) -> tuple[int | None, H
         return None, error_envelope(404, str(error))
 
 
-def _connection_params() -> dict[str, Any]:
+def listen_connection_params() -> dict[str, Any]:
     """The libpq parameters of Django's default database (the test database under tests)."""
     params = connections["default"].get_connection_params()
     for key in _DJANGO_ONLY_PARAMS:
@@ -80,7 +80,7 @@ async def job_event_stream(job_id: int | None) -> AsyncIterator[str]:
     however it ends, including when the server cancels it because the client went away.
     """
     config = get_settings()
-    connection = await psycopg.AsyncConnection.connect(**_connection_params(), autocommit=True)
+    connection = await psycopg.AsyncConnection.connect(**listen_connection_params(), autocommit=True)
     try:
         await connection.execute(sql.EVENTS_LISTEN)
         yield f"retry: {config.events_retry_ms}\n\n"

@@ -196,6 +196,16 @@ class BatchSyncSettings:
         "`:`- or comma-separated; unset: only the command line may use file sources (docs/api.md)",
         parse=file_roots_parse,
     )
+    events_heartbeat_seconds: float = _setting(
+        15.0,
+        "BATCHSYNC_EVENTS_HEARTBEAT",
+        "seconds between the comment lines an idle event stream sends (keeps proxies from closing it)",
+    )
+    events_retry_ms: int = _setting(
+        3000,
+        "BATCHSYNC_EVENTS_RETRY_MS",
+        "the `retry:` hint of event streams: a client reconnects after this many ms",
+    )
 
     checks: dict[str, tuple[str, float]] = _setting(
         lambda: dict(DATA_CHECK_DEFAULTS),

@@ -25,6 +25,7 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
+from batchsync.queue_selectors import queue_fields, sync_job_queue_place, with_queue_place
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -77,6 +78,7 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "created_time": _iso(job.created_at),
         "retry_of": job.retry_of.task_id if job.retry_of_id and job.retry_of else None,
         "lock_waits": [wait.as_dict() for wait in sync_job_lock_waits(job)],
+        **queue_fields(sync_job_queue_place(job)),
     }
 
 
@@ -141,7 +143,11 @@ def sync_job_detail(task_id: str) -> SyncJob:
     lookup = Q(task_id=task_id)
     if task_id.isascii() and task_id.isdigit() and len(task_id) < 19:  # fits a bigint
         lookup |= Q(pk=int(task_id))
-    job = _with_other_source_days(SyncJob.objects.select_related("retry_of")).filter(lookup).first()
+    job = (
+        with_queue_place(_with_other_source_days(SyncJob.objects.select_related("retry_of")))
+        .filter(lookup)
+        .first()
+    )
     if job is None:
         raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
     return job
@@ -151,7 +157,8 @@ def sync_job_list(
     *, status: str | None = None, source: str | None = None, date: dt.date | None = None
 ) -> QuerySet[SyncJob]:
     """Jobs newest first, filtered; each carries `recent_errors` (prefetched, one query per page)."""
-    jobs = _with_other_source_days(SyncJob.objects.select_related("retry_of")).order_by("-created_at", "-id")
+    jobs = with_queue_place(_with_other_source_days(SyncJob.objects.select_related("retry_of")))
+    jobs = jobs.order_by("-created_at", "-id")
     if status:
         jobs = jobs.filter(status=status)
     if source:

@@ -32,8 +32,8 @@ DEBUG = _flag("DJANGO_DEBUG")
 ALLOWED_HOSTS = _names("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _names("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
-# DJANGO_HTTPS=1: the site is reached over HTTPS only (TLS at gunicorn or at a proxy in front,
-# which sends X-Forwarded-Proto; gunicorn trusts it from FORWARDED_ALLOW_IPS): plain HTTP is
+# DJANGO_HTTPS=1: the site is reached over HTTPS only (TLS at a proxy in front of the web server,
+# which sends X-Forwarded-Proto; uvicorn and gunicorn trust it from FORWARDED_ALLOW_IPS): plain HTTP is
 # redirected, cookies are sent over HTTPS only, and browsers are told to keep to HTTPS (HSTS).
 _https = _flag("DJANGO_HTTPS")
 SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https
@@ -166,6 +166,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "batchsync.api.schema.closed_request_bodies",
+        "batchsync.api.schema.event_stream_operations",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SyncJobStatusEnum": "batchsync.models.SyncJobStatus",

@@ -136,7 +136,7 @@ def test_operator_starts_watches_cancels_and_inspects_jobs_in_a_real_browser(
     expect(rows.nth(0).locator(".bs-status")).to_have_text("failed")
     expect(rows.nth(1).locator(".bs-status")).to_have_text("cancelled")
     expect(rows.nth(2).locator(".bs-status")).to_have_text("succeeded")
-    expect(rows.nth(2).locator(".field-progress")).to_contain_text("100.0%")
+    expect(rows.nth(2).locator(".field-live_progress")).to_contain_text("100.0%")
     list_shot = save(page, screenshot_dir, "job_list.png")
     expect(dashboard.locator("#bs-jobs tbody tr")).to_have_count(3, timeout=15_000)
     expect(dashboard.locator("#bs-seed")).to_contain_text("Recent errors:")

@@ -117,7 +117,7 @@ def test_the_api_serves_the_timeline(admin_user: User) -> None:
     services.sync_job_pause(job, requested_by="bob")
     api = APIClient()
     api.force_authenticate(admin_user)
-    body = api.get(f"{BATCH}/{job.task_id}/events", HTTP_ACCEPT_LANGUAGE="en").json()
+    body = api.get(f"{BATCH}/{job.task_id}/timeline", HTTP_ACCEPT_LANGUAGE="en").json()
     assert body["status"] == "success" and body["data"]["count"] == 2
     paused = body["data"]["results"][1]
     assert {key: paused[key] for key in ("kind", "label", "actor", "detail", "text")} == {
@@ -127,8 +127,8 @@ def test_the_api_serves_the_timeline(admin_user: User) -> None:
         "detail": {"status": "paused"},
         "text": "now paused",
     }
-    assert api.get(f"{BATCH}/no-such-job/events").status_code == 404
-    chinese = api.get(f"{BATCH}/{job.task_id}/events", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert api.get(f"{BATCH}/no-such-job/timeline").status_code == 404
+    chinese = api.get(f"{BATCH}/{job.task_id}/timeline", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
     assert chinese["data"]["results"][0]["label"] == "已创建"
 
 

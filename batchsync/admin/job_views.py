@@ -25,8 +25,15 @@ from django.utils.translation import gettext as _
 
 from batchsync import dispatch, finding_selectors, operations, selectors, services
 from batchsync.admin.forms import SyncJobStartForm
+from batchsync.admin.queue_offer import (
+    RetryQueueForm,
+    blocking_job,
+    queue_context,
+    refusal_message,
+    start_data_with_queue,
+)
 from batchsync.conf import get_settings
-from batchsync.exceptions import BatchSyncError, InvalidJobRequest, SyncUpToDate
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest, SyncAlreadyRunning, SyncUpToDate
 from batchsync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -102,8 +109,9 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         """Start a sync: the start form, `services.sync_request_build`, `services.sync_job_create`."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = SyncJobStartForm(request.POST or None)
+        form = SyncJobStartForm(start_data_with_queue(request.POST) or None)
         plan: list[services.DayPlan] | None = None
+        blocker: SyncJob | None = None  # a refused start offers to queue behind it
         if request.method == "POST" and form.is_valid():
             try:
                 job_request = form.job_request(requested_by=request.user.get_username())
@@ -124,6 +132,9 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 try:
                     with dispatch.handoff() as handoff:
                         job = services.sync_job_create(job_request)
+                except SyncAlreadyRunning as error:
+                    form.add_error(None, refusal_message(error))
+                    blocker = blocking_job(error)
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:
@@ -147,6 +158,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "opts": self.opts,
             "form": form,
             "plan": plan,
+            "blocking_job": blocker,
             **plan_context,
             "has_view_permission": self.has_view_permission(request),
             "media": self.media + form.media,
@@ -217,6 +229,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "operation_buttons": buttons,
             "events": list(selectors.sync_job_events(job)),
             "live": live,
+            **queue_context(job, request),
             "has_view_permission": True,
             "media": self.media,
             **(extra_context or {}),
@@ -236,8 +249,11 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         if action.needs_confirmation and not request.POST.get("confirmed"):
             return self._confirm_operation(request, job, action)
         target = job
+        options = RetryQueueForm(request.POST).retry_options() if action.creates_job else {}
         try:
-            target = action.run(job, requested_by=request.user.get_username())
+            target = action.run(job, requested_by=request.user.get_username(), **options)
+        except SyncAlreadyRunning as error:
+            self.message_user(request, refusal_message(error), messages.ERROR)
         except BatchSyncError as error:
             self.message_user(request, error.message, messages.ERROR)
         else:

@@ -17,9 +17,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from batchsync.admin.filters import CoversDateListFilter, SourceListFilter
+from batchsync.admin.job_list import LIVE_LIST_DISPLAY, LiveJobListMixin
 from batchsync.admin.job_views import SyncJobPagesAdmin
+from batchsync.admin.queue_offer import refusal_message
 from batchsync.admin.verify import VERIFY_JOB_ACTIONS, has_verify_permission
-from batchsync.exceptions import BatchSyncError
+from batchsync.exceptions import BatchSyncError, SyncAlreadyRunning
 from batchsync.models import SyncJob
 from batchsync.operations import OPERATIONS, Operation
 from batchsync.templatetags.batchsync_display import (
@@ -49,22 +51,10 @@ def _operation_action(
 
 
 @admin.register(SyncJob)
-class SyncJobAdmin(SyncJobPagesAdmin):
+class SyncJobAdmin(LiveJobListMixin, SyncJobPagesAdmin):
     """Jobs: list, live detail page, start form and operator actions; nothing is edited by hand."""
 
-    list_display = (
-        "task_id",
-        "status_colored",
-        "progress",
-        "counts",
-        "current_day",
-        "started",
-        "duration",
-        "eta",
-        "source",
-        "kind",
-        "requested_by",
-    )
+    list_display = LIVE_LIST_DISPLAY  # compact and live: admin/job_list.py
     list_display_links = ("task_id",)
     list_filter = ("status", "kind", SourceListFilter, "created_at", CoversDateListFilter)
     date_hierarchy = "created_at"
@@ -147,6 +137,9 @@ class SyncJobAdmin(SyncJobPagesAdmin):
         for job in jobs.order_by("created_at", "id"):
             try:
                 result = operation.run(job, requested_by=request.user.get_username())
+            except SyncAlreadyRunning as error:  # a retry: name and link the running job
+                self.message_user(request, refusal_message(error), messages.ERROR)
+                continue
             except BatchSyncError as error:
                 self.message_user(request, error.message, messages.ERROR)
                 continue

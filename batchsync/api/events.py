@@ -1,4 +1,4 @@
-"""GET .../batch/<task_id>/events: a job's timeline (who did what to it, and what happened, when)."""
+"""GET .../batch/<task_id>/timeline: a job's timeline (who did what to it, and what happened, when)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class SyncJobEventsApi(SyncApiView):
     """A job's timeline."""
 
     @extend_schema(
-        operation_id="sync_batch_events",
+        operation_id="sync_batch_timeline",
         tags=[TAG],
         summary="Timeline of a job",
         description=(

@@ -183,6 +183,17 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
             "(e.g. a LOCK TABLE daily_bar left open); empty when none."
         ),
     )
+    queue_position = serializers.IntegerField(
+        allow_null=True,
+        help_text=gettext_lazy("A queued job's place in the queue (1: runs next); null otherwise."),
+    )
+    queue_length = serializers.IntegerField(
+        allow_null=True, help_text=gettext_lazy("Jobs in the queue, when this one is queued; null otherwise.")
+    )
+    queued_behind = serializers.CharField(
+        allow_null=True,
+        help_text=gettext_lazy("Task id of the job holding the slot a queued job waits for; null otherwise."),
+    )
 
 
 class SyncDayOutputSerializer(LoadedDayFieldsSerializer, DayFindingFieldsSerializer):

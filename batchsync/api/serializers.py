@@ -214,6 +214,13 @@ class SyncJobRetryInputSerializer(StrictInputSerializer):
         default=False,
         help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
     )
+    priority = JsonIntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        **bounds.PRIORITY.limits,
+        help_text=gettext_lazy("Queue priority of the new job (default: the retried job's)."),
+    )
 
 
 class SyncJobControlInputSerializer(StrictInputSerializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import alerts, bars, events, findings, schedules, verify, views
+from batchsync.api import alerts, bars, events, findings, schedules, streams, verify, views
 
 
 class TaskIdConverter:
@@ -38,13 +38,19 @@ urlpatterns = [
     path(
         f"{BATCH}/progress/<taskid:task_id>", views.SyncJobProgressApi.as_view(), name="sync-batch-progress"
     ),
+    path(
+        f"{BATCH}/progress/<taskid:task_id>/events",
+        streams.sync_job_events_view,
+        name="sync-batch-progress-events",
+    ),
+    path(f"{BATCH}/events", streams.sync_jobs_events_view, name="sync-batch-events"),
     path(f"{BATCH}/<taskid:task_id>/cancel", views.sync_job_cancel_view, name="sync-batch-cancel"),
     path(f"{BATCH}/<taskid:task_id>/pause", views.sync_job_pause_view, name="sync-batch-pause"),
     path(f"{BATCH}/<taskid:task_id>/resume", views.sync_job_resume_view, name="sync-batch-resume"),
     path(f"{BATCH}/<taskid:task_id>/retry", views.SyncJobRetryApi.as_view(), name="sync-batch-retry"),
     path(f"{BATCH}/<taskid:task_id>/days", views.SyncJobDaysApi.as_view(), name="sync-batch-days"),
     path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
-    path(f"{BATCH}/<taskid:task_id>/events", events.SyncJobEventsApi.as_view(), name="sync-batch-events"),
+    path(f"{BATCH}/<taskid:task_id>/timeline", events.SyncJobEventsApi.as_view(), name="sync-batch-timeline"),
     path("v1/bars/adjusted", bars.AdjustedBarsApi.as_view(), name="bars-adjusted"),
     path("v1/sync-status/verify/batch", verify.VerifyJobBatchApi.as_view(), name="verify-batch"),
     path("v1/findings", findings.DayFindingListApi.as_view(), name="findings"),

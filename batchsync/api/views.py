@@ -336,6 +336,7 @@ class SyncJobRetryApi(SyncApiView):
             requested_by=request.user.get_username(),
             reprocess=options.validated_data["reprocess"],
             queue=options.validated_data["queue"],
+            priority=options.validated_data["priority"],
         )
         return _success(_progress(selectors.sync_job_detail(job.task_id)))
 

@@ -23,6 +23,7 @@ from batchsync.models import (
 from batchsync.services.alerts import alert_job_finished
 from batchsync.services.events import job_event_record
 from batchsync.services.locks import job_lock, lease_until, slot_lock
+from batchsync.services.notify import job_event_publish
 from batchsync.services.progress import progress_refresh
 
 logger = logging.getLogger("batchsync.jobs")
@@ -62,6 +63,7 @@ def queue_advance() -> SyncJob | None:
     job.lease_expires_at = lease_until(timezone.now())  # deadline for a worker to pick it up
     job.save(update_fields=["status", "lease_expires_at"])
     job_event_record(job, SyncJobEventKind.DEQUEUED, status=job.status)
+    job_event_publish(job.pk)
     job_dispatch(job, job.parallelism)
     log_event(logger, "dequeued", job=job.task_id, status="pending")
     return job

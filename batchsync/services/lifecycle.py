@@ -163,9 +163,17 @@ def _record_created(job: SyncJob, retry_of: SyncJob | None) -> None:
 
 
 def sync_job_retry_request(
-    job: SyncJob, *, reprocess: str = Reprocess.FAILED, requested_by: str = "", queue: bool = False
+    job: SyncJob,
+    *,
+    reprocess: str = Reprocess.FAILED,
+    requested_by: str = "",
+    queue: bool = False,
+    priority: int | None = None,
 ) -> JobRequest:
-    """The request a retry of `job` would make (also what a dry run of the retry plans)."""
+    """The request a retry of `job` would make (also what a dry run of the retry plans).
+
+    `priority` (for a queued retry) defaults to the job's own; `sync_job_create` checks its bounds.
+    """
     sync_job_check_transition(job, "retry")
     return JobRequest(
         start_date=job.start_date,
@@ -174,7 +182,7 @@ def sync_job_retry_request(
         source_options=job.source_options,
         reprocess=reprocess,
         parallelism=job.parallelism,
-        priority=job.priority,
+        priority=job.priority if priority is None else priority,
         queue=queue,
         requested_by=requested_by or job.requested_by,
         kind=job.kind,
@@ -188,10 +196,13 @@ def sync_job_retry(
     reprocess: str = Reprocess.FAILED,
     requested_by: str = "",
     queue: bool = False,
+    priority: int | None = None,
 ) -> SyncJob:
     """Start a new run of a finished job's range; `reprocess` picks which days load again."""
     job = SyncJob.objects.get(pk=job.pk)  # the current status, not the caller's copy
-    request = sync_job_retry_request(job, reprocess=reprocess, requested_by=requested_by, queue=queue)
+    request = sync_job_retry_request(
+        job, reprocess=reprocess, requested_by=requested_by, queue=queue, priority=priority
+    )
     return sync_job_create(request, retry_of=job)
 
 

@@ -25,6 +25,7 @@ from batchsync.logs import Shown, log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from batchsync.services.events import job_event_record, worker_actor
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
+from batchsync.services.notify import day_event_publish, job_event_publish
 from batchsync.services.progress import JobProgress, progress_refresh
 from batchsync.services.recovery import sessions_end
 
@@ -47,7 +48,8 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
     with transaction.atomic():
         job = job_lock(job_id)
         now = timezone.now()
-        if job.status == S.PENDING:
+        started = job.status == S.PENDING
+        if started:
             job.status = S.RUNNING
             job.fence += 1
             job.started_at = job.started_at or now
@@ -68,6 +70,8 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
         job.worker_id = worker_id
         job.lease_expires_at = lease_until(now)
         job.save()
+        if started:
+            job_event_publish(job.pk)  # pending -> running, sent on commit
         return job.fence
 
 
@@ -208,6 +212,7 @@ def sync_day_mark_succeeded(claim: ClaimedDay, rows: int, started: float) -> Non
         last_error="",
         lease_expires_at=None,
     )
+    day_event_publish(claim.id)
 
 
 def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | None) -> None:
@@ -226,6 +231,7 @@ def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | Non
         line=line,
         attempt=max(day.attempts, 1),
     )
+    day_event_publish(day.pk)
 
 
 def sync_day_record_failure(claim: ClaimedDay, worker_id: str, job_fence: int, error: BaseException) -> bool:

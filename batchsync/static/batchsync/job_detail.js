@@ -18,6 +18,20 @@
   let details = {};
   let errorIds = "";
   let failures = 0;
+  // Push (live_events.js): `refresh()` on each event; while the stream is up, polling slows down.
+  let timer = null;
+  let polling = false;
+  let refreshAgain = false;
+  const page = (window.batchsyncJobPage = { pushed: false, refresh: refreshNow });
+
+  function refreshNow() {
+    if (polling) {
+      refreshAgain = true;
+      return;
+    }
+    window.clearTimeout(timer);
+    tick();
+  }
 
   function isFinished(value) {
     return config.finishedStatuses.indexOf(value) >= 0;
@@ -243,7 +257,8 @@
   }
 
   async function tick() {
-    let delay = config.pollMs;
+    let delay = page.pushed ? config.pollMs * 10 : config.pollMs;
+    polling = true;
     try {
       const body = await getJson(config.progressUrl);
       const data = body.data;
@@ -259,6 +274,7 @@
         liveBadge.hidden = isFinished(status);
       }
       if (isFinished(status)) {
+        polling = false;
         return; // a finished job never changes again
       }
       if (status === "paused" || status === "queued") {
@@ -271,7 +287,12 @@
         window.console.warn("batchsync: live update failed", error);
       }
     }
-    window.setTimeout(tick, delay);
+    polling = false;
+    if (refreshAgain) {
+      refreshAgain = false;
+      delay = 0;
+    }
+    timer = window.setTimeout(tick, delay);
   }
 
   cells.forEach((cell) => {

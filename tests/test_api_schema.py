@@ -31,7 +31,7 @@ OPERATIONS = {
     ("get", "/api/v1/sync-status/sync/batch"),
     ("post", "/api/v1/sync-status/sync/batch"),
     ("get", "/api/v1/sync-status/sync/batch/progress/{task_id}"),
-    ("get", "/api/v1/sync-status/sync/batch/progress/{task_id}/timeline"),
+    ("get", "/api/v1/sync-status/sync/batch/progress/{task_id}/events"),
     ("get", "/api/v1/sync-status/sync/batch/events"),
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/cancel"),
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/pause"),

@@ -202,7 +202,7 @@ def test_the_job_list_refreshes_a_running_row_live_and_fits_the_screen(
         right_edges = page.eval_on_selector_all(
             "#result_list thead th", "cells => cells.map(cell => cell.getBoundingClientRect().right)"
         )
-        assert len(right_edges) == 8 and max(right_edges) <= width, right_edges  # 7 columns + checkbox
+        assert len(right_edges) == 9 and max(right_edges) <= width, right_edges  # 8 columns + checkbox
     else:
         # A phone: stacked rows of the essentials (task id, status, progress), nothing else.
         expect(page.locator("#result_list thead")).to_be_hidden()
@@ -236,5 +236,28 @@ def test_the_job_page_follows_its_job_by_push_in_chinese(browser: Browser, asgi:
     worker.join(30)
     expect(page.locator("#bs-status")).to_have_text("成功", timeout=10_000)
     expect(page.locator("#bs-progress")).to_have_attribute("aria-valuenow", re.compile(r"^100(\.0)?$"))
+    assert page.evaluate("window.__bsSamePage") is True
+    page.context.close()
+
+
+def test_the_dashboard_follows_the_running_job_by_push(browser: Browser, asgi: Uvicorn) -> None:
+    """The dashboard (/sync/) takes the every-job stream: its panel moves between its slow polls."""
+    job = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 17), source="latency")  # 7 days to load
+    page = operator_page(browser, asgi, DESKTOP_EN)
+    page.goto("/sync/")
+    expect(page.locator("html")).to_have_attribute("data-bs-push", "on")
+    page.evaluate("window.__bsSamePage = true")
+    expect(page.locator("#bs-current-status")).to_have_class(re.compile("bs-status--pending"))
+    worker = run_in_thread(job)
+    seen: set[str] = set()
+
+    def moved() -> bool:
+        seen.add(page.locator("#bs-current-success").inner_text())
+        return len(seen - {"0", "7"}) >= 2
+
+    # Pushed, the panel polls only every 15 s: the loaded count moving in between comes from events.
+    wait_until(moved, timeout=20, what="the dashboard's loaded count to move")
+    worker.join(30)
+    expect(page.locator("#bs-current-success")).to_have_text("7", timeout=10_000)
     assert page.evaluate("window.__bsSamePage") is True
     page.context.close()

@@ -25,7 +25,6 @@ from batchsync.exceptions import BatchSyncError, SyncAlreadyRunning
 from batchsync.models import SyncJob
 from batchsync.operations import OPERATIONS, Operation
 from batchsync.templatetags.batchsync_display import (
-    format_duration,
     format_local,
     job_load_progress_tag,
     status_badge,
@@ -107,19 +106,6 @@ class SyncJobAdmin(LiveJobListMixin, SyncJobPagesAdmin):
             _("skipped"),
             job.skipped_days,
         )
-
-    @admin.display(description=gettext_lazy("day in flight"), ordering="current_date")
-    def current_day(self, job: SyncJob) -> str:
-        """The day being loaded: only while the job works (a finished job's is in its page)."""
-        return job.current_date.isoformat() if job.current_date and not job.is_finished else ""
-
-    @admin.display(description=gettext_lazy("started"), ordering="started_at")
-    def started(self, job: SyncJob) -> str:
-        return format_local(job.started_at)
-
-    @admin.display(description=gettext_lazy("duration"))
-    def duration(self, job: SyncJob) -> str:
-        return format_duration(job.duration_seconds)
 
     @admin.display(description=gettext_lazy("ETA"), ordering="estimated_completion")
     def eta(self, job: SyncJob) -> str:

@@ -1,253 +1,85 @@
-/* batchsync job page: follows a job live by polling the REST API's progress endpoint and the
-   admin's calendar endpoint, without reloading the page. No dependencies. */
+/* batchsync job page. The server renders everything; this file only fetches fragments and swaps
+   them in by id: refresh() (the live fragments, from the page's data-live-url), a month under its
+   year's strip, a day's detail beside its month. Plus the filters and the selection of days to
+   re-run. Push updates can call window.batchsyncJobPage.refresh() or dispatch "bs:refresh". */
 (function () {
   "use strict";
 
-  const configNode = document.getElementById("bs-live-config");
-  if (!configNode) {
+  const root = document.querySelector(".bs-job[data-live-url]");
+  if (!root) {
     return;
   }
-  const config = JSON.parse(configNode.textContent);
-  const root = document.querySelector(".bs-job");
-  const cells = Array.from(document.querySelectorAll("#bs-calendar .bs-day[data-date]"));
-  const detailPanel = document.getElementById("bs-day-detail");
-  const liveBadge = document.getElementById("bs-live");
-  let status = config.status;
-  let lastKey = null;
-  let since = null;
-  let details = {};
-  let errorIds = "";
+  const grid = document.getElementById("bs-calendar");
+  const selectMode = document.getElementById("bs-select-mode");
+  const rerunForm = document.getElementById("bs-rerun");
+  const picked = new Set();
+  let since = root.dataset.since;
   let failures = 0;
 
-  function isFinished(value) {
-    return config.finishedStatuses.indexOf(value) >= 0;
+  function parse(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
   }
 
-  function formatTime(iso) {
-    // The API sends local server time with its offset; show it as the server does.
-    if (!iso) {
-      return "";
+  async function getHtml(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    if (response.status === 401 || response.redirected) {
+      window.location.reload(); // the session ended: the admin sends to its login form
     }
-    const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/.exec(iso);
-    return match ? match[1] + " " + match[2] : iso;
-  }
-
-  function formatDuration(seconds) {
-    if (seconds === null || seconds === undefined) {
-      return "";
-    }
-    if (seconds < 60) {
-      return seconds.toFixed(1) + "s";
-    }
-    const whole = Math.round(seconds);
-    const hours = Math.floor(whole / 3600);
-    const minutes = Math.floor((whole % 3600) / 60);
-    const secs = whole % 60;
-    const pad = (n) => String(n).padStart(2, "0");
-    return hours ? hours + "h " + pad(minutes) + "m " + pad(secs) + "s" : minutes + "m " + pad(secs) + "s";
-  }
-
-  function setField(name, value) {
-    document.querySelectorAll('[data-field="' + name + '"]').forEach((node) => {
-      node.textContent = value === null || value === undefined ? "" : String(value);
-    });
-  }
-
-  function replaceStatusClass(node, prefix, value) {
-    Array.from(node.classList)
-      .filter((name) => name.indexOf(prefix) === 0)
-      .forEach((name) => node.classList.remove(name));
-    node.classList.add(prefix + value);
-  }
-
-  function applyOperations(allowed) {
-    // The server sends the operations this user may apply to the job now (status and permissions).
-    document.querySelectorAll("#bs-operations form[data-operation]").forEach((form) => {
-      form.hidden = allowed.indexOf(form.dataset.operation) < 0;
-    });
-  }
-
-  function applyProgress(data) {
-    status = data.status;
-    root.dataset.status = status;
-    const statusNode = document.getElementById("bs-status");
-    replaceStatusClass(statusNode, "bs-status--", status);
-    setField("status", config.statusLabels[status] || status);
-    setField("message", data.message);
-    setField("total", data.total);
-    setField("current", data.current);
-    setField("success", data.success);
-    setField("failed", data.failed);
-    setField("skipped", data.skipped);
-    setField("current_date", data.current_date || "");
-    setField("rows_loaded", data.rows_loaded);
-    setField("start_time", formatTime(data.start_time));
-    setField("end_time", formatTime(data.end_time));
-    setField("duration_seconds", formatDuration(data.duration_seconds));
-    setField("estimated_completion", formatTime(data.estimated_completion));
-    const percent = Number(data.progress_percent || 0);
-    setField("progress_percent", percent.toFixed(1) + "%");
-    const progress = document.getElementById("bs-progress");
-    progress.setAttribute("aria-valuenow", String(percent));
-    const bar = progress.querySelector(".bs-progress__bar");
-    bar.style.width = percent + "%";
-    replaceStatusClass(bar, "bs-progress__bar--", status);
-  }
-
-  function showDetail(cell) {
-    const date = cell.dataset.date;
-    const state = cell.dataset.state;
-    const info = details[date] || {};
-    detailPanel.hidden = false;
-    detailPanel.querySelector('[data-detail="date"]').textContent = date;
-    detailPanel.querySelector('[data-detail="state"]').textContent = config.stateLabels[state] || state;
-    detailPanel.querySelector('[data-detail="rows"]').textContent = info.rows === undefined ? "-" : info.rows;
-    detailPanel.querySelector('[data-detail="duration"]').textContent = info.duration || "-";
-    detailPanel.querySelector('[data-detail="attempts"]').textContent =
-      info.attempts === undefined ? "0" : info.attempts;
-    detailPanel.querySelector('[data-detail="error"]').textContent = info.error || "-";
-    cells.forEach((other) => other.classList.toggle("bs-day--selected", other === cell));
-  }
-
-  function renderErrors(errors) {
-    const ids = errors.map((error) => error.id).join(",");
-    if (ids === errorIds) {
-      return;
-    }
-    errorIds = ids;
-    const container = document.getElementById("bs-errors");
-    if (!errors.length) {
-      return;
-    }
-    container.textContent = "";
-    errors.forEach((error) => {
-      const item = document.createElement("details");
-      item.className = "bs-error";
-      item.dataset.errorId = String(error.id);
-      const summary = document.createElement("summary");
-      const date = document.createElement("span");
-      date.className = "bs-error__date";
-      date.textContent = error.date || "";
-      const meta = document.createElement("span");
-      meta.className = "bs-muted";
-      let where = error.file ? " · " + error.file + (error.line ? ":" + error.line : "") : "";
-      meta.textContent = error.time + " · #" + error.attempt + where;
-      const text = document.createElement("span");
-      text.className = "bs-error__text";
-      text.textContent = error.error;
-      summary.append(date, " ", meta, " ", text);
-      item.append(summary);
-      if ("traceback" in error) {  // only for users allowed to see tracebacks
-        const trace = document.createElement("pre");
-        trace.className = "bs-traceback";
-        trace.textContent = error.traceback || "-";
-        item.append(trace);
-      }
-      container.append(item);
-    });
-  }
-
-  function renderLockWaits(waits) {
-    // Days waiting on another database session's lock (the server's sentence, filled in here).
-    const container = document.getElementById("bs-lock-waits");
-    if (!container) {
-      return;
-    }
-    container.textContent = "";
-    waits.forEach((wait) => {
-      const values = {
-        date: wait.date,
-        seconds: wait.waiting_seconds,
-        lock: wait.lock,
-        pids: wait.blocking_pids.join(", "),
-      };
-      const note = document.createElement("p");
-      note.className = "bs-lock-wait errornote";
-      note.dataset.lockWait = wait.date;
-      note.textContent = config.lockWaitText.replace(/%\((\w+)\)s/g, (match, name) =>
-        name in values ? String(values[name]) : match
-      );
-      wait.blockers.forEach((blocker) => {
-        const code = document.createElement("code");
-        code.textContent =
-          "pid " + blocker.pid + " " + (blocker.application_name || "-") + " · " + (blocker.state || "-");
-        note.append(" ", code);
-      });
-      container.append(note);
-    });
-  }
-
-  function applyCalendar(data) {
-    Object.assign(details, data.details);
-    const counts = {};
-    cells.forEach((cell, index) => {
-      const state = config.stateCodes[data.states.charAt(index)] || cell.dataset.state;
-      counts[state] = (counts[state] || 0) + 1;
-      if (cell.dataset.state !== state) {
-        replaceStatusClass(cell, "bs-day--", state);
-        cell.dataset.state = state;
-        if (!data.details[cell.dataset.date]) {
-          cell.title = cell.dataset.date + " · " + (config.stateLabels[state] || state);
-        }
-      }
-      const info = data.details[cell.dataset.date];
-      if (info) {
-        cell.title = info.tooltip;
-      }
-    });
-    document.querySelectorAll("[data-state-count]").forEach((node) => {
-      node.textContent = String(counts[node.dataset.stateCount] || 0);
-    });
-    renderErrors(data.errors);
-    applyOperations(data.operations);
-    const count = document.getElementById("bs-errors-count");
-    if (count) {
-      count.textContent = "(" + data.errors_total + ")";
-    }
-    since = data.since;
-  }
-
-  async function getJson(url) {
-    const response = await fetch(url, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    });
     if (!response.ok) {
       throw new Error(url + ": HTTP " + response.status);
     }
-    return response.json();
+    return response.text();
   }
 
-  async function refreshCalendar() {
-    const url = config.calendarUrl + (since ? "?since=" + encodeURIComponent(since) : "");
-    applyCalendar(await getJson(url));
+  function swap(content) {
+    Array.from(content.children).forEach((node) => {
+      const old = node.id ? document.getElementById(node.id) : null;
+      if (old) {
+        old.replaceWith(node);
+      }
+    });
+    markPicked();
+  }
+
+  function openMonths() {
+    return Array.from(grid.querySelectorAll(".bs-month[data-month]")).map((node) => node.dataset.month);
+  }
+
+  // The one refresh entry point: summary, fields, legend, the years and open months that changed
+  // since the last refresh, and the errors panel when it changed.
+  async function refresh() {
+    const errors = document.getElementById("bs-errors-panel");
+    const query = new URLSearchParams({
+      since: since || "",
+      open: openMonths().join(","),
+      errors: errors ? errors.dataset.errorsKey : "",
+    });
+    const content = parse(await getHtml(root.dataset.liveUrl + "?" + query));
+    const state = content.firstElementChild;
+    state.remove();
+    since = state.dataset.since;
+    root.dataset.status = state.dataset.status;
+    root.dataset.finished = state.dataset.finished;
+    swap(content);
+    return state.dataset;
   }
 
   async function tick() {
-    let delay = config.pollMs;
+    let delay = 1000;
     try {
-      const body = await getJson(config.progressUrl);
-      const data = body.data;
-      const key = [data.status, data.current, data.current_date, data.failed, data.success].join("|");
-      if (key !== lastKey) {
-        await refreshCalendar(); // first, so the numbers and the calendar change together
-        lastKey = key;
-      }
-      applyProgress(data);
-      renderLockWaits(data.lock_waits || []);
+      const state = await refresh();
       failures = 0;
-      if (liveBadge) {
-        liveBadge.hidden = isFinished(status);
-      }
-      if (isFinished(status)) {
+      if (state.finished === "1") {
         return; // a finished job never changes again
       }
-      if (status === "paused" || status === "queued") {
-        delay = config.pollMs * 5;
+      if (state.status === "paused" || state.status === "queued") {
+        delay = 5000;
       }
     } catch (error) {
       failures += 1;
-      delay = Math.min(config.pollMs * Math.pow(2, failures), 30000);
+      delay = Math.min(1000 * Math.pow(2, failures), 30000);
       if (window.console) {
         window.console.warn("batchsync: live update failed", error);
       }
@@ -255,16 +87,142 @@
     window.setTimeout(tick, delay);
   }
 
-  cells.forEach((cell) => {
-    cell.addEventListener("click", () => showDetail(cell));
-    cell.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        showDetail(cell);
-      }
+  async function openMonth(month) {
+    let panel = document.getElementById("bs-month-" + month);
+    if (!panel) {
+      panel = parse(await getHtml(root.dataset.monthUrl + "?month=" + month)).firstElementChild;
+      const area = document.getElementById("bs-open-" + month.slice(0, 4));
+      const after = Array.from(area.querySelectorAll(".bs-month")).find((node) => node.dataset.month > month);
+      area.insertBefore(panel, after || null);
+      markPicked();
+    }
+    return panel;
+  }
+
+  async function showDay(date) {
+    const panel = await openMonth(date.slice(0, 7));
+    const detail = parse(await getHtml(root.dataset.dayUrl + "?date=" + date)).firstElementChild;
+    const old = document.getElementById("bs-day-detail");
+    if (old) {
+      old.remove();
+    }
+    panel.after(detail); // beside its month (below it on a phone)
+    grid.querySelectorAll(".bs-day--selected").forEach((cell) => cell.classList.remove("bs-day--selected"));
+    const cell = panel.querySelector('.bs-day[data-date="' + date + '"]');
+    if (cell) {
+      cell.classList.add("bs-day--selected");
+    }
+    detail.scrollIntoView({ block: "nearest" });
+  }
+
+  function stripDate(cell) {
+    const index = Array.prototype.indexOf.call(cell.parentElement.children, cell);
+    return cell.parentElement.dataset.m + "-" + String(index + 1).padStart(2, "0");
+  }
+
+  function daysBetween(first, last) {
+    const days = [];
+    const day = new Date(first + "T00:00:00Z");
+    const end = new Date(last + "T00:00:00Z");
+    while (day <= end) {
+      days.push(day.toISOString().slice(0, 10));
+      day.setUTCDate(day.getUTCDate() + 1);
+    }
+    return days;
+  }
+
+  function pick(days) {
+    const add = days.some((day) => !picked.has(day)); // a second click on a picked set drops it
+    days.forEach((day) => (add ? picked.add(day) : picked.delete(day)));
+    markPicked();
+  }
+
+  function markPicked() {
+    grid.querySelectorAll(".bs-day[data-date]").forEach((cell) => {
+      cell.classList.toggle("bs-day--picked", picked.has(cell.dataset.date));
     });
+    grid.querySelectorAll(".bs-strip__m[data-m]").forEach((month) => {
+      if (!picked.size && !month.querySelector(".p")) {
+        return;
+      }
+      Array.from(month.children).forEach((cell, index) => {
+        const day = month.dataset.m + "-" + String(index + 1).padStart(2, "0");
+        cell.classList.toggle("p", picked.has(day));
+      });
+    });
+    if (rerunForm) {
+      const days = Array.from(picked).sort();
+      rerunForm.hidden = !days.length;
+      document.getElementById("bs-rerun-days").value = days.join(",");
+      document.getElementById("bs-rerun-count").textContent = days.length
+        ? days.length + " × " + days[0] + (days.length > 1 ? " … " + days[days.length - 1] : "")
+        : "";
+    }
+  }
+
+  grid.addEventListener("click", (event) => {
+    const target = event.target;
+    const selecting = Boolean(selectMode && selectMode.checked);
+    if (target.closest("[data-close]")) {
+      target.closest(".bs-month, .bs-day-detail").remove();
+      return;
+    }
+    const year = target.closest("[data-select-year]");
+    if (year && selecting) {
+      const row = year.closest(".bs-year");
+      pick(daysBetween(row.dataset.first, row.dataset.last));
+      return;
+    }
+    if (target.closest("[data-select-month]")) {
+      const month = target.closest(".bs-month");
+      pick(daysBetween(month.dataset.first, month.dataset.last));
+      return;
+    }
+    const cell = target.closest(".bs-day[data-date]");
+    const stripCell = target.tagName === "I" && target.parentElement.dataset.m ? target : null;
+    const date = cell ? cell.dataset.date : stripCell && !stripCell.classList.contains("V") ? stripDate(stripCell) : null;
+    const month = target.closest(".bs-strip__m[data-m]");
+    if (date || month) {
+      event.preventDefault();
+    }
+    if (date && selecting) {
+      pick([date]);
+    } else if (date) {
+      showDay(date).catch((error) => window.console && window.console.warn(error));
+    } else if (month) {
+      openMonth(month.dataset.m)
+        .then((panel) => panel.scrollIntoView({ block: "nearest" }))
+        .catch((error) => window.console && window.console.warn(error));
+    }
   });
-  refreshCalendar()
-    .catch(() => undefined)
-    .then(tick);
+
+  grid.addEventListener("keydown", (event) => {
+    const cell = event.target.closest(".bs-day[data-date]");
+    if (cell && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      cell.click();
+    }
+  });
+
+  document.querySelectorAll("[data-filter]").forEach((box) => {
+    box.addEventListener("change", () => grid.classList.toggle("bs-only-" + box.dataset.filter, box.checked));
+  });
+  if (selectMode) {
+    selectMode.addEventListener("change", () => grid.classList.toggle("bs-selecting", selectMode.checked));
+  }
+  const clear = document.getElementById("bs-rerun-clear");
+  if (clear) {
+    clear.addEventListener("click", () => {
+      picked.clear();
+      markPicked();
+    });
+  }
+
+  window.batchsyncJobPage = { refresh: refresh };
+  document.addEventListener("bs:refresh", () => {
+    refresh().catch(() => undefined);
+  });
+  if (root.dataset.finished !== "1") {
+    window.setTimeout(tick, 1000);
+  }
 })();

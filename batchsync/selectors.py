@@ -204,7 +204,12 @@ def sync_job_days_changed_since(job: SyncJob, since: dt.datetime) -> set[dt.date
 
 def sync_job_state_counts(job: SyncJob) -> list[tuple[str, str, int]]:
     """(status, skip reason, how many days) of the job, one row per pair."""
-    rows = SyncDay.objects.filter(job=job).order_by().values_list("status", "skip_reason").annotate(n=Count("id"))
+    rows = (
+        SyncDay.objects.filter(job=job)
+        .order_by()
+        .values_list("status", "skip_reason")
+        .annotate(n=Count("id"))
+    )
     return [(status, reason, n) for status, reason, n in rows]
 
 

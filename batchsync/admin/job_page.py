@@ -113,10 +113,10 @@ def summary_context(request: HttpRequest, job: SyncJob, errors: list[SyncError])
 
 
 def legend_context(job: SyncJob) -> list[tuple[str, Any, int]]:
-    states: list[str] = []
-    for status, reason, count in selectors.sync_job_state_counts(job):
-        states.extend([day_state(status, reason)] * count)
-    return state_legend(states)
+    counts = {
+        day_state(status, reason): count for status, reason, count in selectors.sync_job_state_counts(job)
+    }
+    return [(state, label, count) for state, label, _ in state_legend(()) for count in [counts.get(state, 0)]]
 
 
 def common_context(request: HttpRequest, job: SyncJob) -> dict[str, Any]:

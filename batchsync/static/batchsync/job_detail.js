@@ -141,7 +141,7 @@
     grid.querySelectorAll(".bs-day[data-date]").forEach((cell) => {
       cell.classList.toggle("bs-day--picked", picked.has(cell.dataset.date));
     });
-    grid.querySelectorAll(".bs-strip__m[data-m]").forEach((month) => {
+    grid.querySelectorAll(".bs-strip .m[data-m]").forEach((month) => {
       if (!picked.size && !month.querySelector(".p")) {
         return;
       }
@@ -179,9 +179,9 @@
       return;
     }
     const cell = target.closest(".bs-day[data-date]");
-    const stripCell = target.tagName === "I" && target.parentElement.dataset.m ? target : null;
+    const stripCell = /^[IB]$/.test(target.tagName) && target.parentElement.dataset.m ? target : null;
     const date = cell ? cell.dataset.date : stripCell && !stripCell.classList.contains("V") ? stripDate(stripCell) : null;
-    const month = target.closest(".bs-strip__m[data-m]");
+    const month = target.closest(".bs-strip .m[data-m]");
     if (date || month) {
       event.preventDefault();
     }

@@ -54,6 +54,8 @@ PRIORITY = Bound("priority", -1000, 1000)
 # Jobs in one listing: `batch_sync list --limit`, and a page of the API (`page_size`).
 LIST_LIMIT = Bound("limit", 1, 500)
 PAGE_SIZE = replace(LIST_LIMIT, field="page_size")
+# Days one re-run may list (the API's `days`): a 20-year job's every day.
+RERUN_DAYS_MAX = 20 * 366
 
 
 def date_range_check(start_date: dt.date, end_date: dt.date, *, today: dt.date, max_days: int) -> None:

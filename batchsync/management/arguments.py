@@ -19,6 +19,7 @@ from django.utils import translation
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
+from batchsync.management.rerun import add_rerun_parser
 from batchsync.models import PriceAdjustment, Reprocess
 
 DEFAULT_ACTION = "run"
@@ -83,6 +84,7 @@ class Arguments:
     with_adj_factor: bool = False
     ts_code: str | None = None
     adjust: str = "none"
+    days: str | None = None  # rerun: 2025-10-09,2025-10-13..2025-10-17
 
     def source_options(self) -> dict[str, str | bool]:
         """The source options given by their own flags (the postgres source's, tushare's factors)."""
@@ -240,3 +242,4 @@ def add_subcommands(parser: CommandParser) -> None:
     subcommands.add_parser(
         "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
     )
+    add_rerun_parser(subcommands, [django_options, job])

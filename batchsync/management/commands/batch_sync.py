@@ -25,7 +25,7 @@ from batchsync.exceptions import (
     InvalidTransition,
     SyncAlreadyRunning,
 )
-from batchsync.management import output
+from batchsync.management import output, rerun
 from batchsync.management.arguments import Arguments, OneLineErrorParser, add_subcommands, cli_language
 from batchsync.management.exit_status import (
     EXIT_BAD_ARGUMENTS,
@@ -54,6 +54,7 @@ OPTION_OF_FIELD = {
     "limit": "--limit",
     "force": "--force",
     "calendar": "BATCHSYNC_CALENDAR",
+    "days": "--days",
 }
 
 
@@ -409,6 +410,8 @@ class Command(BaseCommand):
             self._print_detached(job)
             return EXIT_OK
         return self._run_foreground(job)
+
+    _action_rerun = rerun.action_rerun
 
     def _action_retry(self, args: Arguments) -> int:
         original = self._job(args)

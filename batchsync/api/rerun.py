@@ -24,6 +24,7 @@ class SyncJobRerunInputSerializer(StrictInputSerializer):
     days = serializers.ListField(
         child=IsoDateField(),
         allow_empty=False,
+        min_length=1,
         max_length=bounds.RERUN_DAYS_MAX,
         help_text=gettext_lazy("The days to load again (YYYY-MM-DD), each inside the job's range."),
     )

@@ -19,7 +19,6 @@ from django.utils import translation
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
-from batchsync.management.rerun import add_rerun_parser
 from batchsync.models import PriceAdjustment, Reprocess
 
 DEFAULT_ACTION = "run"
@@ -242,4 +241,9 @@ def add_subcommands(parser: CommandParser) -> None:
     subcommands.add_parser(
         "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
     )
-    add_rerun_parser(subcommands, [django_options, job])
+    rerun = subcommands.add_parser(
+        "rerun", parents=[django_options, job], help="a new job loading chosen days of a job again (force)"
+    )
+    rerun.add_argument("--days", required=True, help="days and ranges: 2025-10-09,2025-10-13..2025-10-17")
+    rerun.add_argument("--queue", action="store_true", help="queue behind a running job instead of refusing")
+    rerun.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")

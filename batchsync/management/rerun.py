@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
+
+from django.core.management.base import OutputWrapper
 
 from batchsync import dispatch, services
+from batchsync.management.arguments import Arguments
 from batchsync.management.exit_status import EXIT_OK
-from batchsync.models import SyncJobStatus
-
-if TYPE_CHECKING:
-    from batchsync.management.arguments import Arguments
-    from batchsync.management.commands.batch_sync import Command
+from batchsync.models import SyncJob, SyncJobStatus
 
 
-def action_rerun(command: Command, args: Arguments) -> int:
+class JobCommand(Protocol):
+    """What the rerun needs of `batch_sync`'s command (no import of it: it imports this module)."""
+
+    stdout: OutputWrapper
+
+    def _job(self, args: Arguments) -> SyncJob: ...
+    def _check_handed_over(self, handoff: dispatch.Handoff) -> None: ...
+    def _print_detached(self, job: SyncJob) -> None: ...
+    def _run_foreground(self, job: SyncJob) -> int: ...
+
+
+def action_rerun(command: JobCommand, args: Arguments) -> int:
     """A new job loading exactly `--days` of the job again (force), here or `--detach`ed."""
     days = services.sync_days_parse(args.days or "")
     original = command._job(args)
@@ -24,15 +34,3 @@ def action_rerun(command: Command, args: Arguments) -> int:
         command._print_detached(job)
         return EXIT_OK
     return command._run_foreground(job)
-
-
-def add_rerun_parser(subcommands: Any, parents: list[Any]) -> None:
-    """The `rerun` subcommand's arguments (registered from `arguments.add_subcommands`)."""
-    rerun = subcommands.add_parser(
-        "rerun", parents=parents, help="a new job loading chosen days of a job again (force)"
-    )
-    rerun.add_argument(
-        "--days", required=True, help="days and ranges, e.g. 2025-10-09,2025-10-13..2025-10-17"
-    )
-    rerun.add_argument("--queue", action="store_true", help="queue behind a running job instead of refusing")
-    rerun.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")

@@ -180,7 +180,10 @@
     }
     const cell = target.closest(".bs-day[data-date]");
     const stripCell = /^[IB]$/.test(target.tagName) && target.parentElement.dataset.m ? target : null;
-    const date = cell ? cell.dataset.date : stripCell && !stripCell.classList.contains("V") ? stripDate(stripCell) : null;
+    // A strip cell narrower than a finger or a pointer can aim (a phone: under 1 px) opens its
+    // month only; a day is then picked from the month's calendar.
+    const aimable = stripCell && !stripCell.classList.contains("V") && stripCell.getBoundingClientRect().width >= 3;
+    const date = cell ? cell.dataset.date : aimable ? stripDate(stripCell) : null;
     const month = target.closest(".bs-strip .m[data-m]");
     if (date || month) {
       event.preventDefault();

@@ -92,7 +92,7 @@ def progress_bar(
         '</div><span class="bs-progress__label"{}>{}%</span></div>',
         _attribute("id", element_id),
         " bs-progress--large" if large else "",
-        percent,
+        f"{percent:g}",  # 100, 35.9: as a script's Number would write it
         status,
         f"{percent:.1f}",
         _attribute("data-field", label_field),

@@ -13,6 +13,7 @@
   const selectMode = document.getElementById("bs-select-mode");
   const rerunForm = document.getElementById("bs-rerun");
   const picked = new Set();
+  let selected = null; // the day whose detail is shown
   let since = root.dataset.since;
   let failures = 0;
 
@@ -33,11 +34,48 @@
     return response.text();
   }
 
+  function ownText(element) {
+    return Array.from(element.childNodes)
+      .filter((child) => child.nodeType === Node.TEXT_NODE)
+      .map((child) => child.data)
+      .join("");
+  }
+
+  // Put `node` in place of `old`, touching only what differs: a button or a link that did not
+  // change stays the same element (a click on it is never lost to a refresh), a bar's width
+  // changes in place (its transition runs).
+  function patch(old, node) {
+    if (old.isEqualNode(node)) {
+      return;
+    }
+    const sameShape =
+      old.tagName === node.tagName &&
+      old.children.length === node.children.length &&
+      old.children.length > 0 &&
+      ownText(old) === ownText(node);
+    if (!sameShape) {
+      old.replaceWith(node);
+      return;
+    }
+    Array.from(old.attributes).forEach((attribute) => {
+      if (!node.hasAttribute(attribute.name)) {
+        old.removeAttribute(attribute.name);
+      }
+    });
+    Array.from(node.attributes).forEach((attribute) => {
+      if (old.getAttribute(attribute.name) !== attribute.value) {
+        old.setAttribute(attribute.name, attribute.value);
+      }
+    });
+    const fresh = Array.from(node.children);
+    Array.from(old.children).forEach((child, index) => patch(child, fresh[index]));
+  }
+
   function swap(content) {
     Array.from(content.children).forEach((node) => {
       const old = node.id ? document.getElementById(node.id) : null;
       if (old) {
-        old.replaceWith(node);
+        patch(old, node);
       }
     });
     markPicked();
@@ -107,11 +145,8 @@
       old.remove();
     }
     panel.after(detail); // beside its month (below it on a phone)
-    grid.querySelectorAll(".bs-day--selected").forEach((cell) => cell.classList.remove("bs-day--selected"));
-    const cell = panel.querySelector('.bs-day[data-date="' + date + '"]');
-    if (cell) {
-      cell.classList.add("bs-day--selected");
-    }
+    selected = date;
+    markPicked();
     detail.scrollIntoView({ block: "nearest" });
   }
 
@@ -140,6 +175,7 @@
   function markPicked() {
     grid.querySelectorAll(".bs-day[data-date]").forEach((cell) => {
       cell.classList.toggle("bs-day--picked", picked.has(cell.dataset.date));
+      cell.classList.toggle("bs-day--selected", cell.dataset.date === selected);
     });
     grid.querySelectorAll(".bs-strip .m[data-m]").forEach((month) => {
       if (!picked.size && !month.querySelector(".p")) {
@@ -164,7 +200,11 @@
     const target = event.target;
     const selecting = Boolean(selectMode && selectMode.checked);
     if (target.closest("[data-close]")) {
-      target.closest(".bs-month, .bs-day-detail").remove();
+      const closed = target.closest(".bs-month, .bs-day-detail");
+      if (closed.id === "bs-day-detail" || closed.dataset.month === (selected || "").slice(0, 7)) {
+        selected = null;
+      }
+      closed.remove();
       return;
     }
     const year = target.closest("[data-select-year]");

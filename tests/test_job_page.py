@@ -122,6 +122,9 @@ def test_the_live_refresh_sends_changed_years_only(client_en: Client, long_job: 
         {day.year for day in ran.values_list("date", flat=True)}
     )
     assert len(live) < 40 * 1024
+    # The page saw another status: every year is sent (days may be pending again, no new stamp).
+    moved = client_en.get(url("live", long_job), {"since": quiet_since, "status": "pending"}).content.decode()
+    assert moved.count('class="bs-year" id=') == 20
 
 
 @pytest.mark.usefixtures("foreground")

@@ -73,12 +73,20 @@ def months_asked(text: str) -> Months:
     return list(dict.fromkeys(months))[:OPEN_MONTHS_MAX]
 
 
+def job_warn_days(job: SyncJob) -> frozenset[dt.date]:
+    """Days of the job with a warning (a data check's finding): marked `data-warn` in the grid.
+
+    The one place the grid asks; the data checks answer it once they record findings. None yet.
+    """
+    return frozenset()
+
+
 def _panels(job: SyncJob, months: Months) -> list[MonthPanel]:
     panels = []
     for year, month in sorted(months):
         days = selectors.sync_job_month_days(job, year, month)
         if days:
-            panels.append(month_panel(f"{year:04d}-{month:02d}", days))
+            panels.append(month_panel(f"{year:04d}-{month:02d}", days, job_warn_days(job)))
     return panels
 
 
@@ -133,7 +141,7 @@ def common_context(request: HttpRequest, job: SyncJob) -> dict[str, Any]:
 
 def job_page_context(request: HttpRequest, job: SyncJob) -> dict[str, Any]:
     """Everything the job page renders (`detail.html`): summary, errors, the grid, the fields."""
-    rows = year_rows(selectors.sync_job_day_rows(job))
+    rows = year_rows(selectors.sync_job_day_rows(job), job_warn_days(job))
     asked = months_asked(request.GET.get("open", ""))
     keys = [f"{y:04d}-{m:02d}" for y, m in asked] or default_open_months(rows)
     panels = _panels(job, [parsed for key in keys if (parsed := month_parse(key))])
@@ -156,11 +164,17 @@ def live_response(request: HttpRequest, job: SyncJob) -> HttpResponse:
     """The live refresh: summary, fields, legend, the years and open months changed since `since`,
     and the errors panel when its key differs from the page's."""
     since = parse_datetime(request.GET.get("since", "") or "")
-    changed = selectors.sync_job_days_changed_since(job, since) if since else set()
-    years = sorted({day.year for day in changed})
-    rows = year_rows(selectors.sync_job_day_rows(job, years=years)) if years else []
-    open_months = [(y, m) for y, m in months_asked(request.GET.get("open", "")) if y in years]
-    open_months = [(y, m) for y, m in open_months if any(d.year == y and d.month == m for d in changed)]
+    asked = months_asked(request.GET.get("open", ""))
+    if request.GET.get("status", job.status) != job.status:
+        # The job changed status since the page's last refresh (cancelled, paused, recovered):
+        # days may have gone back to pending without a new timestamp, so every strip is sent.
+        rows = year_rows(selectors.sync_job_day_rows(job), job_warn_days(job))
+        open_months = asked
+    else:
+        changed = selectors.sync_job_days_changed_since(job, since) if since else set()
+        years = sorted({day.year for day in changed})
+        rows = year_rows(selectors.sync_job_day_rows(job, years=years), job_warn_days(job)) if years else []
+        open_months = [(y, m) for y, m in asked if any(d.year == y and d.month == m for d in changed)]
     errors = errors_context(request, job)
     context = {
         **common_context(request, job),

@@ -93,6 +93,7 @@
       since: since || "",
       open: openMonths().join(","),
       errors: errors ? errors.dataset.errorsKey : "",
+      status: root.dataset.status,
     });
     const content = parse(await getHtml(root.dataset.liveUrl + "?" + query));
     const state = content.firstElementChild;

@@ -17,8 +17,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.dates import MONTHS_3
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from batchsync import dispatch, operations, selectors, services
 from batchsync.admin.day_grid import (
@@ -45,7 +47,17 @@ ERRORS_SHOWN = 50
 # days with their own clocks, so a minute of overlap keeps a small clock skew from hiding one.
 SINCE_MARGIN = dt.timedelta(seconds=60)
 OPEN_MONTHS_MAX = 12  # months a page may keep open (the live refresh re-renders them)
-MONTH_HEADS = [(calendar.month_abbr[n], calendar.monthrange(2001, n)[1]) for n in range(1, 13)]
+# A month calendar's column heads, Monday first: two letters (one character in Chinese).
+WEEKDAY_HEADS = [
+    pgettext_lazy("weekday head", "Mo"),
+    pgettext_lazy("weekday head", "Tu"),
+    pgettext_lazy("weekday head", "We"),
+    pgettext_lazy("weekday head", "Th"),
+    pgettext_lazy("weekday head", "Fr"),
+    pgettext_lazy("weekday head", "Sa"),
+    pgettext_lazy("weekday head", "Su"),
+]
+MONTH_HEADS = [(capfirst(MONTHS_3[n]), calendar.monthrange(2001, n)[1]) for n in range(1, 13)]
 
 # A job's month, and the months of the job a request asks to see open.
 Months = list[tuple[int, int]]
@@ -133,7 +145,7 @@ def common_context(request: HttpRequest, job: SyncJob) -> dict[str, Any]:
         "can_view_traceback": can_view_traceback(request),
         "can_rerun": can_rerun(request),
         "fold_chars": ERROR_FOLD_CHARS,
-        "weekdays": [WEEKDAYS_ABBR[n] for n in range(7)],
+        "weekdays": WEEKDAY_HEADS,
         "rerun_url": page_urls(job)["rerun"],
         "since": (timezone.now() - SINCE_MARGIN).isoformat(),
     }

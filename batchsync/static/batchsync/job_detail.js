@@ -58,7 +58,7 @@
       return;
     }
     Array.from(old.attributes).forEach((attribute) => {
-      if (!node.hasAttribute(attribute.name)) {
+      if (!node.hasAttribute(attribute.name) && attribute.name !== "open") {  // a <details> the user opened
         old.removeAttribute(attribute.name);
       }
     });

@@ -51,11 +51,17 @@ class Bound:
 PARALLELISM = Bound("parallelism", 1, 64)
 # Queue order, higher first; well inside the database's smallint.
 PRIORITY = Bound("priority", -1000, 1000)
+# Trading days before the newest loaded one that a `--latest` run reloads (BATCHSYNC LATEST_LOOKBACK_DAYS).
+LOOKBACK_DAYS = Bound("lookback_days", 0, 250)
 # Jobs in one listing: `batch_sync list --limit`, and a page of the API (`page_size`).
 LIST_LIMIT = Bound("limit", 1, 500)
 PAGE_SIZE = replace(LIST_LIMIT, field="page_size")
 # Days one re-run may list (the API's `days`): a 20-year job's every day.
 RERUN_DAYS_MAX = 20 * 366
+# Alert delivery (BATCHSYNC ALERT_*): retries of one delivery, and one attempt's timeout in
+# seconds, so that a delivery never takes more than minutes.
+ALERT_RETRIES = Bound("alert_retries", 0, 10)
+ALERT_TIMEOUT_MAX = 60.0
 
 
 def date_range_check(start_date: dt.date, end_date: dt.date, *, today: dt.date, max_days: int) -> None:

@@ -111,3 +111,24 @@ def sync_job_enqueue_workers(job_id: int, workers: int) -> list[str]:
             )
             % {"id": task_id, "reason": str(error).rstrip(".")}
         ) from error
+
+
+# Alert deliveries (docs/alerts.md): sent by this task, off the request and day-commit paths.
+ALERT_TASK = "batchsync.tasks.alert_deliver"
+
+
+def alert_dispatch(alert_id: int) -> None:
+    """Hand the alert's deliveries to the cluster once the transaction commits.
+
+    A broker that cannot be reached (or no cluster running) loses nothing: the deliveries stay
+    pending in the database and `batch_sync alerts check` (every minute on the cluster, or from
+    a systemd timer) sends them.
+    """
+    transaction.on_commit(lambda: _alert_enqueue(alert_id))
+
+
+def _alert_enqueue(alert_id: int) -> None:
+    try:
+        async_task(ALERT_TASK, alert_id, task_name=f"batchsync alert #{alert_id}")
+    except RedisError as error:
+        log_event(logger, "alert_enqueue_failed", level=logging.WARNING, alert_id=alert_id, error=error)

@@ -93,3 +93,46 @@ class LoadError(BatchSyncError):
         self.line = line
         self.column = column
         super().__init__(message)
+
+
+class DataCheckFailed(LoadError):
+    """An error-severity data check flagged rows of the day just copied; the day rolls back.
+
+    `check` names the check, `count` the rows it flagged, `examples` up to 5 of them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        check: str,
+        count: int,
+        examples: list[dict[str, Any]],
+        file: str = "",
+        line: int | None = None,
+        column: str = "",
+    ) -> None:
+        self.check = check
+        self.count = count
+        self.examples = examples
+        super().__init__(message, file=file, line=line, column=column)
+
+
+class VerifyMismatch(BatchSyncError):
+    """A verified day does not hold what was loaded (or its source sends something else now)."""
+
+
+class SyncUpToDate(BatchSyncError):
+    """`--latest` found nothing to load: a success for every caller, with this message."""
+
+
+class ScheduleNotFound(BatchSyncError):
+    """No sync schedule has this name."""
+
+
+class AlertDeliveryError(BatchSyncError):
+    """A channel could not deliver an alert; `retryable` errors (timeouts, 5xx) are tried again."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message)

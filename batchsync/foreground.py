@@ -81,5 +81,5 @@ def abandon(job: SyncJob, ids: list[str]) -> SyncJob:
     connection.close()  # the interrupted query may have left the session in any state
     services.sync_workers_abort(job.pk, ids)
     with contextlib.suppress(InvalidTransition):
-        services.sync_job_cancel(job)
+        services.sync_job_cancel(job, requested_by="cli")  # a second Ctrl-C of the command
     return services.sync_job_finish_if_done(job.pk)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 # Re-exported, and so registered with the app when it loads its models.
 from batchsync.adj_models import AdjFactor as AdjFactor
 from batchsync.adj_models import PriceAdjustment as PriceAdjustment
+from batchsync.db_fields import ExactDecimalField, bar_value_check
 
 
 class SyncJobStatus(models.TextChoices):
@@ -61,6 +62,22 @@ class SkipReason(models.TextChoices):
     # Loaded, but by another source: replaced only with force (see `LoadedDay`).
     LOADED_OTHER_SOURCE = "loaded_other_source", _("loaded from another source")
     PREVIOUSLY_FAILED = "previously_failed", _("failed before (reprocess=none)")
+    # A verify job's trading day with neither rows nor a load record: nothing to verify.
+    NOT_LOADED = "not_loaded", _("not loaded")
+
+
+class SyncJobKind(models.TextChoices):
+    SYNC = "sync", _("sync")
+    VERIFY = "verify", _("verify")
+
+
+class VerifyMode(models.TextChoices):
+    """What a verify job compares each loaded day with (blank for a sync job)."""
+
+    NONE = "", _("not a verify job")
+    CHECKSUM = "checksum", _("recorded checksum")
+    AGAINST_SOURCE = "against_source", _("the source, fetched again")
+    CHECKS = "checks", _("the data checks")
 
 
 class SyncJobQuerySet(models.QuerySet["SyncJob"]):
@@ -104,6 +121,20 @@ class SyncJob(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    # A verify job compares loaded days instead of loading them (docs/verify.md).
+    kind = models.CharField(_("kind"), max_length=8, choices=SyncJobKind.choices, default=SyncJobKind.SYNC)
+    verify_mode = models.CharField(
+        _("verify mode"), max_length=16, choices=VerifyMode.choices, blank=True, default=VerifyMode.NONE
+    )
+    # The schedule whose tick started the job (none: started by hand).
+    schedule = models.ForeignKey(
+        "batchsync.SyncSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        verbose_name=_("schedule"),
+    )
 
     total_days = models.PositiveIntegerField(_("total days"), default=0)
     processed_days = models.PositiveIntegerField(_("processed days"), default=0)
@@ -112,6 +143,8 @@ class SyncJob(models.Model):
     skipped_days = models.PositiveIntegerField(_("skipped days"), default=0)
     current_date = models.DateField(_("current date"), null=True, blank=True)
     rows_loaded = models.BigIntegerField(_("rows loaded"), default=0)
+    # Days whose data checks left warnings (`DayFinding`), counted when the run ends.
+    warning_days = models.PositiveIntegerField(_("days with warnings"), default=0)
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -147,6 +180,11 @@ class SyncJob(models.Model):
             ),
             models.CheckConstraint(condition=Q(parallelism__gte=1), name="syncjob_parallelism_gte_1"),
             models.CheckConstraint(condition=Q(status__in=SyncJobStatus.values), name="syncjob_status_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="sync", verify_mode="")
+                | Q(kind="verify", verify_mode__in=["checksum", "against_source", "checks"]),
+                name="syncjob_verify_mode_iff_verify",
+            ),
             # The database itself refuses a second job in the running slot.
             models.UniqueConstraint(
                 Value(1),
@@ -161,9 +199,31 @@ class SyncJob(models.Model):
 
     @property
     def progress_percent(self) -> float:
+        """The seed's figure: processed (skipped included) of all days; kept for its clients."""
         if not self.total_days:
             return 0.0
         return round(100.0 * self.processed_days / self.total_days, 1)
+
+    @property
+    def days_to_load(self) -> int:
+        """Days the job loads: every day of its range but the skipped ones."""
+        return self.total_days - self.skipped_days
+
+    @property
+    def days_loaded(self) -> int:
+        return self.success_days
+
+    @property
+    def days_left(self) -> int:
+        """Days not yet tried in this run (neither loaded, failed nor skipped)."""
+        return self.total_days - self.processed_days
+
+    @property
+    def load_percent(self) -> float:
+        """The honest headline: days loaded of days to load, in percent (100 when none to load)."""
+        if not self.days_to_load:
+            return 100.0 if self.is_finished else 0.0
+        return round(100.0 * self.days_loaded / self.days_to_load, 1)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -189,8 +249,19 @@ class SyncJob(models.Model):
         }
         seconds = round(self.duration_seconds or 0)
         took = {"minutes": seconds // 60, "seconds": seconds % 60}
+        # The seed's messages carry its `progress_percent` (its example pairs them); the honest
+        # figure, days loaded of days to load, is the pages' headline (`selectors.sync_job_load_summary`).
         percent = f"{self.progress_percent:.1f}"
         status = self.status
+        S = SyncJobStatus
+        if self.kind == SyncJobKind.VERIFY and status in (S.PENDING, S.RUNNING, *FINISHED_STATUSES):
+            return self._verify_message(counts, took, percent)
+        if status == SyncJobStatus.PENDING and self.started_at is not None:
+            return ngettext(
+                "Batch sync job resumed; %(days)s day left to load",
+                "Batch sync job resumed; %(days)s days left to load",
+                self.days_left,
+            ) % {"days": self.days_left}
         if status == SyncJobStatus.PENDING:
             return ngettext(
                 "Batch sync job started; %(days)s day to sync",
@@ -209,7 +280,10 @@ class SyncJob(models.Model):
         if status == SyncJobStatus.PAUSING:
             return gettext("Pausing after the current day... (%(percent)s%%)") % {"percent": percent}
         if status == SyncJobStatus.PAUSED:
-            return gettext("Paused at %(percent)s%%; resume to continue") % {"percent": percent}
+            return gettext("Paused with %(loaded)s of %(to_load)s days loaded; resume to continue") % {
+                "loaded": self.days_loaded,
+                "to_load": self.days_to_load,
+            }
         if status == SyncJobStatus.CANCELLING:
             return gettext("Cancelling after the current day... (%(percent)s%%)") % {"percent": percent}
         if status == SyncJobStatus.CANCELLED:
@@ -217,10 +291,33 @@ class SyncJob(models.Model):
                 "Batch sync cancelled: %(success)s succeeded, %(failed)s failed, "
                 "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
             ) % {**counts, **took}
-        return gettext(
+        finished = gettext(
             "Batch sync finished: %(success)s succeeded, %(failed)s failed, "
             "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
         ) % {**counts, **took}
+        if self.warning_days:
+            finished += ngettext(
+                "; %(count)s day with warnings", "; %(count)s days with warnings", self.warning_days
+            ) % {"count": self.warning_days}
+        return finished
+
+    def _verify_message(self, counts: dict[str, int], took: dict[str, int], percent: str) -> str:
+        """A verify job's line: the days it will compare, the one it compares, or how they compared."""
+        if self.status == SyncJobStatus.PENDING:
+            return ngettext(
+                "Verify job started; %(days)s day to verify",
+                "Verify job started; %(days)s days to verify",
+                self.total_days - self.skipped_days,
+            ) % {"days": self.total_days - self.skipped_days}
+        if self.status == SyncJobStatus.RUNNING:
+            return gettext("Verifying %(date)s... (%(percent)s%%)") % {
+                "date": self.current_date.isoformat() if self.current_date else "-",
+                "percent": percent,
+            }
+        return gettext(
+            "Verify %(status)s: %(success)s days match, %(failed)s differ or failed, "
+            "%(skipped)s skipped, took %(minutes)sm %(seconds)ss"
+        ) % {"status": self.get_status_display(), **counts, **took}
 
 
 class SyncLock(models.Model):
@@ -291,6 +388,7 @@ class SyncDay(models.Model):
                         "already_loaded",
                         "loaded_other_source",
                         "previously_failed",
+                        "not_loaded",
                     ],
                 )
                 | (~Q(status="skipped") & Q(skip_reason="")),
@@ -409,22 +507,23 @@ class DailyBar(models.Model):
 
     NUMERIC, not float: prices are decimal quantities quoted to the cent (funds to 0.001), and
     sums and comparisons must be exact. Scales follow tushare: prices and changes 4 places,
-    pct_chg 4, vol (lots) 2, amount (thousand yuan) 3.
+    pct_chg 4, vol (lots) 2, amount (thousand yuan) 3; more decimals are refused, not rounded
+    (`batchsync.db_fields`).
     """
 
     pk = models.CompositePrimaryKey("trade_date", "ts_code")
     trade_date = models.DateField()
     # Byte order: codes are ASCII, and "C" keeps the key's comparisons memcmp on any server locale.
     ts_code = models.CharField(max_length=12, db_collation="C")
-    open = models.DecimalField(max_digits=14, decimal_places=4)
-    high = models.DecimalField(max_digits=14, decimal_places=4)
-    low = models.DecimalField(max_digits=14, decimal_places=4)
-    close = models.DecimalField(max_digits=14, decimal_places=4)
-    pre_close = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    change = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    pct_chg = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
-    vol = models.DecimalField(max_digits=20, decimal_places=2)
-    amount = models.DecimalField(max_digits=22, decimal_places=3)
+    open = ExactDecimalField(max_digits=14, decimal_places=4)
+    high = ExactDecimalField(max_digits=14, decimal_places=4)
+    low = ExactDecimalField(max_digits=14, decimal_places=4)
+    close = ExactDecimalField(max_digits=14, decimal_places=4)
+    pre_close = ExactDecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    change = ExactDecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    pct_chg = ExactDecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    vol = ExactDecimalField(max_digits=20, decimal_places=2)
+    amount = ExactDecimalField(max_digits=22, decimal_places=3)
 
     class Meta:
         db_table = "daily_bar"
@@ -432,10 +531,28 @@ class DailyBar(models.Model):
         verbose_name_plural = _("daily bars")
         constraints = [
             models.CheckConstraint(condition=Q(low__lte=F("high")), name="daily_bar_low_lte_high"),
-            models.CheckConstraint(
-                condition=Q(vol__gte=0) & Q(amount__gte=0), name="daily_bar_vol_amount_nonneg"
+            # No NaN, no silent rounding, prices > 0, vol and amount >= 0 (batchsync.db_fields).
+            *(
+                bar_value_check(name, scale=4, digits=14, low="gt0")
+                for name in ("open", "high", "low", "close")
             ),
+            bar_value_check("pre_close", scale=4, digits=14, low="gt0", nullable=True),
+            bar_value_check("change", scale=4, digits=14, low="any", nullable=True),
+            bar_value_check("pct_chg", scale=4, digits=12, low="any", nullable=True),
+            bar_value_check("vol", scale=2, digits=20, low="gte0"),
+            bar_value_check("amount", scale=3, digits=22, low="gte0"),
         ]
 
     def __str__(self) -> str:
         return f"{self.trade_date} {self.ts_code}"
+
+
+# Re-exported, and so registered with the app when it loads its models (kept apart: models.py is long).
+from batchsync.alert_models import Alert as Alert  # noqa: E402
+from batchsync.alert_models import AlertDelivery as AlertDelivery  # noqa: E402
+from batchsync.check_models import CheckSeverity as CheckSeverity  # noqa: E402
+from batchsync.check_models import DayFinding as DayFinding  # noqa: E402
+from batchsync.event_models import SyncJobEvent as SyncJobEvent  # noqa: E402
+from batchsync.event_models import SyncJobEventKind as SyncJobEventKind  # noqa: E402
+from batchsync.schedule_models import ScheduleOutcome as ScheduleOutcome  # noqa: E402
+from batchsync.schedule_models import SyncSchedule as SyncSchedule  # noqa: E402

@@ -36,17 +36,31 @@ class Operation:
     service: Callable[..., SyncJob]
     permissions: tuple[str, ...]
     creates_job: bool = False  # retry answers with a new job, requested by the user
+    # The job page asks this (with the job's %(task_id)s) before applying it: a multi-hour job
+    # must not stop on one stray click. None: applied at once.
+    confirm_question: StrPromise | None = None
 
     def run(self, job: SyncJob, *, requested_by: str, **options: Any) -> SyncJob:
-        """Call the service; retry returns the new job, the others the job itself."""
-        if self.creates_job:
-            return self.service(job, requested_by=requested_by, **options)
-        return self.service(job, **options)
+        """Call the service as `requested_by` (on the job's timeline); retry returns the new job."""
+        return self.service(job, requested_by=requested_by, **options)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.confirm_question is not None
+
+    def label_for(self, job: SyncJob) -> StrPromise:
+        """The button's label for this job: retry says what it loads (see `RETRY_FAILED_LABEL`)."""
+        if self.name == "retry" and job.failed_days and not job.days_left:
+            return RETRY_FAILED_LABEL
+        return self.label
 
     def permitted(self, user: AnyUser) -> bool:
         """Whether the user holds every permission the operation needs."""
         return bool(user.has_perms(self.permissions))
 
+
+# Retry loads the failed AND the never-run days: named so, unless only failed days are left.
+RETRY_FAILED_LABEL = gettext_lazy("Retry failed days")
 
 OPERATIONS: dict[str, Operation] = {
     operation.name: operation
@@ -58,6 +72,10 @@ OPERATIONS: dict[str, Operation] = {
             description="Cancel at once when nothing runs, else after the day in flight.",
             service=services.sync_job_cancel,
             permissions=(CHANGE_JOBS,),
+            confirm_question=gettext_lazy(
+                "Cancel job %(task_id)s? Its workers stop after the day in flight; the days loaded "
+                "stay, and the others can be loaded later with a new job."
+            ),
         ),
         Operation(
             name=gettext_noop("pause"),
@@ -78,11 +96,12 @@ OPERATIONS: dict[str, Operation] = {
         # Retry starts a new job (add) from an existing one the operator acts on (change).
         Operation(
             name=gettext_noop("retry"),
-            label=gettext_lazy("Retry failed days"),
-            action_label=gettext_lazy("Retry failed days of selected jobs"),
+            label=gettext_lazy("Load remaining days"),
+            action_label=gettext_lazy("Load remaining days of selected jobs"),
             description=(
-                "Starts a new job over the same range and source; `reprocess` picks the days that load "
-                "again (default: failed and never-run). Answers with the NEW job in the progress shape."
+                "Load remaining days: starts a new job over the same range and source; `reprocess` "
+                "picks the days that load again (default: failed and never-run, so it also finishes "
+                "a cancelled job). Answers with the NEW job in the progress shape."
             ),
             service=services.sync_job_retry,
             permissions=(ADD_JOBS, CHANGE_JOBS),

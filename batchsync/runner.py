@@ -1,7 +1,8 @@
 """Run a job day by day. The same function serves the django-q2 task and the foreground command.
 
 Each day is ONE transaction: prove this worker still owns the day (fence), delete the day's
-bars, COPY the new ones, record their provenance (`LoadedDay`), mark the day done. A crash
+bars, COPY the new ones, run the data checks (`checks`), record their provenance
+(`LoadedDay`), mark the day done. A crash
 anywhere leaves the day fully loaded or untouched. Progress is committed after the day, in its
 own short transaction: the one that claims the next day (or finishes the job).
 """
@@ -32,7 +33,7 @@ from batchsync.backoff import doubling, retrying
 from batchsync.conf import get_settings
 from batchsync.exceptions import DatabaseUnavailable, InvalidTransition, LeaseLost, SourceError, SourceJobStop
 from batchsync.logs import Shown, log_event, seconds
-from batchsync.models import SyncJob
+from batchsync.models import SyncJob, SyncJobKind
 from batchsync.reconnect import CONNECTION_ERRORS, await_database, first_line, reconnect, with_reconnect
 from batchsync.services import ClaimedDay
 from batchsync.services.source_stop import sync_job_stop_for_source
@@ -146,6 +147,14 @@ def _load_claimed_day(
             services.sync_day_lock_for_commit(claim, worker_id, job_fence)
             with connection.cursor() as cursor:
                 rows = loader.replace_day(cursor, claim.date, payload)
+            # The data checks: an error fails the day (rolled back); warnings commit with it.
+            services.day_checks_enforce(
+                claim.date,
+                origin=payload.origin,
+                job_id=origin.job_id,
+                sync_day_id=claim.id,
+                line_of=lambda code: loader.csv_line_of(payload, code),
+            )
             services.loaded_day_record(claim.date, origin)  # its provenance commits with its rows
             services.sync_day_mark_succeeded(claim, rows, started)
         return rows
@@ -212,12 +221,7 @@ def sync_job_run(
     job = with_reconnect(SyncJob.objects.get, pk=job_id, log_as=worker_id)
     if fence is None:
         return RunOutcome(job=job, days_loaded=0, more_work=False)
-    source = sources.source_get(job.source, job.source_options)
-    origin = services.DayOrigin(
-        source=job.source,
-        fingerprint=services.source_options_fingerprint(job.source_options, source.options_unfingerprinted),
-        job_id=job.pk,
-    )
+    day_step, step_close = _day_step(job, worker_id, fence, abort)
     heartbeat = _Heartbeat(job_id, worker_id, fence)
     heartbeat.start()
     sessions.LockWaitWatch.watch(worker_id)  # logs it when a day waits on another session's lock
@@ -232,7 +236,7 @@ def sync_job_run(
             if stop is not None and stop.is_set() and not cancel_requested:
                 cancel_requested = True
                 with contextlib.suppress(InvalidTransition):  # another worker finished it already
-                    services.sync_job_cancel(job)
+                    services.sync_job_cancel(job, requested_by="cli")  # the command's Ctrl-C
             # At least one day per run, even past the deadline: a slice shorter than the time
             # to join would otherwise hand the job on forever without loading anything.
             if deadline is not None and claimed_any and time.monotonic() >= deadline:
@@ -271,7 +275,7 @@ def sync_job_run(
                 percent=Shown(job.progress_percent, f"({job.progress_percent:.1f}%)", bare=True),
             )
             try:
-                rows = _load_claimed_day(source, origin, claim, worker_id, fence, abort)
+                rows = day_step(claim)
                 loaded += 1
                 log_event(logger, "day_done", job=job.task_id, worker=worker_id, date=claim.date, rows=rows)
             except LeaseLost:
@@ -322,7 +326,7 @@ def sync_job_run(
         sessions.LockWaitWatch.unwatch(worker_id)
         heartbeat.stopped.set()
         heartbeat.join()
-        source.close()
+        step_close()
     if not more_work:
         job = with_reconnect(services.sync_job_finish_if_done, job_id, log_as=worker_id)
     else:
@@ -330,6 +334,24 @@ def sync_job_run(
     if on_progress is not None:
         on_progress(job)
     return RunOutcome(job=job, days_loaded=loaded, more_work=more_work)
+
+
+def _day_step(
+    job: SyncJob, worker_id: str, fence: int, abort: threading.Event | None
+) -> tuple[Callable[[ClaimedDay], int], Callable[[], None]]:
+    """What this worker does with a claimed day, and what it releases at the end of its run.
+
+    A sync job loads the day from its source; a verify job compares it (services.verify).
+    """
+    if job.kind == SyncJobKind.VERIFY:
+        return (lambda claim: services.verify_claimed_day(job, claim, worker_id, fence)), lambda: None
+    source = sources.source_get(job.source, job.source_options)
+    origin = services.DayOrigin(
+        source=job.source,
+        fingerprint=services.source_options_fingerprint(job.source_options, source.options_unfingerprinted),
+        job_id=job.pk,
+    )
+    return (lambda claim: _load_claimed_day(source, origin, claim, worker_id, fence, abort)), source.close
 
 
 def _reconnect_if_broken(error: BaseException) -> None:

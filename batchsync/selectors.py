@@ -11,8 +11,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from batchsync import sessions
+from batchsync import finding_selectors, sessions
 from batchsync.conf import get_settings
+from batchsync.event_models import SyncJobEvent
 from batchsync.exceptions import JobNotFound
 from batchsync.models import (
     ACTIVE_STATUSES,
@@ -25,6 +26,7 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
+from batchsync.queue_selectors import queue_fields, sync_job_queue_place, with_queue_place
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -52,6 +54,10 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "current_date": job.current_date.isoformat() if job.current_date else None,
         "message": job.message,
         "progress_percent": job.progress_percent,
+        "days_to_load": job.days_to_load,
+        "days_loaded": job.days_loaded,
+        "load_percent": job.load_percent,
+        "load_summary": sync_job_load_summary(job),
         "start_time": _iso(job.started_at),
         "end_time": _iso(job.finished_at),
         "duration_seconds": job.duration_seconds,
@@ -63,6 +69,8 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "start_date": job.start_date.isoformat(),
         "end_date": job.end_date.isoformat(),
         "source": job.source,
+        "kind": job.kind,
+        "verify_mode": job.verify_mode,
         "rows_loaded": job.rows_loaded,
         "parallelism": job.parallelism,
         "priority": job.priority,
@@ -71,7 +79,59 @@ def sync_job_progress(job: SyncJob, errors: list[SyncError] | None = None) -> di
         "created_time": _iso(job.created_at),
         "retry_of": job.retry_of.task_id if job.retry_of_id and job.retry_of else None,
         "lock_waits": [wait.as_dict() for wait in sync_job_lock_waits(job)],
+        **queue_fields(sync_job_queue_place(job)),
     }
+
+
+def sync_job_load_summary(job: SyncJob) -> str:
+    """The progress headline: `loaded 11 of 4,681 to load · 2,621 skipped`, translated.
+
+    Days to load leave the skipped ones out (non-trading, already loaded): they are shown apart.
+    """
+    text = _("loaded %(loaded)s of %(to_load)s to load") % {
+        "loaded": f"{job.days_loaded:,}",
+        "to_load": f"{job.days_to_load:,}",
+    }
+    if job.failed_days:
+        text += " · " + _("%(failed)s failed") % {"failed": f"{job.failed_days:,}"}
+    if job.skipped_days:
+        text += " · " + _("%(skipped)s skipped") % {"skipped": f"{job.skipped_days:,}"}
+    return text
+
+
+def sync_job_events(job: SyncJob) -> QuerySet[SyncJobEvent]:
+    """The job's timeline, oldest first."""
+    return SyncJobEvent.objects.timeline(job.pk)
+
+
+def sync_job_event_text(event: SyncJobEvent) -> str:
+    """An event's facts as the pages, the API and the command show them, translated."""
+    facts = event.detail
+    parts: list[str] = []
+    status = facts.get("status")
+    if status:
+        label = SyncJobStatus(status).label if status in SyncJobStatus.values else status
+        parts.append(_("now %(status)s") % {"status": label})
+    if "to_load" in facts and "loaded" in facts:
+        parts.append(
+            _("%(loaded)s of %(to_load)s days loaded")
+            % {"loaded": f"{facts['loaded']:,}", "to_load": f"{facts['to_load']:,}"}
+        )
+    elif "to_load" in facts:
+        parts.append(_("%(to_load)s days to load") % {"to_load": f"{facts['to_load']:,}"})
+    if facts.get("failed"):
+        parts.append(_("%(failed)s failed") % {"failed": f"{facts['failed']:,}"})
+    if facts.get("new_job"):
+        parts.append(_("new job %(task_id)s") % {"task_id": facts["new_job"]})
+    if facts.get("retry_of"):
+        parts.append(_("retry of %(task_id)s") % {"task_id": facts["retry_of"]})
+    if facts.get("days_released"):
+        parts.append(_("%(days)s days given back") % {"days": facts["days_released"]})
+    if facts.get("unclaimed"):
+        parts.append(_("no worker had picked it up"))
+    if facts.get("previous_worker"):
+        parts.append(_("previous worker %(worker)s") % {"worker": facts["previous_worker"]})
+    return "; ".join(parts)
 
 
 def sync_job_lock_waits(job: SyncJob) -> list[sessions.LockWait]:
@@ -84,7 +144,11 @@ def sync_job_detail(task_id: str) -> SyncJob:
     lookup = Q(task_id=task_id)
     if task_id.isascii() and task_id.isdigit() and len(task_id) < 19:  # fits a bigint
         lookup |= Q(pk=int(task_id))
-    job = _with_other_source_days(SyncJob.objects.select_related("retry_of")).filter(lookup).first()
+    job = (
+        with_queue_place(_with_other_source_days(SyncJob.objects.select_related("retry_of")))
+        .filter(lookup)
+        .first()
+    )
     if job is None:
         raise JobNotFound(_("No sync job with id %(id)s") % {"id": task_id})
     return job
@@ -94,7 +158,8 @@ def sync_job_list(
     *, status: str | None = None, source: str | None = None, date: dt.date | None = None
 ) -> QuerySet[SyncJob]:
     """Jobs newest first, filtered; each carries `recent_errors` (prefetched, one query per page)."""
-    jobs = _with_other_source_days(SyncJob.objects.select_related("retry_of")).order_by("-created_at", "-id")
+    jobs = with_queue_place(_with_other_source_days(SyncJob.objects.select_related("retry_of")))
+    jobs = jobs.order_by("-created_at", "-id")
     if status:
         jobs = jobs.filter(status=status)
     if source:
@@ -123,7 +188,8 @@ def sync_day_list(job: SyncJob, *, status: str | None = None) -> QuerySet[SyncDa
             loaded_at=Subquery(loaded.values("loaded_at")[:1]),
         )
     )
-    return days.filter(status=status) if status else days
+    found = finding_selectors.sync_days_with_findings(days)  # `findings`, `finding_checks`
+    return found.filter(status=status) if status else found
 
 
 def sync_job_other_source_days(job: SyncJob) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from batchsync.models import AdjFactor, DailyBar, LoadedDay, SyncDay, SyncJob
+from batchsync.models import AdjFactor, DailyBar, LoadedDay, SyncDay, SyncJob, TradingSession
 from batchsync.sources.base import BAR_COLUMNS
 
 JOB_TABLE = SyncJob._meta.db_table
@@ -233,9 +233,33 @@ SOURCE_STOP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('batchsync.source_stop
 # The columns a day's checksum covers (all but trade_date, the same for every row of the day),
 # named, not `bar::text`: a column added to the table later leaves earlier checksums valid.
 CHECKSUM_COLUMNS = tuple(column for column in BAR_COLUMNS if column != "trade_date")
-_CHECKSUM_ROW = ", ',', ".join(f"bar.{column}" for column in CHECKSUM_COLUMNS)
 
-# Each row as `ts_code,open,...,amount` (numerics as PostgreSQL prints them, at their column's
+
+def bar_value_at_scale(column: str) -> str:
+    """`bar.<column>`, numerics cast to their model scale (the columns are plain `numeric`).
+
+    A value loaded as `10.1` or `10.10000` is stored as sent (`batchsync.db_fields`) but reads
+    and counts as `10.1000`, as it did when the columns were `numeric(14,4)`: checksums recorded
+    before and after that change agree, and readers see one scale per column.
+    """
+    field = DailyBar._meta.get_field(column)
+    places = getattr(field, "decimal_places", None)
+    return f"bar.{column}::numeric({field.max_digits}, {places})" if places is not None else f"bar.{column}"  # type: ignore[union-attr]
+
+
+# Each value as its type prints it (at its model's scale), NULL as empty: the text that
+# `concat(a, ',', b, ...)` makes (checksums recorded with that form stay valid:
+# tests/test_verify.py), spelled with `||` and `::text`, which PostgreSQL evaluates about a
+# quarter faster than concat's variadic "any".
+_CHECKSUM_ROW = " || ',' || ".join(
+    f"coalesce(({bar_value_at_scale(column)})::text, '')" for column in CHECKSUM_COLUMNS
+)
+
+# The checksum of the rows of one day (aggregated over `bar`, rows of `daily_bar`): load and
+# verify use this one expression, so a checksum recorded at load is comparable with one now.
+DAY_CHECKSUM = f"md5(coalesce(string_agg({_CHECKSUM_ROW}, E'\\n' ORDER BY bar.ts_code), ''))"
+
+# Each row as `ts_code,open,...,amount` (numerics as PostgreSQL prints them, at their model's
 # scale; NULL as empty), in key order, joined and hashed: the same rows give the same checksum
 # whatever order they were loaded in, and one changed value another. Run in the day's
 # transaction right after its COPY, with the source and job that loaded it (one round trip).
@@ -243,8 +267,7 @@ _CHECKSUM_ROW = ", ',', ".join(f"bar.{column}" for column in CHECKSUM_COLUMNS)
 LOADED_DAY_RECORD = f"""
 INSERT INTO {LOADED_DAY_TABLE} AS loaded
     (trade_date, source, options_fingerprint, job_id, rows, checksum, loaded_at)
-SELECT %(day)s, %(source)s, %(fingerprint)s, %(job)s, count(*),
-       md5(coalesce(string_agg(concat({_CHECKSUM_ROW}), E'\\n' ORDER BY bar.ts_code), '')), %(now)s
+SELECT %(day)s, %(source)s, %(fingerprint)s, %(job)s, count(*), {DAY_CHECKSUM}, %(now)s
 FROM {BAR_TABLE} bar WHERE bar.trade_date = %(day)s
 ON CONFLICT (trade_date) DO UPDATE SET
     source = EXCLUDED.source, options_fingerprint = EXCLUDED.options_fingerprint,
@@ -252,6 +275,61 @@ ON CONFLICT (trade_date) DO UPDATE SET
     loaded_at = EXCLUDED.loaded_at
 RETURNING loaded.rows, loaded.checksum
 """
+
+# --- verifying loaded days (batchsync.verify) --------------------------------------------------------
+
+# Each day of a range with rows or a load record: what was recorded at load (rows, checksum,
+# source, job; NULLs: no record) and what the day holds now (rows and DAY_CHECKSUM, that of
+# no rows when it has none), in date order. One statement, one snapshot: a day loaded
+# meanwhile is seen before or after its transaction, never half. The caller turns JIT off
+# first (`VERIFY_JIT_OFF`): compiling the expressions costs more than it saves on a month.
+DAYS_VERIFY = f"""
+WITH now AS (
+    SELECT bar.trade_date, count(*) AS rows, {DAY_CHECKSUM} AS checksum
+    FROM {BAR_TABLE} bar
+    WHERE bar.trade_date BETWEEN %(start)s AND %(end)s
+    GROUP BY bar.trade_date
+), recorded AS (
+    SELECT trade_date, rows, checksum, source, job_id FROM {LOADED_DAY_TABLE}
+    WHERE trade_date BETWEEN %(start)s AND %(end)s
+)
+SELECT coalesce(now.trade_date, recorded.trade_date), recorded.rows, recorded.checksum,
+       recorded.source, recorded.job_id, coalesce(now.rows, 0), coalesce(now.checksum, md5(''))
+FROM now FULL JOIN recorded ON recorded.trade_date = now.trade_date
+ORDER BY 1
+"""
+VERIFY_JIT_OFF = "SET LOCAL jit = off"
+
+# The dates of a range that hold bars: one index probe per day (a loose index scan), not a
+# read of every row's key.
+BAR_DAYS = f"""
+WITH RECURSIVE day AS (
+    (SELECT trade_date FROM {BAR_TABLE}
+     WHERE trade_date BETWEEN %(start)s AND %(end)s ORDER BY trade_date LIMIT 1)
+    UNION ALL
+    SELECT (SELECT bar.trade_date FROM {BAR_TABLE} bar
+            WHERE bar.trade_date > day.trade_date AND bar.trade_date <= %(end)s
+            ORDER BY bar.trade_date LIMIT 1)
+    FROM day WHERE day.trade_date IS NOT NULL
+)
+SELECT trade_date FROM day WHERE trade_date IS NOT NULL
+"""
+
+
+# Temporary tables named like the bars and factors tables, dropped with the transaction. A
+# temporary table hides the real one of the same name from unqualified names, so the loader
+# (and whatever it runs) COPYs a day fetched again into the copy, with the same columns,
+# constraints and key, and `SHADOW_DAY_CHECKSUM` reads it back: the real tables are never
+# written. The caller rolls the transaction back, which drops them.
+SHADOW_TABLES = "; ".join(
+    f"CREATE TEMPORARY TABLE {table} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+    "INCLUDING INDEXES) ON COMMIT DROP"
+    for table in (BAR_TABLE, AdjFactor._meta.db_table)
+)
+
+SHADOW_DAY_CHECKSUM = (
+    f"SELECT count(*), {DAY_CHECKSUM} FROM pg_temp.{BAR_TABLE} bar WHERE bar.trade_date = %s"
+)
 
 # --- adjustment factors (batchsync.adj_factors) ----------------------------------------------------
 
@@ -271,8 +349,9 @@ def adj_factors_copy(day: dt.date) -> sql.Composed:
 
 # One stock's bars with their factor (NULL where none is loaded) and its latest loaded factor:
 # hfq = price x factor, qfq = price x factor / latest factor, both at the prices' scale (4 places).
+_RAW_PRICES = ", ".join(bar_value_at_scale(column) for column in ("open", "high", "low", "close"))
 ADJUSTED_BARS = f"""
-SELECT bar.trade_date, bar.open, bar.high, bar.low, bar.close, factor.adj_factor,
+SELECT bar.trade_date, {_RAW_PRICES}, factor.adj_factor,
        round(bar.open * factor.adj_factor / %(divisor)s, 4),
        round(bar.high * factor.adj_factor / %(divisor)s, 4),
        round(bar.low * factor.adj_factor / %(divisor)s, 4),
@@ -309,3 +388,160 @@ def upstream_copy_out(selected: sql.Composable, day_select: sql.Composable) -> s
     return sql.SQL("COPY (SELECT {} FROM ({}) AS upstream) TO STDOUT (FORMAT csv, HEADER true)").format(
         selected, day_select
     )
+
+
+# --- data checks over a loaded day (batchsync.checks) ---------------------------------------------
+
+SESSION_TABLE = TradingSession._meta.db_table
+
+# Each row check: its condition over one of the day's rows (`bar`, with `previous_close` and
+# `ex_rights` from the previous trading day). Tolerances are `%(tolerance_<name>)s`.
+DATA_CHECK_CONDITIONS: dict[str, str] = {
+    "ts_code_format": "bar.ts_code !~ %(ts_code_pattern)s",
+    # Another row of the day has the same code once trimmed and upper-cased (the key itself
+    # refuses exact repeats at COPY). Looked up only for the rare code that is not normalized.
+    "duplicate_ts_code": f"""CASE WHEN bar.ts_code <> upper(btrim(bar.ts_code)) THEN EXISTS (
+        SELECT 1 FROM {BAR_TABLE} other
+        WHERE other.trade_date = bar.trade_date AND other.ts_code <> bar.ts_code
+          AND upper(btrim(other.ts_code)) = upper(btrim(bar.ts_code))
+    ) ELSE false END""",
+    "high_low_range": "bar.high < greatest(bar.open, bar.close) OR bar.low > least(bar.open, bar.close)",
+    # The table's constraints refuse these at load; here for days loaded before them.
+    "price_positive": "least(bar.open, bar.high, bar.low, bar.close, bar.pre_close) <= 0"
+    " OR 'NaN'::numeric IN (bar.open, bar.high, bar.low, bar.close, bar.pre_close)",
+    "vol_amount_nonnegative": "least(bar.vol, bar.amount) < 0 OR 'NaN'::numeric IN (bar.vol, bar.amount)",
+    "change_consistency": "abs(bar.change - (bar.close - bar.pre_close)) > %(tolerance_change_consistency)s",
+    # |pct_chg - 100 x change / pre_close| > tolerance, multiplied out by pre_close (> 0 by
+    # its constraint): numeric division costs several times a multiplication.
+    "pct_chg_consistency": "abs(bar.pct_chg * bar.pre_close - 100 * bar.change)"
+    " > %(tolerance_pct_chg_consistency)s * bar.pre_close",
+    "pre_close_continuity": "NOT bar.ex_rights"
+    " AND abs(bar.pre_close - bar.previous_close) > %(tolerance_pre_close_continuity)s",
+    # amount (thousand yuan) x 1000 / (vol (lots) x 100): the day's average price, within
+    # [low, high] widened by the tolerance (a fraction) for the rounding of amount and vol;
+    # multiplied out by vol (> 0 here), no division.
+    "implied_price_range": "bar.vol > 0 AND (bar.amount * 10"
+    " NOT BETWEEN bar.vol * bar.low * (1 - %(tolerance_implied_price_range)s)"
+    " AND bar.vol * bar.high * (1 + %(tolerance_implied_price_range)s))",
+}
+# Checks over the whole day rather than its rows.
+DATA_CHECK_DAY_RULES = ("row_count_band",)
+
+_EXAMPLE_ROW = (
+    "json_build_object('ts_code', bar.ts_code, "
+    + ", ".join(f"'{column}', bar.{column}::text" for column in CHECKSUM_COLUMNS if column != "ts_code")
+    + ", 'previous_close', bar.previous_close::text)"
+)
+
+
+_DATA_CHECK_FLAGS = ",\n        ".join(
+    f"%(on_{name})s AND coalesce(({condition}), false) AS {name}"
+    for name, condition in DATA_CHECK_CONDITIONS.items()
+)
+_DATA_CHECK_ANY = " OR ".join(f"bar.{name}" for name in DATA_CHECK_CONDITIONS)
+# A flagged row as JSON: its values and the names of the checks it failed (built for flagged rows only).
+_DATA_CHECK_HIT = (
+    "json_build_object('row', "
+    + _EXAMPLE_ROW
+    + ", 'checks', array_remove(ARRAY["
+    + ", ".join(f"CASE WHEN bar.{name} THEN '{name}' END" for name in DATA_CHECK_CONDITIONS)
+    + "], NULL))"
+)
+
+# The previous trading day (from the stored calendar, else the table's latest earlier day) and
+# its row count (recorded at load, else counted), for the checks that compare with it. Also
+# turns JIT off for the rest of the day's transaction (SET LOCAL): compiling the checks'
+# expressions costs 60 ms, ten times what running them costs on 5,500 rows.
+DATA_CHECKS_PREVIOUS_DAY = f"""
+SELECT previous.day, CASE WHEN previous.day IS NOT NULL THEN coalesce(
+    (SELECT rows FROM {LOADED_DAY_TABLE} WHERE trade_date = previous.day),
+    (SELECT count(*) FROM {BAR_TABLE} WHERE trade_date = previous.day)
+) END
+FROM set_config('jit', 'off', true), (SELECT coalesce(
+    (SELECT max(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date < %(day)s),
+    (SELECT max(trade_date) FROM {BAR_TABLE} WHERE trade_date < %(day)s)
+) AS day) previous
+"""
+
+# Every check over the day's rows in ONE statement, one pass: a row per check that found
+# something (name, rows flagged, up to 5 examples as JSON, in ts_code order). Run in the
+# day's transaction after its COPY, after `DATA_CHECKS_PREVIOUS_DAY`, whose answers come in
+# as `%(previous)s` (a constant the planner sees) and `%(previous_rows)s`. The previous day's
+# closes and both days' adjustment factors are read only when `pre_close_continuity` is on
+# (`%(on_...)s` folds their scans away).
+DATA_CHECKS = f"""
+WITH yesterday AS MATERIALIZED (
+    -- MATERIALIZED: hashed once, never probed through the index row by row (a nested loop of
+    -- 5,500 index lookups, which the planner picks when its estimate of the new day is low).
+    SELECT ts_code, close FROM {BAR_TABLE}
+    WHERE %(on_pre_close_continuity)s AND trade_date = %(previous)s
+), ex_rights AS MATERIALIZED (
+    -- Stocks whose adjustment factor differs between the two days.
+    SELECT ts_code FROM {ADJ_FACTOR_TABLE}
+    WHERE %(on_pre_close_continuity)s AND trade_date IN (%(day)s, %(previous)s)
+    GROUP BY ts_code HAVING count(*) = 2 AND min(adj_factor) <> max(adj_factor)
+), bar AS (
+    SELECT today.*, yesterday.close AS previous_close, ex_rights.ts_code IS NOT NULL AS ex_rights
+    FROM {BAR_TABLE} today
+    LEFT JOIN yesterday ON yesterday.ts_code = today.ts_code
+    LEFT JOIN ex_rights ON ex_rights.ts_code = today.ts_code
+    WHERE today.trade_date = %(day)s
+), flagged AS (
+    -- Each condition once per row; OFFSET 0 keeps the planner from copying them into the
+    -- two aggregates that read each flag.
+    SELECT bar.*,
+        {_DATA_CHECK_FLAGS}
+    FROM bar OFFSET 0
+), day AS (
+    -- One pass, two aggregates: the day's rows, and its flagged rows (usually none) as JSON.
+    SELECT count(*) AS rows,
+           coalesce(json_agg({_DATA_CHECK_HIT} ORDER BY bar.ts_code) FILTER (WHERE {_DATA_CHECK_ANY}), '[]')
+               AS hits
+    FROM flagged bar
+), hits AS (
+    SELECT check_name, hit.value -> 'row' AS example, hit.n,
+           row_number() OVER (PARTITION BY check_name ORDER BY hit.n) AS position
+    FROM day, json_array_elements(day.hits) WITH ORDINALITY AS hit(value, n),
+         json_array_elements_text(hit.value -> 'checks') AS check_name
+)
+SELECT check_name, count(*), json_agg(example ORDER BY n) FILTER (WHERE position <= 5)
+FROM hits GROUP BY check_name
+UNION ALL
+SELECT 'row_count_band', abs(day.rows - %(previous_rows)s), json_build_array(json_build_object(
+    'rows', day.rows, 'previous_rows', %(previous_rows)s::bigint, 'previous_date', %(previous)s::date))
+FROM day
+WHERE %(on_row_count_band)s AND %(previous_rows)s::bigint > 0
+  AND abs(day.rows - %(previous_rows)s) > %(tolerance_row_count_band)s * %(previous_rows)s
+"""
+# --- push: job and day events over LISTEN/NOTIFY (services.notify, api.streams) ------------------
+
+# The one channel every job and day event goes to; listeners filter by the payload's task id.
+EVENTS_CHANNEL = "batchsync_job_events"
+EVENTS_LISTEN = f"LISTEN {EVENTS_CHANNEL}"
+# One event of a job: its task id, status and counts as this transaction sees them, plus, for
+# a day event (by the day's id), the day's date, status, rows and finish time; `sent_at` is
+# when the event was made. NOTIFY sends it in the caller's transaction, so PostgreSQL delivers
+# it on commit, never on rollback; an event stream reads it as the job's state when it opens.
+JOB_EVENT_PAYLOAD = _tables(
+    """
+SELECT json_build_object(
+    'task_id', job.task_id,
+    'kind', %(kind)s::text,
+    'status', job.status,
+    'total_days', job.total_days,
+    'processed_days', job.processed_days,
+    'success_days', job.success_days,
+    'failed_days', job.failed_days,
+    'skipped_days', job.skipped_days,
+    'rows_loaded', job.rows_loaded,
+    'date', day.date,
+    'day_status', day.status,
+    'day_rows', day.rows,
+    'day_finished_at', day.finished_at,
+    'sent_at', clock_timestamp()
+)::text AS payload
+FROM {job_table} job LEFT JOIN {day_table} day ON day.id = %(day)s::bigint
+WHERE job.id = coalesce(%(job)s::bigint, (SELECT job_id FROM {day_table} WHERE id = %(day)s::bigint))
+"""
+)
+JOB_EVENT_NOTIFY = f"SELECT pg_notify(%(channel)s, event.payload) FROM ({JOB_EVENT_PAYLOAD}) event"

@@ -22,3 +22,22 @@ def sync_job_work(job_id: int) -> str:
 def sync_jobs_recover_stalled() -> int:
     """Scheduled reaper (every minute, see migration 0003)."""
     return len(services.sync_jobs_recover_stalled())
+
+
+def sync_schedules_tick() -> str:
+    """Scheduled every minute (see migration 0012): start the sync schedules that are due."""
+    runs = services.sync_schedules_tick()
+    return ", ".join(f"{run.schedule.name}: {run.outcome}" for run in runs) or "no schedule due"
+
+
+def alert_deliver(alert_id: int) -> str:
+    """Send an alert's deliveries (queued on commit by `dispatch.alert_dispatch`)."""
+    deliveries = services.alert_deliver(alert_id)
+    return ", ".join(f"{d.channel} {d.status}" for d in deliveries) or "nothing left to send"
+
+
+def alerts_check() -> str:
+    """Scheduled every minute (migration 0013): missed freshness deadlines, then due deliveries."""
+    checked = services.alerts_check()
+    missed = sum(1 for check in checked.deadlines if check.state == "missed")
+    return f"{len(checked.deadlines)} deadline(s) checked, {missed} missed, {len(checked.deliveries)} sent"

@@ -32,8 +32,8 @@ DEBUG = _flag("DJANGO_DEBUG")
 ALLOWED_HOSTS = _names("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _names("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
-# DJANGO_HTTPS=1: the site is reached over HTTPS only (TLS at gunicorn or at a proxy in front,
-# which sends X-Forwarded-Proto; gunicorn trusts it from FORWARDED_ALLOW_IPS): plain HTTP is
+# DJANGO_HTTPS=1: the site is reached over HTTPS only (TLS at a proxy in front of the web server,
+# which sends X-Forwarded-Proto; uvicorn and gunicorn trust it from FORWARDED_ALLOW_IPS): plain HTTP is
 # redirected, cookies are sent over HTTPS only, and browsers are told to keep to HTTPS (HSTS).
 _https = _flag("DJANGO_HTTPS")
 SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _https
@@ -107,6 +107,8 @@ LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "batchsync" / "locale"]
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
+# ISO dates and times in the admin's lists and pages too (the locales' own read "Nov. 29, 2026").
+FORMAT_MODULE_PATH = ["syncproject.formats"]
 USE_TZ = True
 
 # Static files are served by whitenoise, from STATIC_ROOT once `collectstatic` has filled it
@@ -164,10 +166,12 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "batchsync.api.schema.closed_request_bodies",
+        "batchsync.api.schema.event_stream_operations",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SyncJobStatusEnum": "batchsync.models.SyncJobStatus",
         "SyncDayStatusEnum": "batchsync.models.SyncDayStatus",
+        "ScheduleOutcomeEnum": "batchsync.schedule_models.ScheduleOutcome",
         "EnvelopeSuccessEnum": [("success", "success")],
         "EnvelopeErrorEnum": [("error", "error")],
     },
@@ -199,6 +203,15 @@ Q_CLUSTER: dict[str, object] = {
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
+
+# Outgoing mail (alerts by e-mail, docs/alerts.md): Django's mail settings, from the environment.
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _flag("DJANGO_EMAIL_USE_TLS")
+EMAIL_USE_SSL = _flag("DJANGO_EMAIL_USE_SSL")
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "batchsync@localhost")
 
 # Every BATCHSYNC setting, its default and its environment variable are defined once, in
 # batchsync/conf.py; here only the variables that are set (docs/configuration.md).

@@ -2,12 +2,14 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from batchsync import views
 from batchsync.api.urls import not_found_urlpatterns
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="sync-dashboard"), name="root"),
     path("admin/", admin.site.urls),
     # The progress dashboard (login required; its own login admits non-staff followers too).
     path("sync/", views.sync_dashboard, name="sync-dashboard"),

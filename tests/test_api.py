@@ -556,6 +556,8 @@ def test_days_are_in_order_filterable_and_paginated(operator: APIClient, seed_jo
     assert data["count"] == 9
     assert [day["date"] for day in data["results"]] == [f"2025-10-0{n}" for n in range(1, 5)]
     assert set(data["results"][0]) == {
+        "findings",
+        "finding_checks",
         "date",
         "status",
         "skip_reason",

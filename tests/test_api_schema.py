@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from schemathesis.config import SchemathesisConfig
 
 from batchsync.models import SyncDayStatus, SyncJobStatus
+from batchsync.services import alert_test_record
 from tests.factories import SyncDayFactory, SyncErrorFactory, SyncJobFactory
 
 SEED_TASK_ID = "2025-10-01_2025-10-09_1697587200"
@@ -30,6 +31,8 @@ OPERATIONS = {
     ("get", "/api/v1/sync-status/sync/batch"),
     ("post", "/api/v1/sync-status/sync/batch"),
     ("get", "/api/v1/sync-status/sync/batch/progress/{task_id}"),
+    ("get", "/api/v1/sync-status/sync/batch/progress/{task_id}/events"),
+    ("get", "/api/v1/sync-status/sync/batch/events"),
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/cancel"),
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/pause"),
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/resume"),
@@ -37,7 +40,19 @@ OPERATIONS = {
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/rerun"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/days"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
+    ("get", "/api/v1/sync-status/sync/batch/{task_id}/timeline"),
     ("get", "/api/v1/bars/adjusted"),
+    ("get", "/api/v1/findings"),
+    ("post", "/api/v1/sync-status/verify/batch"),
+    ("get", "/api/v1/sync-schedules"),
+    ("post", "/api/v1/sync-schedules"),
+    ("get", "/api/v1/sync-schedules/{name}"),
+    ("patch", "/api/v1/sync-schedules/{name}"),
+    ("delete", "/api/v1/sync-schedules/{name}"),
+    ("post", "/api/v1/sync-schedules/{name}/pause"),
+    ("post", "/api/v1/sync-schedules/{name}/resume"),
+    ("post", "/api/v1/sync-schedules/{name}/run-now"),
+    ("get", "/api/v1/alerts"),
 }
 
 
@@ -112,6 +127,7 @@ def api_token(db: None, settings: Any) -> str:
     SyncDayFactory.create(
         job=SyncJobFactory.create(status=SyncJobStatus.PAUSED), status=SyncDayStatus.PENDING
     )
+    alert_test_record()  # an alert with pending deliveries, for GET /api/v1/alerts
     user = User.objects.create_superuser("schemathesis")
     key: str = Token.objects.create(user=user, key=API_TOKEN).key
     return key
@@ -144,8 +160,9 @@ def wsgi_app_in_test_transaction(environ: dict[str, Any], start_response: Any) -
 # stateful phase (linked calls) is the workflow test below.
 # One allowance: a start the schema calls well-formed may still be a 400, for rules across
 # fields and beyond JSON Schema (end_date after start_date and not after today, the range cap,
-# the options and the path the chosen source takes; for adjusted bars, end_date before
-# start_date; for a re-run, days outside the job's range); the 400 must still be documented.
+# the options and the path the chosen source takes; for adjusted bars and findings, end_date
+# before start_date; for schedules, the cron expression, a taken name and the source's options;
+# for a re-run, days outside the job's range); the 400 must still be documented.
 CONFIG = SchemathesisConfig.from_dict(
     {
         "headers": {"Authorization": f"Token {API_TOKEN}"},
@@ -167,9 +184,21 @@ CONFIG = SchemathesisConfig.from_dict(
                     "positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "409", "429"]}
                 },
             },
+            {  # the same rules for a verify job's range
+                "include-operation-id": "verify_batch_start",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "409", "429"]}},
+            },
+            {  # the same for a schedule's cron expression, name and source
+                "include-operation-id": ["sync_schedule_create", "sync_schedule_update"],
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "429"]}},
+            },
             {  # the same for end_date before start_date
                 "include-operation-id": "bars_adjusted",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "429"]}},
+            },
+            {  # findings: end_date before start_date too, and a job filter naming no job (404)
+                "include-operation-id": "findings_list",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "429"]}},
             },
         ],
     }

@@ -226,7 +226,7 @@ def test_acceptance_holiday_and_september_ranges_then_again_loads_nothing_twice(
     assert DailyBar.objects.filter(trade_date=OCT_9).count() == 5500
     # Not a terminal: plain progress lines (no carriage returns), then the summary.
     assert "\r" not in october.stdout
-    assert "[9/9] 100.0% current=2025-10-09 ok=1 failed=0 skipped=8" in october.stdout
+    assert "[1/1 loaded] 100.0% current=2025-10-09 failed=0 skipped=8" in october.stdout
     assert "Batch sync finished: 1 succeeded, 0 failed, 8 skipped, took 0m " in october.stdout
     assert f"Job {job.task_id} succeeded" in october.stdout
     # ... and structured log lines with the job id on stderr.
@@ -400,13 +400,24 @@ def test_list_is_a_table_with_a_header_and_aligned_columns() -> None:
     out = io.StringIO()
     call_command("batch_sync", "list", stdout=out)
     header, *rows = out.getvalue().splitlines()
-    assert header.split() == ["task", "id", "status", "range", "days", "ok", "failed", "skipped", "progress"]
+    assert header.split() == [
+        "task",
+        "id",
+        "status",
+        "range",
+        "days",
+        "loaded",
+        "to_load",
+        "failed",
+        "skipped",
+        "progress",
+    ]
     assert len(rows) == 2
     # Every column starts where its header does (left-aligned text) or ends where it ends (numbers).
     for name in ("status", "range"):
         assert {row[header.index(name) - 1 : header.index(name)] for row in rows} == {" "}
         assert all(row[header.index(name)] != " " for row in rows)
-    for name in ("days", "ok", "failed", "skipped", "progress"):
+    for name in ("days", "loaded", "to_load", "failed", "skipped", "progress"):
         end = header.index(name) + len(name)
         assert all(row[end - 1] != " " and row[end : end + 2] in ("  ", "") for row in rows), rows
     september = next(row for row in rows if "2025-09-01..2025-09-30" in row)
@@ -415,6 +426,7 @@ def test_list_is_a_table_with_a_header_and_aligned_columns() -> None:
         "succeeded",
         "2025-09-01..2025-09-30",
         "30",
+        "22",
         "22",
         "0",
         "8",
@@ -483,12 +495,12 @@ def test_a_terminal_gets_a_live_progress_bar(manage_py: list[str], subprocess_en
         os.close(controller)
         if proc.poll() is None:
             proc.kill()
-    bars = [part for part in screen.split("\r") if re.match(r" *\d+\.\d% \|[# ]{20}\| \d/3 days ", part)]
+    bars = [part for part in screen.split("\r") if re.match(r" *\d+\.\d% \|[# ]{20}\| \d/3 loaded ", part)]
     assert len(bars) >= 3, screen  # redrawn in place (tqdm) as the days go by
     # Counts grow as days finish (1 or 2 done while the third loads, with 1 or 2 workers).
-    counted = r"\| [12]/3 days 2025-09-0\d ok [12] failed 0 skipped 0"
+    counted = r"\| [12]/3 loaded 2025-09-0\d failed 0 skipped 0"
     assert any(re.search(counted, bar) for bar in bars), screen
-    assert any(bar.startswith("100.0% |####################| 3/3 days") for bar in bars), screen
+    assert any(bar.startswith("100.0% |####################| 3/3 loaded") for bar in bars), screen
     # The info log lines would break the bar: none of them, not even the job's creation before it.
     assert "event=day_done" not in screen
     assert "event=created" not in screen and " INFO " not in screen, screen

@@ -99,7 +99,9 @@ def test_every_operation_from_every_status_is_allowed_or_raises_invalid_transiti
         with translation.override("en"), pytest.raises(InvalidTransition) as raised:
             control(operation, job)
         assert isinstance(raised.value, BatchSyncError)
-        assert raised.value.message == f"Cannot {operation} job {job.task_id}: it is {status}"
+        with translation.override("en"):
+            reason = services.status_sentence(job)  # a sentence per status: "it is paused", ...
+        assert raised.value.message == f"Cannot {operation} job {job.task_id}: {reason}"
         assert job_now(job).status == status  # nothing changed
         return
     result = control(operation, job)
@@ -289,7 +291,7 @@ def test_command_control_actions_show_the_job_id_and_persist_the_state() -> None
     assert job_now(job).status == S.CANCELLED
     with pytest.raises(CommandError) as raised:
         command("resume", job.task_id)
-    assert str(raised.value) == f"Cannot resume job {job.task_id}: it is cancelled"
+    assert str(raised.value) == f"Cannot resume job {job.task_id}: it has already finished (cancelled)"
     out = command("retry", job.task_id, "--dry-run", "--reprocess", "none")
     assert f"Retry of job {job.task_id} (reprocess=none):" in out
     assert "5 days: 5 to load, 0 skipped (dry run: nothing changed)" in out
@@ -356,7 +358,9 @@ def test_cancel_right_after_the_foreground_worker_was_killed_finishes_at_once(
         # A finished job cannot be cancelled again: one line, exit 2.
         result = run_manage(["batch_sync", "cancel", job.task_id], env)
         assert result.returncode == 2
-        assert result.stderr.strip() == f"CommandError: Cannot cancel job {job.task_id}: it is cancelled"
+        assert result.stderr.strip() == (
+            f"CommandError: Cannot cancel job {job.task_id}: it has already finished (cancelled)"
+        )
     finally:
         worker.stop()
 

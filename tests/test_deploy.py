@@ -1,5 +1,5 @@
 """The files under deploy/: the documented production environment passes `check --deploy`, and
-the Procfile's processes (gunicorn with whitenoise, and qcluster) serve a job started over HTTP.
+the Procfile's processes (uvicorn with whitenoise, and qcluster) serve a job started over HTTP.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def documented_environment() -> dict[str, str]:
 def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """This machine's environment without any setting of ours, plus the documented production one.
 
-    The secret key file and the static root move into `tmp_path`; `python` and `gunicorn` are
+    The secret key file and the static root move into `tmp_path`; `python` and `uvicorn` are
     the ones of this virtualenv, as on a server where the venv's bin is on PATH.
     """
-    ours = ("DJANGO_", "BATCHSYNC_", "GUNICORN_")
+    ours = ("DJANGO_", "BATCHSYNC_", "GUNICORN_", "UVICORN_")
     others = {"DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"}
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours) and k not in others}
     env.update(documented_environment())
@@ -101,14 +101,14 @@ def web_server(env: dict[str, str], log_path: Path) -> Iterator[int]:
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             ["sh", "-c", procfile()["web"]],
-            env={**env, "GUNICORN_BIND": f"fd://{listener.fileno()}"},
+            env={**env, "UVICORN_FD": str(listener.fileno())},
             cwd=PROJECT_DIR,
             stdout=log,
             stderr=subprocess.STDOUT,
             pass_fds=(listener.fileno(),),
             start_new_session=True,
         )
-    listener.close()  # gunicorn has its own copy
+    listener.close()  # uvicorn has its own copy
     try:
         yield port
     finally:
@@ -122,7 +122,7 @@ def web_server(env: dict[str, str], log_path: Path) -> Iterator[int]:
 
 
 class Client:
-    """HTTP as it reaches gunicorn from the TLS proxy: the site's Host and X-Forwarded-Proto."""
+    """HTTP as it reaches uvicorn from the TLS proxy: the site's Host and X-Forwarded-Proto."""
 
     def __init__(self, port: int, token: str = "") -> None:
         self.port = port
@@ -157,7 +157,7 @@ class Client:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_gunicorn_and_qcluster_from_the_procfile_run_a_job_started_over_http(tmp_path: Path) -> None:
+def test_uvicorn_and_qcluster_from_the_procfile_run_a_job_started_over_http(tmp_path: Path) -> None:
     processes = procfile()
     env = production_env(tmp_path, DATABASE_URL=database_url())
     user = get_user_model().objects.create_superuser("operator", "operator@example.com", "not-used-here")
@@ -201,6 +201,14 @@ def test_gunicorn_and_qcluster_from_the_procfile_run_a_job_started_over_http(tmp
             web_log = (tmp_path / "web.log").read_text(errors="replace")
             raise AssertionError(f"web:\n{web_log[-3000:]}\nworker:\n{cluster.log()[-3000:]}") from None
         assert progress["status"] == SyncJobStatus.SUCCEEDED, progress
+        # The ASGI server streams the job's events: a finished job's state, then the end.
+        status, headers, content = client.request(
+            "GET", f"/api/v1/sync-status/sync/batch/progress/{task_id}/events"
+        )
+        assert (status, headers["Content-Type"]) == (200, "text/event-stream"), content
+        assert (
+            content.startswith(b"retry: 3000\n\nevent: job\ndata: ") and b'"status": "succeeded"' in content
+        )
         assert DailyBar.objects.filter(trade_date=dt.date(2025, 10, 9)).count() == 5500
 
         # Static files: collected by the release step, served by whitenoise (gzip when asked).

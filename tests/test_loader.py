@@ -165,7 +165,7 @@ BAD_CSV = [
     ("empty required", [bar("600001.SH", close="")], 4, "close", "close is empty"),
     ("duplicate code", [bar("600000.SH")], 4, "ts_code", "appears twice"),
     ("impossible date", [bar("600001.SH", trade_date="20251309")], 4, "trade_date", "out of range"),
-    ("too big", [bar("600001.SH", open="99999999999")], 4, "open", "numeric field overflow"),
+    ("too big", [bar("600001.SH", open="99999999999")], 4, "open", "open is 99999999999: out of range"),
     ("code too long", [bar("600001.SH.EXTRA")], 4, "ts_code", "too long"),
 ]
 

@@ -185,6 +185,8 @@ def test_bar_numbers_are_exact_decimals() -> None:
 
 def test_bar_checks_low_not_above_high_and_no_negative_volume() -> None:
     insert_raises("daily_bar_low_lte_high", lambda: bar(low=Decimal("11"), high=Decimal("10")))
-    insert_raises("daily_bar_vol_amount_nonneg", lambda: bar(vol=Decimal("-1")))
-    insert_raises("daily_bar_vol_amount_nonneg", lambda: bar(amount=Decimal("-0.001")))
+    insert_raises("daily_bar_vol_valid", lambda: bar(vol=Decimal("-1")))
+    insert_raises("daily_bar_amount_valid", lambda: bar(amount=Decimal("-0.001")))
+    insert_raises("daily_bar_open_valid", lambda: bar(open=Decimal("0")))
+    insert_raises("daily_bar_vol_valid", lambda: bar(vol=Decimal("1.001")))  # no silent rounding
     assert bar(low=Decimal("10"), high=Decimal("10"), vol=Decimal("0"), amount=Decimal("0")).pk

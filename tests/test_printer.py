@@ -32,9 +32,9 @@ def test_a_pipe_gets_one_line_per_finished_day_and_nothing_for_a_claim() -> None
         printer(_job(processed, day))
     printer.finish()
     assert stream.getvalue().splitlines() == [
-        "[0/4] 0.0% current=2025-09-01 ok=0 failed=0 skipped=0 eta=-",
-        "[1/4] 25.0% current=2025-09-02 ok=1 failed=0 skipped=0 eta=-",
-        "[2/4] 50.0% current=2025-09-03 ok=2 failed=0 skipped=0 eta=-",
+        "[0/4 loaded] 0.0% current=2025-09-01 failed=0 skipped=0 eta=-",
+        "[1/4 loaded] 25.0% current=2025-09-02 failed=0 skipped=0 eta=-",
+        "[2/4 loaded] 50.0% current=2025-09-03 failed=0 skipped=0 eta=-",
     ]
 
 
@@ -48,6 +48,6 @@ def test_a_terminal_gets_a_bar_redrawn_in_place_and_ended_by_finish() -> None:
     screen = stream.getvalue()
     assert "\n" not in screen.rstrip("\n") and screen.endswith("\n")
     frames = [frame.rstrip() for frame in screen.rstrip("\n").split("\r") if frame]
-    assert frames[0] == "  0.0% |                    | 0/4 days 2025-09-01 ok 0 failed 0 skipped 0 ETA -"
-    assert frames[1] == " 25.0% |#####               | 1/4 days 2025-09-02 ok 1 failed 0 skipped 0 ETA -"
-    assert frames[-1] == "100.0% |####################| 4/4 days 2025-09-04 ok 4 failed 0 skipped 0 ETA -"
+    assert frames[0] == "  0.0% |                    | 0/4 loaded 2025-09-01 failed 0 skipped 0 ETA -"
+    assert frames[1] == " 25.0% |#####               | 1/4 loaded 2025-09-02 failed 0 skipped 0 ETA -"
+    assert frames[-1] == "100.0% |####################| 4/4 loaded 2025-09-04 failed 0 skipped 0 ETA -"

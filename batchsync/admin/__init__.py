@@ -11,7 +11,7 @@ admin.site.site_header = gettext_lazy("batchsync administration")
 admin.site.site_title = gettext_lazy("batchsync admin")
 
 # Importing the modules registers their admins.
-from batchsync.admin import jobs, readonly  # noqa: E402
+from batchsync.admin import alerts, findings, jobs, readonly, schedules  # noqa: E402
 from batchsync.admin.forms import SyncJobStartForm  # noqa: E402
 
-__all__ = ["SyncJobStartForm", "jobs", "readonly"]
+__all__ = ["SyncJobStartForm", "alerts", "findings", "jobs", "readonly", "schedules"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.utils.safestring import SafeString, mark_safe
@@ -40,7 +40,11 @@ class MonthCell:
     date: dt.date
     state: str
     tooltip: str
-    warn: bool
+    warnings: str = ""  # the data checks' warnings on the day, `check (rows), ...` (marks the cell)
+
+    @property
+    def warn(self) -> bool:
+        return bool(self.warnings)
 
 
 @dataclass
@@ -116,8 +120,11 @@ def year_rows(days: Iterable[DayRow], warn_days: Collection[dt.date] = ()) -> li
     return rows
 
 
-def month_panel(key: str, days: Sequence[SyncDay], warn_days: Collection[dt.date] = ()) -> MonthPanel:
-    """One month of the job as a Monday-first calendar of full cells (state, tooltip)."""
+def month_panel(
+    key: str, days: Sequence[SyncDay], warn_days: Mapping[dt.date, str] | None = None
+) -> MonthPanel:
+    """One month of the job as a Monday-first calendar of full cells (state, tooltip, warnings)."""
+    warn_days = warn_days or {}
     parsed = month_parse(key)
     assert parsed is not None
     year, month = parsed
@@ -133,7 +140,8 @@ def month_panel(key: str, days: Sequence[SyncDay], warn_days: Collection[dt.date
             continue
         state = day_state(day.status, day.skip_reason)
         panel.failed += state == SyncDayStatus.FAILED
-        panel.cells.append(MonthCell(date, state, day_tooltip(day), date in warn_days))
+        warnings = warn_days.get(date, "")
+        panel.cells.append(MonthCell(date, state, day_tooltip(day, warnings), warnings))
     return panel
 
 

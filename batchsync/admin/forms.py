@@ -27,8 +27,22 @@ class UpstreamUrlInput(forms.TextInput):
 class SyncJobStartForm(forms.Form):
     """The start options as a form; the request is built and checked by `services.sync_request_build`."""
 
-    start_date = forms.DateField(label=gettext_lazy("start date"), widget=DATE_INPUT)
-    end_date = forms.DateField(label=gettext_lazy("end date"), widget=DATE_INPUT)
+    start_date = forms.DateField(label=gettext_lazy("start date"), widget=DATE_INPUT, required=False)
+    end_date = forms.DateField(label=gettext_lazy("end date"), widget=DATE_INPUT, required=False)
+    latest = forms.BooleanField(
+        label=gettext_lazy("latest"),
+        required=False,
+        help_text=gettext_lazy(
+            "Instead of dates: from the day after the newest day loaded from the source to the "
+            "latest trading day published by now."
+        ),
+    )
+    lookback_days = forms.IntegerField(
+        label=gettext_lazy("look-back trading days"),
+        required=False,
+        **bounds.LOOKBACK_DAYS.limits,
+        help_text=gettext_lazy("With latest: trading days before the newest loaded one reloaded too."),
+    )
     source = forms.ChoiceField(label=gettext_lazy("source"))
     path = forms.CharField(
         label=gettext_lazy("path"),
@@ -98,14 +112,28 @@ class SyncJobStartForm(forms.Form):
         source_field.initial = get_settings().default_source
         self.fields["parallelism"].initial = get_settings().default_parallelism
 
+    def clean(self) -> dict[str, Any]:
+        """The dates are required unless `latest` computes them."""
+        data = super().clean() or {}
+        if not data.get("latest"):
+            for name in ("start_date", "end_date"):
+                if data.get(name) is None and name not in self.errors:
+                    self.add_error(name, self.fields[name].error_messages["required"])
+        return data
+
     def job_request(self, *, requested_by: str) -> services.JobRequest:
-        """The validated request of the cleaned form; `InvalidJobRequest` names the field."""
+        """The validated request of the cleaned form; `InvalidJobRequest` names the field.
+
+        With `latest` and nothing to load, `SyncUpToDate` (a success: the view says so).
+        """
         data = self.cleaned_data
         # The reprocess menu always has a value: left at its default, "force" decides alone.
         forced_default = data["force"] and data["reprocess"] == Reprocess.FAILED
         return services.sync_request_build(
             start_date=data["start_date"],
             end_date=data["end_date"],
+            latest=data["latest"],
+            lookback_days=data["lookback_days"],
             source=data["source"],
             source_options={
                 name: data[name] for name in (*POSTGRES_OPTIONS, "with_adj_factor") if data.get(name)

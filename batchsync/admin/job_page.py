@@ -22,7 +22,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
-from batchsync import dispatch, operations, selectors, services
+from batchsync import dispatch, finding_selectors, operations, selectors, services
 from batchsync.admin.day_grid import (
     MonthPanel,
     YearRow,
@@ -31,9 +31,10 @@ from batchsync.admin.day_grid import (
     month_parse,
     year_rows,
 )
+from batchsync.admin.queue_offer import queue_context
 from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError
-from batchsync.models import VIEW_TRACEBACK, SyncError, SyncJob
+from batchsync.models import FINISHED_STATUSES, VIEW_TRACEBACK, SyncError, SyncJob
 from batchsync.permissions import CHANGE_JOBS
 from batchsync.templatetags.batchsync_display import (
     DAY_STATE_LABELS,
@@ -85,20 +86,23 @@ def months_asked(text: str) -> Months:
     return list(dict.fromkeys(months))[:OPEN_MONTHS_MAX]
 
 
-def job_warn_days(job: SyncJob) -> frozenset[dt.date]:
-    """Days of the job with a warning (a data check's finding): marked `data-warn` in the grid.
+def job_warn_days(job: SyncJob) -> dict[dt.date, str]:
+    """Days of the job with warnings (the data checks' findings), each with its `check (rows), ...`.
 
-    The one place the grid asks; the data checks answer it once they record findings. None yet.
+    The one place the grid asks: marked `data-warn` in the strips and the "warnings only"
+    filter, `bs-warned` with `data-warnings` in a month, listed in the day's detail.
     """
-    return frozenset()
+    return finding_selectors.finding_summaries(job.start_date, job.end_date)
 
 
-def _panels(job: SyncJob, months: Months) -> list[MonthPanel]:
+def _panels(job: SyncJob, months: Months, warn_days: dict[dt.date, str] | None = None) -> list[MonthPanel]:
     panels = []
     for year, month in sorted(months):
         days = selectors.sync_job_month_days(job, year, month)
         if days:
-            panels.append(month_panel(f"{year:04d}-{month:02d}", days, job_warn_days(job)))
+            if warn_days is None:
+                warn_days = job_warn_days(job)
+            panels.append(month_panel(f"{year:04d}-{month:02d}", days, warn_days))
     return panels
 
 
@@ -122,7 +126,8 @@ def summary_context(request: HttpRequest, job: SyncJob, errors: list[SyncError])
     """The headline, cards, buttons and fields of the job."""
     allowed = operations.operations_allowed(job, request.user)
     buttons = [
-        (op.name, op.label, op.name in allowed) for op in operations.operations_permitted(request.user)
+        (op.name, op.label_for(job), op.name in allowed)
+        for op in operations.operations_permitted(request.user)
     ]
     return {
         "job": job,
@@ -153,10 +158,11 @@ def common_context(request: HttpRequest, job: SyncJob) -> dict[str, Any]:
 
 def job_page_context(request: HttpRequest, job: SyncJob) -> dict[str, Any]:
     """Everything the job page renders (`detail.html`): summary, errors, the grid, the fields."""
-    rows = year_rows(selectors.sync_job_day_rows(job), job_warn_days(job))
+    warn_days = job_warn_days(job)
+    rows = year_rows(selectors.sync_job_day_rows(job), warn_days)
     asked = months_asked(request.GET.get("open", ""))
     keys = [f"{y:04d}-{m:02d}" for y, m in asked] or default_open_months(rows)
-    panels = _panels(job, [parsed for key in keys if (parsed := month_parse(key))])
+    panels = _panels(job, [parsed for key in keys if (parsed := month_parse(key))], warn_days)
     grid: list[tuple[YearRow, list[MonthPanel]]] = [
         (row, [panel for panel in panels if panel.key.startswith(f"{row.year:04d}-")]) for row in rows
     ]
@@ -169,6 +175,19 @@ def job_page_context(request: HttpRequest, job: SyncJob) -> dict[str, Any]:
         "month_heads": MONTH_HEADS,
         "state_legend": legend_context(job),
         "page_urls": page_urls(job),
+        "events": list(selectors.sync_job_events(job)),
+        "live": push_config(job),
+        **queue_context(job, request),
+    }
+
+
+def push_config(job: SyncJob) -> dict[str, Any]:
+    """What `live_events.js` needs to follow the job's event stream (the API's `.../events`)."""
+    return {
+        "taskId": job.task_id,
+        "status": job.status,
+        "progressUrl": reverse("sync-batch-progress", kwargs={"task_id": job.task_id}),
+        "finishedStatuses": [str(status) for status in FINISHED_STATUSES],
     }
 
 
@@ -180,20 +199,22 @@ def live_response(request: HttpRequest, job: SyncJob) -> HttpResponse:
     if request.GET.get("status", job.status) != job.status:
         # The job changed status since the page's last refresh (cancelled, paused, recovered):
         # days may have gone back to pending without a new timestamp, so every strip is sent.
-        rows = year_rows(selectors.sync_job_day_rows(job), job_warn_days(job))
+        warn_days = job_warn_days(job)
+        rows = year_rows(selectors.sync_job_day_rows(job), warn_days)
         open_months = asked
     else:
         changed = selectors.sync_job_days_changed_since(job, since) if since else set()
         years = sorted({day.year for day in changed})
-        rows = year_rows(selectors.sync_job_day_rows(job, years=years), job_warn_days(job)) if years else []
         open_months = [(y, m) for y, m in asked if any(d.year == y and d.month == m for d in changed)]
+        warn_days = job_warn_days(job) if years else {}
+        rows = year_rows(selectors.sync_job_day_rows(job, years=years), warn_days) if years else []
     errors = errors_context(request, job)
     context = {
         **common_context(request, job),
         **errors,
         **summary_context(request, job, errors["errors"]),
         "changed_years": rows,
-        "changed_months": _panels(job, open_months),
+        "changed_months": _panels(job, open_months, warn_days),
         "errors_changed": errors["errors_key"] != request.GET.get("errors", ""),
         "state_legend": legend_context(job),
     }
@@ -222,6 +243,7 @@ def day_response(request: HttpRequest, job: SyncJob) -> HttpResponse:
         "state": state,
         "state_label": DAY_STATE_LABELS[state],
         "errors": list(selectors.sync_day_errors(job, day.date)[:ERRORS_SHOWN]),
+        "warnings": job_warn_days(job).get(day.date, ""),
     }
     return render(request, "batchsync/_day_detail.html", context)
 

@@ -19,11 +19,17 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 
-from batchsync import dispatch, operations, services
+from batchsync import dispatch, operations, selectors, services
 from batchsync.admin import job_page
 from batchsync.admin.forms import SyncJobStartForm
 from batchsync.admin.job_page import can_view_traceback
-from batchsync.exceptions import BatchSyncError, InvalidJobRequest
+from batchsync.admin.queue_offer import (
+    RetryQueueForm,
+    blocking_job,
+    refusal_message,
+    start_data_with_queue,
+)
+from batchsync.exceptions import BatchSyncError, InvalidJobRequest, SyncAlreadyRunning, SyncUpToDate
 from batchsync.models import (
     SyncJob,
 )
@@ -69,6 +75,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                     ("month", self.month_view),
                     ("day", self.day_view),
                     ("rerun", self.rerun_view),
+                    ("timeline", self.timeline_view),
                 )
             ),
             *super().get_urls(),
@@ -89,14 +96,18 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         """Start a sync: the start form, `services.sync_request_build`, `services.sync_job_create`."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = SyncJobStartForm(request.POST or None)
+        form = SyncJobStartForm(start_data_with_queue(request.POST) or None)
         plan: list[services.DayPlan] | None = None
+        blocker: SyncJob | None = None  # a refused start offers to queue behind it
         if request.method == "POST" and form.is_valid():
             try:
                 job_request = form.job_request(requested_by=request.user.get_username())
             except InvalidJobRequest as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
                 job_request = None
+            except SyncUpToDate as done:
+                self.message_user(request, done.message, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:batchsync_syncjob_changelist"))
             if job_request is not None and "_preview" in request.POST:
                 plan = services.sync_days_plan(
                     job_request.start_date,
@@ -108,6 +119,9 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 try:
                     with dispatch.handoff() as handoff:
                         job = services.sync_job_create(job_request)
+                except SyncAlreadyRunning as error:
+                    form.add_error(None, refusal_message(error))
+                    blocker = blocking_job(error)
                 except BatchSyncError as error:
                     form.add_error(None, error.message)
                 else:
@@ -131,6 +145,7 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
             "opts": self.opts,
             "form": form,
             "plan": plan,
+            "blocking_job": blocker,
             **plan_context,
             "has_view_permission": self.has_view_permission(request),
             "media": self.media + form.media,
@@ -197,9 +212,14 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         job = self._job_or_404(request, object_id)
         if not action.permitted(request.user):
             raise PermissionDenied
+        if action.needs_confirmation and not request.POST.get("confirmed"):
+            return self._confirm_operation(request, job, action)
         target = job
+        options = RetryQueueForm(request.POST).retry_options() if action.creates_job else {}
         try:
-            target = action.run(job, requested_by=request.user.get_username())
+            target = action.run(job, requested_by=request.user.get_username(), **options)
+        except SyncAlreadyRunning as error:
+            self.message_user(request, refusal_message(error), messages.ERROR)
         except BatchSyncError as error:
             self.message_user(request, error.message, messages.ERROR)
         else:
@@ -214,3 +234,27 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(self._job_url(target))
+
+    def _confirm_operation(
+        self, request: HttpRequest, job: SyncJob, action: operations.Operation
+    ) -> HttpResponse:
+        """Ask before an operation that stops work (cancel): the same POST again, confirmed."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Are you sure?"),
+            "subtitle": None,
+            "opts": self.opts,
+            "job": job,
+            "operation": action,
+            "question": str(action.confirm_question) % {"task_id": job.task_id},
+            "confirm_label": _("Yes, %(operation)s") % {"operation": action.label},
+            "load_summary": selectors.sync_job_load_summary(job),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/batchsync/syncjob/confirm_operation.html", context)
+
+    def timeline_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The job page's timeline panel as an HTML fragment (htmx swaps it in while the job lives)."""
+        job = self._viewable_job(request, object_id)
+        context = {"job": job, "events": list(selectors.sync_job_events(job))}
+        return TemplateResponse(request, "admin/batchsync/syncjob/_timeline_events.html", context)

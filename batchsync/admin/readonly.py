@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from batchsync.admin.job_views import can_view_traceback
+from batchsync.admin.verify import VERIFY_DAY_ACTIONS, has_verify_permission
 from batchsync.models import LoadedDay, SyncDay, SyncError, TradingCalendar
 
 if TYPE_CHECKING:  # django-stubs makes ModelAdmin generic; at run time it is not subscriptable
@@ -101,3 +102,7 @@ class LoadedDayAdmin(_ReadOnlyAdmin):
     search_fields = ("job__task_id", "source", "checksum")
     date_hierarchy = "trade_date"
     raw_id_fields = ("job",)
+    actions = VERIFY_DAY_ACTIONS
+
+    def has_verify_permission(self, request: HttpRequest) -> bool:
+        return has_verify_permission(request)

@@ -16,6 +16,7 @@ from batchsync.api.outputs import (
     SyncJobPlanOutputSerializer,
     SyncJobProgressOutputSerializer,
     SyncJobStartOutputSerializer,
+    SyncJobUpToDateOutputSerializer,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ SyncJobStartEnvelopeSerializer = _success_envelope(
     "SyncJobStartEnvelopeSerializer",
     SyncJobStartOutputSerializer,
     gettext_lazy("The started (or queued) job."),
+)
+SyncJobUpToDateEnvelopeSerializer = _success_envelope(
+    "SyncJobUpToDateEnvelopeSerializer",
+    SyncJobUpToDateOutputSerializer,
+    gettext_lazy("A latest start with nothing to load."),
 )
 SyncJobPlanEnvelopeSerializer = _success_envelope(
     "SyncJobPlanEnvelopeSerializer", SyncJobPlanOutputSerializer, gettext_lazy("The plan of a dry run.")

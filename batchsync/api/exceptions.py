@@ -14,6 +14,7 @@ from batchsync.exceptions import (
     InvalidJobRequest,
     InvalidTransition,
     JobNotFound,
+    ScheduleNotFound,
     SyncAlreadyRunning,
 )
 
@@ -29,7 +30,7 @@ def _as_api_exception(error: Exception) -> Exception:
         return exceptions.ValidationError({error.field: [error.message]})
     if isinstance(error, SyncAlreadyRunning | InvalidTransition):
         return Conflict(error.message)
-    if isinstance(error, JobNotFound):
+    if isinstance(error, JobNotFound | ScheduleNotFound):
         return exceptions.NotFound(error.message)
     if isinstance(error, BatchSyncError):
         return exceptions.ValidationError(error.message)

@@ -8,8 +8,9 @@ from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from batchsync.api.fields import JsonBooleanField
+from batchsync.api.finding_fields import DayFindingFieldsSerializer
 from batchsync.api.provenance import LoadedDayFieldsSerializer
-from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobStatus
+from batchsync.models import Reprocess, SkipReason, SyncDayStatus, SyncJobKind, SyncJobStatus, VerifyMode
 
 
 class SyncJobStartOutputSerializer(serializers.Serializer[Any]):
@@ -20,6 +21,17 @@ class SyncJobStartOutputSerializer(serializers.Serializer[Any]):
     message = serializers.CharField(
         help_text=gettext_lazy(
             "What happened (started, or queued with queue=true), in the request's language."
+        )
+    )
+
+
+class SyncJobUpToDateOutputSerializer(serializers.Serializer[Any]):
+    """`data` of a `latest` start with nothing to load: no job was created."""
+
+    up_to_date = serializers.BooleanField(help_text=gettext_lazy("Always true: nothing was published since."))
+    message = serializers.CharField(
+        help_text=gettext_lazy(
+            "The newest loaded day and the time it was checked, in the request's language."
         )
     )
 
@@ -112,7 +124,22 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
         help_text=gettext_lazy("The seed's one-line status, in the request's language.")
     )
     progress_percent = serializers.FloatField(
-        help_text=gettext_lazy("current / total in percent, 1 decimal.")
+        help_text=gettext_lazy(
+            "The seed's figure: current / total in percent, 1 decimal (skipped days count as done: "
+            "see load_percent)."
+        )
+    )
+    days_to_load = serializers.IntegerField(
+        help_text=gettext_lazy("Days the job loads: total minus skipped (non-trading, already loaded).")
+    )
+    days_loaded = serializers.IntegerField(help_text=gettext_lazy("Of those, days loaded so far."))
+    load_percent = serializers.FloatField(
+        help_text=gettext_lazy("days_loaded / days_to_load in percent, 1 decimal: the honest progress.")
+    )
+    load_summary = serializers.CharField(
+        help_text=gettext_lazy(
+            "The headline, in the request's language: loaded N of M to load, failed and skipped apart."
+        )
     )
     start_time = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When the job first ran."))
     end_time = serializers.DateTimeField(allow_null=True, help_text=gettext_lazy("When it finished."))
@@ -127,7 +154,17 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
     )
     start_date = serializers.DateField(help_text=gettext_lazy("First day of the range."))
     end_date = serializers.DateField(help_text=gettext_lazy("Last day of the range."))
-    source = serializers.CharField(help_text=gettext_lazy("Data source name."))  # type: ignore[assignment]
+    source = serializers.CharField(  # type: ignore[assignment]
+        allow_blank=True, help_text=gettext_lazy("Data source name (empty for a verify job).")
+    )
+    kind = serializers.ChoiceField(
+        choices=SyncJobKind.choices, help_text=gettext_lazy("sync (loads days) or verify (compares them).")
+    )
+    verify_mode = serializers.ChoiceField(
+        choices=VerifyMode.choices,
+        allow_blank=True,
+        help_text=gettext_lazy("What a verify job compares days with (empty for a sync job)."),
+    )
     rows_loaded = serializers.IntegerField(help_text=gettext_lazy("Bars loaded by the job."))
     parallelism = serializers.IntegerField(help_text=gettext_lazy("Days loaded at once."))
     priority = serializers.IntegerField(help_text=gettext_lazy("Queue priority."))
@@ -146,9 +183,20 @@ class SyncJobProgressOutputSerializer(serializers.Serializer[Any]):
             "(e.g. a LOCK TABLE daily_bar left open); empty when none."
         ),
     )
+    queue_position = serializers.IntegerField(
+        allow_null=True,
+        help_text=gettext_lazy("A queued job's place in the queue (1: runs next); null otherwise."),
+    )
+    queue_length = serializers.IntegerField(
+        allow_null=True, help_text=gettext_lazy("Jobs in the queue, when this one is queued; null otherwise.")
+    )
+    queued_behind = serializers.CharField(
+        allow_null=True,
+        help_text=gettext_lazy("Task id of the job holding the slot a queued job waits for; null otherwise."),
+    )
 
 
-class SyncDayOutputSerializer(LoadedDayFieldsSerializer):
+class SyncDayOutputSerializer(LoadedDayFieldsSerializer, DayFindingFieldsSerializer):
     """The state of one day of a job."""
 
     date = serializers.DateField(help_text=gettext_lazy("The day."))

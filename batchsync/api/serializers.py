@@ -19,7 +19,7 @@ from batchsync.api.fields import (
     JsonScalarField,
     JsonStringField,
 )
-from batchsync.exceptions import InvalidJobRequest
+from batchsync.exceptions import InvalidJobRequest, SyncUpToDate
 from batchsync.models import Reprocess, SyncDayStatus, SyncJobStatus
 
 # Fields the server owns: a client sending one of these gets a 400 that says so.
@@ -82,12 +82,32 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     holds them; this serializer only parses types.
     """
 
-    start_date = IsoDateField(help_text=gettext_lazy("First day to sync, YYYY-MM-DD."))
+    start_date = IsoDateField(
+        required=False, help_text=gettext_lazy("First day to sync, YYYY-MM-DD (required unless latest).")
+    )
     end_date = IsoDateField(
+        required=False,
         help_text=gettext_lazy(
             "Last day to sync, YYYY-MM-DD (inclusive; not after today; the range is capped by "
-            "BATCHSYNC MAX_RANGE_DAYS)."
-        )
+            "BATCHSYNC MAX_RANGE_DAYS; required unless latest)."
+        ),
+    )
+    latest = JsonBooleanField(
+        required=False,
+        default=False,
+        help_text=gettext_lazy(
+            "Compute the range instead of giving dates: from the day after the newest day loaded "
+            "from the source to the latest trading day published by now. Nothing to load is a "
+            "success with up_to_date=true."
+        ),
+    )
+    lookback_days = JsonIntegerField(
+        required=False,
+        **bounds.LOOKBACK_DAYS.limits,
+        help_text=gettext_lazy(
+            "With latest: trading days before the newest loaded one reloaded (forced) with the new "
+            "ones. Default: BATCHSYNC LATEST_LOOKBACK_DAYS."
+        ),
     )
     source = JsonStringField(  # type: ignore[assignment]
         required=False,
@@ -143,11 +163,19 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("latest"):  # the dates are required then, with DRF's own message
+            missing = [name for name in ("start_date", "end_date") if attrs.get(name) is None]
+            if missing:
+                raise serializers.ValidationError(
+                    {name: [self.fields[name].error_messages["required"]] for name in missing}
+                )
         try:
             # API and admin only: server paths stay under BATCHSYNC_FILE_ROOTS (confine_paths).
             attrs["job_request"] = services.sync_request_build(
-                start_date=attrs["start_date"],
-                end_date=attrs["end_date"],
+                start_date=attrs.get("start_date"),
+                end_date=attrs.get("end_date"),
+                latest=attrs.get("latest", False),
+                lookback_days=attrs.get("lookback_days"),
                 source=attrs.get("source"),
                 source_options=attrs.get("source_options"),
                 path=attrs.get("path"),
@@ -159,11 +187,14 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             )
         except InvalidJobRequest as error:
             raise serializers.ValidationError({error.field: [error.message]}) from None
+        except SyncUpToDate as done:  # a success: the view answers with its message
+            attrs["job_request"], attrs["up_to_date"] = None, done.message
         return attrs
 
     def job_request(self, *, requested_by: str = "") -> services.JobRequest:
         """The validated request, stamped with who asked (call after `is_valid()`)."""
-        request: services.JobRequest = self.validated_data["job_request"]
+        request: services.JobRequest | None = self.validated_data["job_request"]
+        assert request is not None, "up to date: no request (see validated_data['up_to_date'])"
         if requested_by:
             request = dataclasses.replace(request, requested_by=requested_by)
         return request
@@ -182,6 +213,13 @@ class SyncJobRetryInputSerializer(StrictInputSerializer):
         required=False,
         default=False,
         help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
+    )
+    priority = JsonIntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        **bounds.PRIORITY.limits,
+        help_text=gettext_lazy("Queue priority of the new job (default: the retried job's)."),
     )
 
 

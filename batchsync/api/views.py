@@ -161,6 +161,7 @@ class SyncJobBatchApi(SyncApiView):
                 value={"start_date": "2025-10-01", "end_date": "2025-10-09"},
                 request_only=True,
             ),
+            OpenApiExample("Latest", value={"latest": True, "source": "demo"}, request_only=True),
             OpenApiExample(
                 "Dry run with options",
                 value={
@@ -193,10 +194,14 @@ class SyncJobBatchApi(SyncApiView):
                     serializers=[
                         envelopes.SyncJobStartEnvelopeSerializer,
                         envelopes.SyncJobPlanEnvelopeSerializer,
+                        envelopes.SyncJobUpToDateEnvelopeSerializer,
                     ],
                     resource_type_field_name=None,
                 ),
-                description="The started job, or with dry_run=true the plan.",
+                description=(
+                    "The started job, or with dry_run=true the plan, or with latest=true and "
+                    "nothing to load `up_to_date`."
+                ),
             ),
             202: OpenApiResponse(
                 envelopes.SyncJobStartEnvelopeSerializer,
@@ -211,6 +216,8 @@ class SyncJobBatchApi(SyncApiView):
     def post(self, request: Request) -> Response:
         serializer = s.SyncJobStartInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if "up_to_date" in serializer.validated_data:
+            return _success({"up_to_date": True, "message": serializer.validated_data["up_to_date"]})
         job_request = serializer.job_request(requested_by=request.user.get_username())
         if serializer.validated_data["dry_run"]:
             plan = services.sync_days_plan(
@@ -329,6 +336,7 @@ class SyncJobRetryApi(SyncApiView):
             requested_by=request.user.get_username(),
             reprocess=options.validated_data["reprocess"],
             queue=options.validated_data["queue"],
+            priority=options.validated_data["priority"],
         )
         return _success(_progress(selectors.sync_job_detail(job.task_id)))
 

@@ -14,11 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from django.core.management.base import CommandParser
-from django.utils import translation
+from django.utils import timezone, translation
 
 from batchsync import bounds
 from batchsync.exceptions import InvalidJobRequest
+from batchsync.management.alerts import ALERT_OPTIONS, add_alert_subcommands
 from batchsync.management.exit_status import EXIT_BAD_ARGUMENTS
+from batchsync.management.schedules import SCHEDULE_OPTIONS, add_schedule_subcommands
 from batchsync.models import PriceAdjustment, Reprocess
 
 DEFAULT_ACTION = "run"
@@ -39,6 +41,15 @@ def iso_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def aware_datetime(value: str) -> dt.datetime:
+    """An ISO date and time; without an offset it is in the server's time zone (TIME_ZONE)."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date and time in ISO form") from None
+    return moment if moment.tzinfo else timezone.make_aware(moment)
 
 
 def within(bound: bounds.Bound) -> Callable[[str], int]:
@@ -84,6 +95,12 @@ class Arguments:
     ts_code: str | None = None
     adjust: str = "none"
     days: str | None = None  # rerun: 2025-10-09,2025-10-13..2025-10-17
+    against_source: bool = False  # verify
+    checks: bool = False  # verify
+    latest: bool = False
+    lookback: int | None = None
+    now: dt.datetime | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # a subcommand module's own options
 
     def source_options(self) -> dict[str, str | bool]:
         """The source options given by their own flags (the postgres source's, tushare's factors)."""
@@ -99,8 +116,9 @@ class Arguments:
     @classmethod
     def from_options(cls, action: str, options: dict[str, Any]) -> Arguments:
         """The parsed options of `action`, without Django's own (verbosity, settings ...)."""
-        names = {field.name for field in dataclasses.fields(cls)} - {"action"}
-        return cls(action=action, **{name: options[name] for name in names if name in options})
+        names = {field.name for field in dataclasses.fields(cls)} - {"action", "extra"}
+        extra = {name: options[name] for name in (*SCHEDULE_OPTIONS, *ALERT_OPTIONS) if name in options}
+        return cls(action=action, extra=extra, **{name: options[name] for name in names if name in options})
 
 
 class OneLineErrorParser(CommandParser):
@@ -114,12 +132,19 @@ class OneLineErrorParser(CommandParser):
             super().error(message)  # raises CommandError (call_command)
         self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
 
+    inserts_default_action = True  # False for a subcommand's own actions (`schedule`)
+
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        if args is not None and self._subparsers is not None:
+        if args is not None and self._subparsers is not None and self.inserts_default_action:
             args = with_default_action(list(args))
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if getattr(parsed, "latest", True) is False:  # a range subcommand without --latest
+            missing = [option for option in ("start", "end") if getattr(parsed, option, None) is None]
+            if missing:
+                self.error(f"the following arguments are required: {', '.join(f'--{m}' for m in missing)}")
+        return parsed, extras
 
 
 def with_default_action(args: list[str]) -> list[str]:
@@ -138,8 +163,12 @@ def with_default_action(args: list[str]) -> list[str]:
     return args
 
 
-def add_subcommands(parser: CommandParser) -> None:
-    """`run` (the default), `plan`, `list`, `recover`, and the job's operations that take its id."""
+# Adds a subcommand of its own module (e.g. `management.verify`): (subparsers, Django's options).
+SubcommandAdder = Callable[[Any, argparse.ArgumentParser], None]
+
+
+def add_subcommands(parser: CommandParser, more: Sequence[SubcommandAdder] = ()) -> None:
+    """`run` (the default), `plan`, `list`, `recover`, the job's operations that take its id, and `more`."""
     django_options = OneLineErrorParser(add_help=False, argument_default=argparse.SUPPRESS)
     hidden = argparse.SUPPRESS  # described in `batch_sync --help`
     django_options.add_argument("-v", "--verbosity", type=int, choices=[0, 1, 2, 3], help=hidden)
@@ -149,8 +178,24 @@ def add_subcommands(parser: CommandParser) -> None:
         django_options.add_argument(flag, action="store_true", help=hidden)
 
     job_range = OneLineErrorParser(add_help=False)
-    job_range.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
-    job_range.add_argument("--end", type=iso_date, required=True, help="last date, YYYY-MM-DD")
+    job_range.add_argument("--start", type=iso_date, help="first date, YYYY-MM-DD (or --latest)")
+    job_range.add_argument("--end", type=iso_date, help="last date, YYYY-MM-DD (or --latest)")
+    job_range.add_argument(
+        "--latest",
+        action="store_true",
+        help="from the day after the newest day loaded from the source to the latest published one",
+    )
+    job_range.add_argument(
+        "--lookback",
+        type=within(bounds.LOOKBACK_DAYS),
+        help="with --latest: trading days before the newest loaded one reloaded too "
+        "(default: BATCHSYNC_LATEST_LOOKBACK_DAYS)",
+    )
+    job_range.add_argument(
+        "--now",
+        type=aware_datetime,
+        help="with --latest: pretend it is this time (ISO; for examples and tests)",
+    )
     job_range.add_argument("--source", help="data source name (default: BATCHSYNC_DEFAULT_SOURCE, demo)")
     job_range.add_argument(
         "--path", help="directory of the csv source; directory or file of the parquet source"
@@ -228,7 +273,7 @@ def add_subcommands(parser: CommandParser) -> None:
         help="none (raw), qfq (forward: x factor / latest factor) or hfq (back: x factor)",
     )
     for name, about in (
-        ("status", "a job's progress, day counts, lease and operations"),
+        ("status", "a job's progress (loaded of to load), day counts, lease, operations and events"),
         ("cancel", "cancel a job after the day in flight"),
         ("pause", "pause a job after the day in flight"),
         ("work", "be one more worker of a pending or running job, here"),
@@ -239,7 +284,9 @@ def add_subcommands(parser: CommandParser) -> None:
     )
     resume.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")
     subcommands.add_parser(
-        "retry", parents=[django_options, job, reprocess, start], help="a new job for a job's failed days"
+        "retry",
+        parents=[django_options, job, reprocess, start],
+        help="load remaining days: a new job for a job's failed and never-run days",
     )
     rerun = subcommands.add_parser(
         "rerun", parents=[django_options, job], help="a new job loading chosen days of a job again (force)"
@@ -247,3 +294,7 @@ def add_subcommands(parser: CommandParser) -> None:
     rerun.add_argument("--days", required=True, help="days and ranges: 2025-10-09,2025-10-13..2025-10-17")
     rerun.add_argument("--queue", action="store_true", help="queue behind a running job instead of refusing")
     rerun.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")
+    for add_more in more:
+        add_more(subcommands, django_options)
+    add_schedule_subcommands(subcommands, [django_options], within)
+    add_alert_subcommands(subcommands, django_options, within(bounds.LIST_LIMIT), aware_datetime)

@@ -7,9 +7,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from batchsync import selectors, services
+from batchsync import finding_selectors, selectors, services
 from batchsync.adjusted import AdjustedBar
-from batchsync.models import SyncJob
+from batchsync.checks import example_text
+from batchsync.models import DayFinding, SyncJob
 
 NOTHING = "-"
 
@@ -35,17 +36,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric: Seq
 
 def job_list_lines(jobs: Iterable[SyncJob]) -> list[str]:
     """`batch_sync list`: one row per job under a header."""
-    headers = ("task id", "status", "range", "days", "ok", "failed", "skipped", "progress")
+    headers = ("task id", "status", "range", "days", "loaded", "to_load", "failed", "skipped", "progress")
     rows = [
         (
             job.task_id,
             job.status,
             f"{job.start_date}..{job.end_date}",
             job.total_days,
-            job.success_days,
+            job.days_loaded,
+            job.days_to_load,
             job.failed_days,
             job.skipped_days,
-            f"{job.progress_percent:.1f}%",
+            f"{job.load_percent:.1f}%",
         )
         for job in jobs
     ]
@@ -70,10 +72,43 @@ def job_status_lines(job: SyncJob) -> list[str]:
     lines.extend(f"{'lock wait':22} {wait.describe()}" for wait in selectors.sync_job_lock_waits(job))
     lines.append(f"{'recoveries':22} {job.recoveries}")
     lines.append(f"{'operations':22} {', '.join(services.sync_job_allowed_operations(job)) or 'none'}")
+    lines.extend(finding_lines(finding_selectors.sync_job_findings(job)))
     errors = selectors.sync_job_recent_errors(job)
     if errors:
         lines.append("recent errors:")
         lines.extend(f"  {error.date}: {error.error}" for error in errors)
+    lines.extend(job_event_lines(job))
+    return lines
+
+
+def job_event_lines(job: SyncJob) -> list[str]:
+    """The job's timeline under `status`: time, event, who, its facts; oldest first."""
+    events = list(selectors.sync_job_events(job))
+    if not events:
+        return []
+    lines = ["events:"]
+    for event in events:
+        when = timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        who = f" by {event.actor}" if event.actor else ""
+        text = selectors.sync_job_event_text(event)
+        facts = f" ({text})" if text else ""
+        lines.append(f"  {when}  {event.get_kind_display()}{who}{facts}")
+    return lines
+
+
+def finding_lines(findings: Sequence[DayFinding]) -> list[str]:
+    """The data checks' findings on the days shown: a line per day and check, with an example."""
+    if not findings:
+        return []
+    days = len({finding.trade_date for finding in findings})
+    lines = [f"{'findings':22} {days} day(s) with warnings (docs/checks.md)"]
+    for finding in findings:
+        example = example_text(finding.check_name, finding.examples[0]) if finding.examples else ""
+        lines.append(
+            f"  {finding.trade_date}: {finding.check_name} ({finding.severity}) "
+            + f"{finding.count} row(s)"
+            + (f", e.g. {example}" if example else "")
+        )
     return lines
 
 

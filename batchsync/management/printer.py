@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from batchsync.models import SyncJob
 
-# tqdm draws the bar; the job's own counts and its ETA (from the service's rule) follow it.
-BAR_FORMAT = "{percentage:5.1f}% |{bar:20}| {n}/{total} days {desc}"
+# tqdm draws the bar over the days to load (skipped days apart); the job's counts and its ETA
+# (from the service's rule) follow it.
+BAR_FORMAT = "{percentage:5.1f}% |{bar:20}| {n}/{total} loaded {desc}"
 
 
 class _TerminalStream:
@@ -51,7 +52,7 @@ class ProgressPrinter:
         )
         current = job.current_date.isoformat() if job.current_date else "-"
         if self.tty:
-            counts = f"ok {job.success_days} failed {job.failed_days} skipped {job.skipped_days}"
+            counts = f"failed {job.failed_days} skipped {job.skipped_days}"
             with self.lock:
                 self._draw(job, f"{current} {counts} ETA {eta}")
             return
@@ -59,8 +60,8 @@ class ProgressPrinter:
             return  # a day was claimed, not finished: nothing new for a log
         self.last_processed = job.processed_days
         line = (
-            f"[{job.processed_days}/{job.total_days}] {job.progress_percent:.1f}% current={current} "
-            f"ok={job.success_days} failed={job.failed_days} skipped={job.skipped_days} eta={eta}\n"
+            f"[{job.days_loaded}/{job.days_to_load} loaded] {job.load_percent:.1f}% current={current} "
+            f"failed={job.failed_days} skipped={job.skipped_days} eta={eta}\n"
         )
         with self.lock:
             if line != self.last_line:
@@ -76,8 +77,8 @@ class ProgressPrinter:
 
             tqdm.monitor_interval = 0  # no monitor thread: the bar is redrawn on each change
             self.bar = tqdm(
-                total=job.total_days,
-                initial=job.processed_days,
+                total=max(job.days_to_load, 1),
+                initial=job.days_loaded,
                 desc=status,
                 file=_TerminalStream(self.out),
                 bar_format=BAR_FORMAT,
@@ -85,7 +86,7 @@ class ProgressPrinter:
                 dynamic_ncols=False,
             )  # drawn once here
             return
-        self.bar.n = job.processed_days
+        self.bar.n = job.days_loaded
         self.bar.set_description_str(status, refresh=False)
         self.bar.refresh()
 

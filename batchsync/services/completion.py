@@ -8,7 +8,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from batchsync.check_models import DayFinding
 from batchsync.dispatch import job_dispatch
+from batchsync.event_models import SyncJobEventKind
 from batchsync.logs import Shown, log_event
 from batchsync.models import (
     FINISHED_STATUSES,
@@ -18,7 +20,10 @@ from batchsync.models import (
     SyncJob,
     SyncJobStatus,
 )
+from batchsync.services.alerts import alert_job_finished
+from batchsync.services.events import job_event_record
 from batchsync.services.locks import job_lock, lease_until, slot_lock
+from batchsync.services.notify import job_event_publish
 from batchsync.services.progress import progress_refresh
 
 logger = logging.getLogger("batchsync.jobs")
@@ -57,9 +62,25 @@ def queue_advance() -> SyncJob | None:
     job.status = S.PENDING
     job.lease_expires_at = lease_until(timezone.now())  # deadline for a worker to pick it up
     job.save(update_fields=["status", "lease_expires_at"])
+    job_event_record(job, SyncJobEventKind.DEQUEUED, status=job.status)
+    job_event_publish(job.pk)
     job_dispatch(job, job.parallelism)
     log_event(logger, "dequeued", job=job.task_id, status="pending")
     return job
+
+
+def _record_end(job: SyncJob) -> None:
+    """The end of a run on the timeline: finished (with its outcome), or stopped when paused."""
+    kind = SyncJobEventKind.FINISHED if job.status in FINISHED_STATUSES else SyncJobEventKind.STOPPED
+    job_event_record(
+        job,
+        kind,
+        status=job.status,
+        loaded=job.days_loaded,
+        to_load=job.days_to_load,
+        failed=job.failed_days,
+        skipped=job.skipped_days,
+    )
 
 
 def sync_job_finish_if_done(job_id: int) -> SyncJob:
@@ -89,9 +110,14 @@ def sync_job_finish_if_done(job_id: int) -> SyncJob:
         bank_active_time(job, now)
         if job.status in FINISHED_STATUSES:
             job.finished_at = now
+        job.warning_days = (
+            DayFinding.objects.of_job(job.pk).warnings().values("trade_date").distinct().count()
+        )
         job.lease_expires_at = None
         job.save()
         progress_refresh(job)
+        alert_job_finished(job)
+        _record_end(job)
         queue_advance()
     log_event(
         logger,

@@ -19,14 +19,25 @@ from django.utils.translation import gettext as _
 
 from batchsync.conf import get_settings
 from batchsync.dispatch import job_dispatch
+from batchsync.event_models import SyncJobEventKind
 from batchsync.exceptions import InvalidJobRequest, InvalidTransition, SyncAlreadyRunning
 from batchsync.logs import Shown, log_event
-from batchsync.models import ACTIVE_STATUSES, FINISHED_STATUSES, Reprocess, SyncDay, SyncJob, SyncJobStatus
+from batchsync.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    Reprocess,
+    SyncDay,
+    SyncJob,
+    SyncJobKind,
+    SyncJobStatus,
+)
 from batchsync.services.completion import bank_active_time, queue_advance, sync_job_finish_if_done
+from batchsync.services.events import job_event_record
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
 from batchsync.services.planning import JobRequest, sync_days_plan, sync_request_validate
 from batchsync.services.progress import progress_refresh
 from batchsync.services.recovery import days_release_dead_workers, sync_jobs_recover_stalled
+from batchsync.verify import verify_days_plan
 
 logger = logging.getLogger("batchsync.jobs")
 
@@ -77,7 +88,10 @@ def sync_job_create(
     command hands it nowhere and runs the job itself).
     """
     sync_request_validate(request)
-    plan = sync_days_plan(request.start_date, request.end_date, request.reprocess, source=request.source)
+    if request.kind == SyncJobKind.VERIFY:
+        plan = verify_days_plan(request.start_date, request.end_date)
+    else:
+        plan = sync_days_plan(request.start_date, request.end_date, request.reprocess, source=request.source)
     if request.days:  # a job of chosen days holds only those days of its range
         chosen = set(request.days)
         plan = [day for day in plan if day.date in chosen]
@@ -102,6 +116,9 @@ def sync_job_create(
                 priority=request.priority,
                 requested_by=request.requested_by,
                 retry_of=retry_of,
+                kind=request.kind,
+                verify_mode=request.verify_mode,
+                schedule_id=request.schedule_id,
                 total_days=len(plan),
                 # A pending job's lease is the deadline for a worker to pick it up (see the reaper).
                 lease_expires_at=None if busy else lease_until(timezone.now()),
@@ -110,6 +127,7 @@ def sync_job_create(
                 SyncDay(job=job, date=p.date, status=p.status, skip_reason=p.skip_reason) for p in plan
             )
             progress_refresh(job)
+            _record_created(job, retry_of)
             if job.status == S.PENDING:
                 job_dispatch(job, job.parallelism)
     except IntegrityError as error:
@@ -130,10 +148,36 @@ def sync_job_create(
     return job
 
 
+def _record_created(job: SyncJob, retry_of: SyncJob | None) -> None:
+    """The new job's first events (created, and queued when it waits), and `retried` on the original."""
+    actor = job.requested_by
+    job_event_record(
+        job,
+        SyncJobEventKind.CREATED,
+        actor,
+        status=job.status,
+        days=job.total_days,
+        to_load=job.days_to_load,
+        retry_of=retry_of.task_id if retry_of else None,
+    )
+    if job.status == S.QUEUED:
+        job_event_record(job, SyncJobEventKind.QUEUED, actor, priority=job.priority)
+    if retry_of is not None:
+        job_event_record(retry_of, SyncJobEventKind.RETRIED, actor, new_job=job.task_id, status=job.status)
+
+
 def sync_job_retry_request(
-    job: SyncJob, *, reprocess: str = Reprocess.FAILED, requested_by: str = "", queue: bool = False
+    job: SyncJob,
+    *,
+    reprocess: str = Reprocess.FAILED,
+    requested_by: str = "",
+    queue: bool = False,
+    priority: int | None = None,
 ) -> JobRequest:
-    """The request a retry of `job` would make (also what a dry run of the retry plans)."""
+    """The request a retry of `job` would make (also what a dry run of the retry plans).
+
+    `priority` (for a queued retry) defaults to the job's own; `sync_job_create` checks its bounds.
+    """
     sync_job_check_transition(job, "retry")
     return JobRequest(
         start_date=job.start_date,
@@ -142,10 +186,12 @@ def sync_job_retry_request(
         source_options=job.source_options,
         reprocess=reprocess,
         parallelism=job.parallelism,
-        priority=job.priority,
+        priority=job.priority if priority is None else priority,
         queue=queue,
         requested_by=requested_by or job.requested_by,
         days=sync_job_day_list(job),
+        kind=job.kind,
+        verify_mode=job.verify_mode,
     )
 
 
@@ -181,6 +227,8 @@ def sync_job_rerun_request(
         queue=queue,
         requested_by=requested_by or job.requested_by,
         days=chosen,
+        kind=job.kind,
+        verify_mode=job.verify_mode,
     )
 
 
@@ -200,10 +248,13 @@ def sync_job_retry(
     reprocess: str = Reprocess.FAILED,
     requested_by: str = "",
     queue: bool = False,
+    priority: int | None = None,
 ) -> SyncJob:
     """Start a new run of a finished job's range; `reprocess` picks which days load again."""
     job = SyncJob.objects.get(pk=job.pk)  # the current status, not the caller's copy
-    request = sync_job_retry_request(job, reprocess=reprocess, requested_by=requested_by, queue=queue)
+    request = sync_job_retry_request(
+        job, reprocess=reprocess, requested_by=requested_by, queue=queue, priority=priority
+    )
     return sync_job_create(request, retry_of=job)
 
 
@@ -212,10 +263,25 @@ def sync_job_check_transition(job: SyncJob, operation: str) -> str:
     target = TRANSITIONS[operation].get(job.status)
     if target is None:
         raise InvalidTransition(
-            _("Cannot %(operation)s job %(id)s: it is %(status)s")
-            % {"operation": _(operation), "id": job.task_id, "status": job.get_status_display()}
+            _("Cannot %(operation)s job %(id)s: %(reason)s")
+            % {"operation": _(operation), "id": job.task_id, "reason": status_sentence(job)}
         )
     return target
+
+
+def status_sentence(job: SyncJob) -> str:
+    """Where the job stands, as the end of a sentence: `it has already finished (succeeded)`."""
+    if job.status in FINISHED_STATUSES:
+        return _("it has already finished (%(status)s)") % {"status": job.get_status_display()}
+    sentences = {
+        S.PENDING: _("it is waiting for a worker to start it"),
+        S.QUEUED: _("it is queued behind the running job"),
+        S.RUNNING: _("it is running"),
+        S.PAUSING: _("it is pausing after the day in flight"),
+        S.PAUSED: _("it is paused"),
+        S.CANCELLING: _("it is being cancelled after the day in flight"),
+    }
+    return sentences[SyncJobStatus(job.status)]
 
 
 def sync_job_allowed_operations(job: SyncJob) -> list[str]:
@@ -223,7 +289,15 @@ def sync_job_allowed_operations(job: SyncJob) -> list[str]:
     return [operation for operation, moves in TRANSITIONS.items() if job.status in moves]
 
 
-def _transition(job: SyncJob, operation: str) -> SyncJob:
+# The timeline's event of each operator transition.
+TRANSITION_EVENTS = {
+    "cancel": SyncJobEventKind.CANCELLED,
+    "pause": SyncJobEventKind.PAUSED,
+    "resume": SyncJobEventKind.RESUMED,
+}
+
+
+def _transition(job: SyncJob, operation: str, requested_by: str) -> SyncJob:
     """Apply an operator transition under the slot lock, or raise `InvalidTransition`."""
     with transaction.atomic():
         slot_lock()
@@ -242,12 +316,13 @@ def _transition(job: SyncJob, operation: str) -> SyncJob:
             job.lease_expires_at = lease_until(now)  # deadline for a worker to pick it up
         job.save()
         progress_refresh(job)
+        job_event_record(job, TRANSITION_EVENTS[operation], requested_by, status=job.status)
         # Resuming a pausing job: its workers may have left already; extra ones leave at the cap.
         if target in (S.PENDING, S.RUNNING):
             job_dispatch(job, job.parallelism)
         if target not in ACTIVE_STATUSES:
             queue_advance()
-    log_event(logger, operation, job=job.task_id, status=job.status)
+    log_event(logger, operation, job=job.task_id, status=job.status, by=requested_by or "-")
     if target in (S.PAUSING, S.CANCELLING):
         # With no day in flight (workers between days, or all of them gone) stop right now.
         days_release_dead_workers(job)
@@ -255,16 +330,16 @@ def _transition(job: SyncJob, operation: str) -> SyncJob:
     return job
 
 
-def sync_job_cancel(job: SyncJob) -> SyncJob:
+def sync_job_cancel(job: SyncJob, *, requested_by: str = "") -> SyncJob:
     """Cancel at once when nothing runs; else `cancelling` until the day in flight is done."""
-    return _transition(job, "cancel")
+    return _transition(job, "cancel", requested_by)
 
 
-def sync_job_pause(job: SyncJob) -> SyncJob:
+def sync_job_pause(job: SyncJob, *, requested_by: str = "") -> SyncJob:
     """Pause after the day in flight; the workers are released."""
-    return _transition(job, "pause")
+    return _transition(job, "pause", requested_by)
 
 
-def sync_job_resume(job: SyncJob) -> SyncJob:
+def sync_job_resume(job: SyncJob, *, requested_by: str = "") -> SyncJob:
     """Continue a paused job from its first undone day, keeping counts, errors and time."""
-    return _transition(job, "resume")
+    return _transition(job, "resume", requested_by)

@@ -15,8 +15,9 @@ from django.utils.translation import ngettext
 
 from batchsync import bounds, calendars, sources
 from batchsync.conf import get_settings
-from batchsync.exceptions import InvalidJobRequest
-from batchsync.models import LoadedDay, Reprocess, SkipReason, SyncDay, SyncDayStatus
+from batchsync.exceptions import InvalidJobRequest, SyncUpToDate
+from batchsync.models import LoadedDay, Reprocess, SkipReason, SyncDay, SyncDayStatus, SyncJobKind, VerifyMode
+from batchsync.services.latest import exchange_timezone, latest_range, newest_loaded_trading_day
 from batchsync.sources.roots import source_options_confined
 
 
@@ -48,6 +49,9 @@ class JobRequest:
     requested_by: str = ""
     # An explicit day list (a re-run of chosen days): the job holds only these days of its range.
     days: tuple[dt.date, ...] = ()
+    kind: str = SyncJobKind.SYNC  # a verify job compares loaded days instead (services.verify)
+    verify_mode: str = VerifyMode.NONE
+    schedule_id: int | None = None  # the schedule whose tick asks for the job
 
 
 def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) -> None:
@@ -63,6 +67,8 @@ def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) 
     if request.parallelism is not None:
         bounds.PARALLELISM.check(request.parallelism)
     bounds.PRIORITY.check(request.priority)
+    if request.kind == SyncJobKind.VERIFY:  # its days name their own sources
+        return
     sources.source_validate(request.source, request.source_options)
     outside = [day for day in request.days if not request.start_date <= day <= request.end_date]
     if outside:
@@ -117,8 +123,11 @@ OPTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 def sync_request_build(
     *,
-    start_date: dt.date,
-    end_date: dt.date,
+    start_date: dt.date | None = None,
+    end_date: dt.date | None = None,
+    latest: bool = False,
+    lookback_days: int | None = None,
+    now: dt.datetime | None = None,
     source: str | None = None,
     source_options: Mapping[str, Any] | None = None,
     path: str | None = None,
@@ -129,18 +138,50 @@ def sync_request_build(
     queue: bool = False,
     requested_by: str = "",
     confine_paths: bool = True,
+    schedule_id: int | None = None,
 ) -> JobRequest:
     """Turn the parsed inputs of the command, the API or the admin into a validated `JobRequest`.
 
     The one place for the request rules: force and reprocess, the `path` shortcut, option names,
     and (through `sync_request_validate`) every bound. `confine_paths` keeps server paths under
     BATCHSYNC_FILE_ROOTS (the API and the admin); the command line, run by a local operator,
-    passes False. Raises `InvalidJobRequest` naming the field.
+    passes False. `latest` computes the range instead (`services.latest.latest_range` at `now`,
+    default the current time) and raises `SyncUpToDate` when there is nothing to load. Raises
+    `InvalidJobRequest` naming the field.
     """
     if force and reprocess not in (None, Reprocess.ALL):
         raise InvalidJobRequest(
             "force", _("force means reprocess=all; do not combine it with another reprocess")
         )
+    source = source or get_settings().default_source
+    options = source_options_build(source, source_options, path=path, confine_paths=confine_paths)
+    if latest:
+        start_date, end_date, force = latest_dates(source, start_date, end_date, lookback_days, now, force)
+        reprocess = Reprocess.ALL if force else reprocess
+    if start_date is None or end_date is None:
+        raise InvalidJobRequest(
+            "start_date" if start_date is None else "end_date", _("required, a date in YYYY-MM-DD form")
+        )
+    request = JobRequest(
+        start_date=start_date,
+        end_date=end_date,
+        source=source,
+        source_options=options,
+        reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
+        parallelism=parallelism,
+        priority=priority,
+        queue=queue,
+        requested_by=requested_by,
+        schedule_id=schedule_id,
+    )
+    sync_request_validate(request)
+    return request
+
+
+def source_options_build(
+    source: str, source_options: Mapping[str, Any] | None, *, path: str | None, confine_paths: bool
+) -> dict[str, Any]:
+    """A request's source options: names checked, the `path` shortcut merged, paths confined."""
     options = dict(source_options or {})
     for name in options:
         if not OPTION_NAME.match(name) or name == "self":
@@ -152,22 +193,35 @@ def sync_request_build(
         if options.get("path", path) != path:
             raise InvalidJobRequest("path", _("path and source_options.path differ; send one of them"))
         options["path"] = path
-    source = source or get_settings().default_source
-    if confine_paths:
-        options = source_options_confined(source, options)
-    request = JobRequest(
-        start_date=start_date,
-        end_date=end_date,
-        source=source,
-        source_options=options,
-        reprocess=reprocess or (Reprocess.ALL if force else Reprocess.FAILED),
-        parallelism=parallelism,
-        priority=priority,
-        queue=queue,
-        requested_by=requested_by,
-    )
-    sync_request_validate(request)
-    return request
+    return source_options_confined(source, options) if confine_paths else options
+
+
+def latest_dates(
+    source: str,
+    start_date: dt.date | None,
+    end_date: dt.date | None,
+    lookback_days: int | None,
+    now: dt.datetime | None,
+    force: bool,
+) -> tuple[dt.date, dt.date, bool]:
+    """The `latest` request's start, end and force; `SyncUpToDate` when nothing is to load."""
+    if start_date is not None or end_date is not None:
+        raise InvalidJobRequest("latest", _("latest computes the dates: do not give start or end dates"))
+    if lookback_days is not None:
+        bounds.LOOKBACK_DAYS.check(lookback_days)
+    now = now or timezone.now()
+    found = latest_range(source, now, lookback_days)
+    if found is None:
+        newest = newest_loaded_trading_day(source)
+        raise SyncUpToDate(
+            _("Up to date: %(source)s has loaded %(day)s, the latest trading day published by %(now)s")
+            % {
+                "source": source,
+                "day": newest.isoformat() if newest else "-",
+                "now": now.astimezone(exchange_timezone()).strftime("%Y-%m-%d %H:%M %Z"),
+            }
+        )
+    return found.start_date, found.end_date, force or found.force
 
 
 def sync_days_plan(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from batchsync import sql
 from batchsync.models import WORKING_STATUSES, SyncDayStatus, SyncJob
 from batchsync.services.locks import job_lock
+from batchsync.services.notify import job_event_publish
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def progress_refresh(job: SyncJob) -> JobProgress:
 
     ETA: remaining days x seconds per attempted day while the job works; none once it stops
     or nothing remains; unchanged while no day was attempted yet. The caller holds the job row
-    (locked, or just created), so the statement always finds it.
+    (locked, or just created), so the statement always finds it. Listeners get the job's event
+    when the caller's transaction commits (`services.notify`).
     """
     params = {
         "job": job.pk,
@@ -62,6 +64,7 @@ def progress_refresh(job: SyncJob) -> JobProgress:
         raise SyncJob.DoesNotExist(f"job {job.pk} is gone")
     progress = JobProgress(*row)
     progress.apply_to(job)
+    job_event_publish(job.pk)  # delivered when the caller's transaction commits
     return progress
 
 

@@ -12,9 +12,12 @@ from django.utils import timezone
 from batchsync import sessions, sql
 from batchsync.conf import get_settings
 from batchsync.dispatch import in_foreground, job_dispatch
+from batchsync.event_models import SyncJobEventKind
 from batchsync.logs import log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncJob, SyncJobStatus
+from batchsync.services.alerts import alert_job_recovered_by_reaper
 from batchsync.services.completion import days_release_expired, sync_job_finish_if_done
+from batchsync.services.events import REAPER, job_event_record
 from batchsync.services.locks import lease_until
 
 logger = logging.getLogger("batchsync.jobs")
@@ -144,6 +147,15 @@ def sync_jobs_recover_stalled() -> list[SyncJob]:
             job.recoveries += 1
             job.lease_expires_at = lease_until(now)
             job.save(update_fields=["recoveries", "lease_expires_at"])
+            alert_job_recovered_by_reaper(job)
+            job_event_record(
+                job,
+                SyncJobEventKind.RECOVERED,
+                REAPER,
+                status=job.status,
+                days_released=released,
+                worker=job.worker_id,
+            )
             if job.status == S.RUNNING:
                 job_dispatch(job, job.parallelism)
             log_event(
@@ -181,6 +193,8 @@ def sync_jobs_recover_stalled() -> list[SyncJob]:
             job.lease_expires_at = lease_until(now)
             job.recoveries += 1
             job.save(update_fields=["lease_expires_at", "recoveries"])
+            alert_job_recovered_by_reaper(job)
+            job_event_record(job, SyncJobEventKind.RECOVERED, REAPER, status=job.status, unclaimed=True)
             job_dispatch(job, job.parallelism)
             log_event(
                 logger,

@@ -19,10 +19,13 @@ from django.utils.translation import gettext as _
 
 from batchsync import sql
 from batchsync.conf import get_settings
+from batchsync.event_models import SyncJobEventKind
 from batchsync.exceptions import BatchSyncError, LeaseLost
 from batchsync.logs import Shown, log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
+from batchsync.services.events import job_event_record, worker_actor
 from batchsync.services.locks import already_running, job_lock, lease_until, slot_lock
+from batchsync.services.notify import day_event_publish, job_event_publish
 from batchsync.services.progress import JobProgress, progress_refresh
 from batchsync.services.recovery import sessions_end
 
@@ -45,12 +48,14 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
     with transaction.atomic():
         job = job_lock(job_id)
         now = timezone.now()
-        if job.status == S.PENDING:
+        started = job.status == S.PENDING
+        if started:
             job.status = S.RUNNING
             job.fence += 1
             job.started_at = job.started_at or now
             job.running_since = now
             job.finished_at = None
+            job_event_record(job, SyncJobEventKind.STARTED, worker_actor(worker_id), fence=job.fence)
             log_event(
                 logger,
                 "started",
@@ -65,6 +70,8 @@ def sync_job_join(job_id: int, worker_id: str) -> int | None:
         job.worker_id = worker_id
         job.lease_expires_at = lease_until(now)
         job.save()
+        if started:
+            job_event_publish(job.pk)  # pending -> running, sent on commit
         return job.fence
 
 
@@ -87,6 +94,9 @@ def sync_job_take_over(job_id: int, worker_id: str) -> SyncJob:
         job.worker_id = worker_id
         job.lease_expires_at = lease_until(now)
         job.save(update_fields=["worker_id", "lease_expires_at"])
+        job_event_record(
+            job, SyncJobEventKind.TAKEN_OVER, worker_actor(worker_id), previous_worker=previous or None
+        )
     log_event(
         logger,
         "taken_over",
@@ -202,6 +212,7 @@ def sync_day_mark_succeeded(claim: ClaimedDay, rows: int, started: float) -> Non
         last_error="",
         lease_expires_at=None,
     )
+    day_event_publish(claim.id)
 
 
 def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | None) -> None:
@@ -220,6 +231,7 @@ def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | Non
         line=line,
         attempt=max(day.attempts, 1),
     )
+    day_event_publish(day.pk)
 
 
 def error_traceback(error: BaseException) -> str:

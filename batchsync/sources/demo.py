@@ -33,7 +33,7 @@ def demo_symbols() -> tuple[tuple[str, float], ...]:
 
 
 def _close_on(base: float, phase: float, ordinal: int) -> float:
-    """A smooth, date-only price path, so pre_close is the close of the day before."""
+    """A smooth, date-only price path, so pre_close is the close of the weekday before."""
     return round(base * (1.0 + 0.25 * math.sin(ordinal / 37.0 + phase)), 2)
 
 
@@ -41,12 +41,15 @@ def demo_day_csv(day: dt.date) -> bytes:
     """The day's bars as tushare-style CSV; identical bytes for the same date on every run."""
     rng = random.Random(day.toordinal())
     ordinal = day.toordinal()
+    # pre_close is the close of the weekday before (Friday's on a Monday), so the data checks'
+    # `pre_close_continuity` holds except after a holiday (docs/checks.md).
+    previous = ordinal - (3 if day.weekday() == 0 else 2 if day.weekday() == 6 else 1)
     lines = [",".join(BAR_COLUMNS)]
     trade_date = day.strftime("%Y%m%d")
     for index, (code, base) in enumerate(demo_symbols()):
         phase = index * 0.61803
         close = _close_on(base, phase, ordinal)
-        pre_close = _close_on(base, phase, ordinal - 1)
+        pre_close = _close_on(base, phase, previous)
         open_ = round(pre_close * (1.0 + rng.uniform(-0.02, 0.02)), 2)
         high = round(max(open_, close) * (1.0 + rng.uniform(0.0, 0.02)), 2)
         low = round(min(open_, close) * (1.0 - rng.uniform(0.0, 0.02)), 2)

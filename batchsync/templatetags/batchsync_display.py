@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +14,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from batchsync import services
-from batchsync.models import SkipReason, SyncDay, SyncDayStatus, SyncError, SyncJob
+from batchsync import selectors, services
+from batchsync.models import SkipReason, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobEvent
 
 register = template.Library()
 
@@ -53,18 +53,30 @@ def day_state(status: str, skip_reason: str) -> str:
     return str(status)
 
 
+# The units of a duration, translated (2分22秒); the live job page fills in the same formats.
+DURATION_FORMATS: dict[str, Any] = {
+    "seconds": gettext_lazy("%(seconds)ss"),
+    "minutes": gettext_lazy("%(minutes)sm %(seconds)ss"),
+    "hours": gettext_lazy("%(hours)sh %(minutes)sm %(seconds)ss"),
+}
+
+
 def format_duration(seconds: float | None) -> str:
-    """Seconds as `1h 02m 03s` / `2m 03s` / `3.2s`; empty when unknown."""
+    """Seconds as `1h 02m 03s` / `2m 03s` / `3.2s` (`2分03秒` in Chinese); empty when unknown."""
     if seconds is None:
         return ""
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return str(DURATION_FORMATS["seconds"]) % {"seconds": f"{seconds:.1f}"}
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s"
+        return str(DURATION_FORMATS["hours"]) % {
+            "hours": hours,
+            "minutes": f"{minutes:02d}",
+            "seconds": f"{secs:02d}",
+        }
+    return str(DURATION_FORMATS["minutes"]) % {"minutes": minutes, "seconds": f"{secs:02d}"}
 
 
 def format_local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -83,14 +95,21 @@ def status_badge(status: str, label: str, *, element_id: str = "", field: str = 
 
 
 def progress_bar(
-    percent: float, status: str, *, large: bool = False, element_id: str = "", label_field: str = ""
+    percent: float,
+    status: str,
+    *,
+    large: bool = False,
+    element_id: str = "",
+    label_field: str = "",
+    title: str = "",
 ) -> SafeString:
     """A progress bar coloured by the job's status; `element_id`/`label_field` for the live pages."""
     return format_html(
-        '<div{} class="bs-progress{}" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
+        '<div{}{} class="bs-progress{}" role="progressbar" aria-valuenow="{}" aria-valuemin="0" '
         'aria-valuemax="100"><div class="bs-progress__bar bs-progress__bar--{}" style="width: {}%">'
         '</div><span class="bs-progress__label"{}>{}%</span></div>',
         _attribute("id", element_id),
+        _attribute("title", title),
         " bs-progress--large" if large else "",
         f"{percent:g}",  # 100, 35.9: as a script's Number would write it
         status,
@@ -104,8 +123,8 @@ def _attribute(name: str, value: str) -> SafeString | str:
     return format_html(' {}="{}"', name, value) if value else ""
 
 
-def day_tooltip(day: SyncDay) -> str:
-    """What a calendar cell shows on hover: date, state, rows, duration, attempts, error."""
+def day_tooltip(day: SyncDay, warnings: str = "") -> str:
+    """What a calendar cell shows on hover: date, state, rows, duration, attempts, error, warnings."""
     parts = [day.date.isoformat(), str(DAY_STATE_LABELS[day_state(day.status, day.skip_reason)])]
     if day.status in (SyncDayStatus.SUCCEEDED, SyncDayStatus.FAILED, SyncDayStatus.RUNNING) or day.attempts:
         parts.append(_("rows: %(rows)s") % {"rows": day.rows})
@@ -114,6 +133,8 @@ def day_tooltip(day: SyncDay) -> str:
         parts.append(_("attempts: %(attempts)s") % {"attempts": day.attempts})
     if day.last_error:
         parts.append(_("error: %(error)s") % {"error": day.last_error[:ERROR_TOOLTIP_CHARS]})
+    if warnings:
+        parts.append(_("warnings: %(checks)s") % {"checks": warnings})
     return " · ".join(parts)
 
 
@@ -122,6 +143,7 @@ class CalendarCell:
     date: dt.date
     state: str
     tooltip: str
+    warnings: str = ""  # the data checks' warnings on the day, `check (rows), ...` (marks the cell)
 
 
 @dataclass(frozen=True)
@@ -142,10 +164,18 @@ def _calendar_rows(cells: Iterable[CalendarCell]) -> list[CalendarMonth]:
     return months
 
 
-def calendar_months(days: Sequence[SyncDay]) -> list[CalendarMonth]:
-    """The job's days as one row per month, 31 columns (day of month)."""
+def calendar_months(
+    days: Sequence[SyncDay], warnings: Mapping[dt.date, str] | None = None
+) -> list[CalendarMonth]:
+    """The job's days as one row per month, 31 columns (day of month); `warnings` mark their days."""
+    warnings = warnings or {}
     return _calendar_rows(
-        CalendarCell(date=day.date, state=day_state(day.status, day.skip_reason), tooltip=day_tooltip(day))
+        CalendarCell(
+            date=day.date,
+            state=day_state(day.status, day.skip_reason),
+            tooltip=day_tooltip(day, warnings.get(day.date, "")),
+            warnings=warnings.get(day.date, ""),
+        )
         for day in days
     )
 
@@ -194,6 +224,18 @@ def error_location(error: SyncError) -> str:
     return f"{error.file}:{error.line}" if error.line else error.file
 
 
+@register.filter(name="load_summary")
+def load_summary_filter(job: SyncJob) -> str:
+    """`{{ job|load_summary }}`: `loaded 11 of 4,681 to load · 2,621 skipped` (see the selector)."""
+    return selectors.sync_job_load_summary(job)
+
+
+@register.filter(name="event_text")
+def event_text_filter(event: SyncJobEvent) -> str:
+    """`{{ event|event_text }}`: a timeline event's facts, translated (see the selector)."""
+    return selectors.sync_job_event_text(event)
+
+
 @register.simple_tag(name="job_status")
 def job_status_tag(job: SyncJob, element_id: str = "", field: str = "") -> SafeString:
     """`{% job_status job %}`: the job's status badge."""
@@ -206,3 +248,14 @@ def job_progress_tag(
 ) -> SafeString:
     """`{% job_progress percent status large=True %}`: the progress bar."""
     return progress_bar(percent, status, large=large, element_id=element_id, label_field=label_field)
+
+
+@register.simple_tag(name="job_load_progress")
+def job_load_progress_tag(job: SyncJob) -> SafeString:
+    """`{% job_load_progress job %}`: days loaded of days to load, a bar and its headline (lists)."""
+    summary = selectors.sync_job_load_summary(job)
+    return format_html(
+        '{}<span class="bs-load__line">{}</span>',
+        progress_bar(job.load_percent, job.status, title=summary),
+        summary,
+    )

@@ -24,8 +24,10 @@ from batchsync.exceptions import (
     InvalidJobRequest,
     InvalidTransition,
     SyncAlreadyRunning,
+    SyncUpToDate,
 )
 from batchsync.management import output, rerun
+from batchsync.management.alerts import alerts_action
 from batchsync.management.arguments import Arguments, OneLineErrorParser, add_subcommands, cli_language
 from batchsync.management.exit_status import (
     EXIT_BAD_ARGUMENTS,
@@ -34,6 +36,8 @@ from batchsync.management.exit_status import (
     job_exit_status,
 )
 from batchsync.management.printer import ProgressPrinter
+from batchsync.management.schedules import schedule_command
+from batchsync.management.verify import add_verify_subcommand, verify_command
 from batchsync.models import Reprocess, SyncJob, SyncJobStatus
 from batchsync.operations import OPERATIONS
 
@@ -55,12 +59,23 @@ OPTION_OF_FIELD = {
     "force": "--force",
     "calendar": "BATCHSYNC_CALENDAR",
     "days": "--days",
+    "latest": "--latest",
+    "lookback_days": "--lookback",
+    "cron": "--cron",
+    "name": "name",
+    "source_options": "--option",
+    "freshness_deadline": "--freshness-deadline",
 }
 
 
 def _days(count: int) -> str:
     """`1 day`, `2 days`: the command's own English lines."""
     return f"{count} day" if count == 1 else f"{count} days"
+
+
+def _tuning(args: Arguments) -> dict[str, Any]:
+    """The options `schedule add` shares with `run`, by the schedule's names."""
+    return {"lookback": args.lookback, "parallelism": args.parallelism, "priority": args.priority}
 
 
 def _same_range_and_source(job: SyncJob, request: services.JobRequest) -> bool:
@@ -83,7 +98,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        add_subcommands(parser)
+        add_subcommands(parser, more=[add_verify_subcommand])
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -117,6 +132,9 @@ class Command(BaseCommand):
         except InvalidJobRequest as error:
             option = OPTION_OF_FIELD.get(error.field, error.field)
             raise CommandError(f"{option}: {error.message}", returncode=EXIT_BAD_ARGUMENTS) from None
+        except SyncUpToDate as done:
+            self.stdout.write(done.message)
+            code = EXIT_OK
         except SyncAlreadyRunning as error:
             message = selectors.sync_job_slot_holder_message(error.facts) if error.facts else error.message
             raise CommandError(message, returncode=EXIT_BAD_ARGUMENTS) from None
@@ -128,14 +146,13 @@ class Command(BaseCommand):
     # --- starting jobs -----------------------------------------------------------------
 
     def _request(self, args: Arguments) -> services.JobRequest:
-        for field, value in (("start_date", args.start), ("end_date", args.end)):
-            if value is None:  # argparse requires both; call_command(..., start=None) does not
-                raise InvalidJobRequest(field, "required, a date in YYYY-MM-DD form")
-        assert args.start is not None and args.end is not None
         # The command line, run by a local operator, may read any directory (confine_paths).
         return services.sync_request_build(
             start_date=args.start,
             end_date=args.end,
+            latest=args.latest,
+            lookback_days=args.lookback,
+            now=args.now,
             source=args.source,
             source_options=args.source_options(),
             path=args.path,
@@ -328,6 +345,11 @@ class Command(BaseCommand):
             self.stdout.write(line)
         return EXIT_OK
 
+    def _action_schedule(self, args: Arguments) -> int:
+        return schedule_command(
+            self, {**args.extra, "source": args.source, "path": args.path, **_tuning(args)}
+        )
+
     def _action_list(self, args: Arguments) -> int:
         for line in output.job_list_lines(
             selectors.sync_job_list_recent(bounds.LIST_LIMIT.check(args.limit))
@@ -374,6 +396,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
         return job_exit_status(job, sole_runner=False)
 
+    def _action_verify(self, args: Arguments) -> int:
+        """Compare loaded days with what was loaded (see `management.verify`)."""
+        return verify_command(args, self.stdout, self.stderr)
+
     def _action_recover(self, args: Arguments) -> int:
         """Run the reaper once (the cluster schedule does it every minute)."""
         recovered = services.sync_jobs_recover_stalled()
@@ -382,6 +408,16 @@ class Command(BaseCommand):
         if not recovered:
             self.stdout.write("No stalled job: nothing to recover.")
         return EXIT_OK
+
+    def _action_alerts(self, args: Arguments) -> int:
+        """Freshness deadlines and due deliveries, a test alert, or the alerts (management/alerts.py)."""
+        return alerts_action(
+            args.extra["alerts_action"],
+            now=args.now,
+            limit=args.limit,
+            open_only=bool(args.extra.get("open_only")),
+            write=self.stdout.write,
+        )
 
     def _action_cancel(self, args: Arguments) -> int:
         return self._control(args, "cancel")
@@ -397,7 +433,7 @@ class Command(BaseCommand):
         """
         if args.detach:
             with dispatch.handoff() as handoff:
-                job = services.sync_job_resume(self._job(args))
+                job = services.sync_job_resume(self._job(args), requested_by="cli")
             self._check_handed_over(handoff)
             self.stdout.write(f"Job {job.task_id} {job.status}: {job.message}")
             return EXIT_OK
@@ -405,7 +441,7 @@ class Command(BaseCommand):
         if job.status in (SyncJobStatus.PENDING, SyncJobStatus.RUNNING):
             return self._take_over(job)
         with dispatch.handoff(foreground=True):
-            job = services.sync_job_resume(job)
+            job = services.sync_job_resume(job, requested_by="cli")
         if job.status != SyncJobStatus.PENDING:
             self._print_detached(job)
             return EXIT_OK

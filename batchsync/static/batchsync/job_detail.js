@@ -1,7 +1,8 @@
 /* batchsync job page. The server renders everything; this file only fetches fragments and swaps
    them in by id: refresh() (the live fragments, from the page's data-live-url), a month under its
    year's strip, a day's detail beside its month. Plus the filters and the selection of days to
-   re-run. Push updates can call window.batchsyncJobPage.refresh() or dispatch "bs:refresh". */
+   re-run. Push (live_events.js) calls window.batchsyncJobPage.refresh() on each of the job's events
+   and sets window.batchsyncJobPage.pushed while its stream is up: polling then slows down. */
 (function () {
   "use strict";
 
@@ -16,6 +17,10 @@
   let selected = null; // the day whose detail is shown
   let since = root.dataset.since;
   let failures = 0;
+  let timer = null;
+  let polling = false; // a refresh is in flight: a pushed one waits for it, then runs once
+  let refreshAgain = false;
+  const page = (window.batchsyncJobPage = { pushed: false, refresh: refreshNow });
 
   function parse(html) {
     const template = document.createElement("template");
@@ -105,15 +110,27 @@
     return state.dataset;
   }
 
+  // A push: refresh now, or right after the refresh in flight (never two at once).
+  function refreshNow() {
+    if (polling) {
+      refreshAgain = true;
+      return;
+    }
+    window.clearTimeout(timer);
+    tick();
+  }
+
   async function tick() {
-    let delay = 1000;
+    let delay = page.pushed ? 10000 : 1000;
+    polling = true;
     try {
       const state = await refresh();
       failures = 0;
       if (state.finished === "1") {
+        polling = false;
         return; // a finished job never changes again
       }
-      if (state.status === "paused" || state.status === "queued") {
+      if (!page.pushed && (state.status === "paused" || state.status === "queued")) {
         delay = 5000;
       }
     } catch (error) {
@@ -123,7 +140,12 @@
         window.console.warn("batchsync: live update failed", error);
       }
     }
-    window.setTimeout(tick, delay);
+    polling = false;
+    if (refreshAgain) {
+      refreshAgain = false;
+      delay = 0;
+    }
+    timer = window.setTimeout(tick, delay);
   }
 
   async function openMonth(month) {
@@ -262,11 +284,8 @@
     });
   }
 
-  window.batchsyncJobPage = { refresh: refresh };
-  document.addEventListener("bs:refresh", () => {
-    refresh().catch(() => undefined);
-  });
+  document.addEventListener("bs:refresh", () => refreshNow());
   if (root.dataset.finished !== "1") {
-    window.setTimeout(tick, 1000);
+    timer = window.setTimeout(tick, 1000);
   }
 })();

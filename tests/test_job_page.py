@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from batchsync import dispatch, services
 from batchsync.admin.day_grid import month_parse, year_rows
+from batchsync.check_models import DayFinding
 from batchsync.models import SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from tests.factories import LONG_ERROR_CHARS, SyncErrorFactory, SyncJobFactory, long_job_create
 
@@ -91,6 +92,27 @@ def test_month_and_day_fragments(client_en: Client, long_job: SyncJob) -> None:
     assert f"{failed.date}.csv:12" not in day  # the message names the file: no location once more
     assert 'id="bs-rerun-day"' in day  # the superuser may re-run it
     assert client_en.get(url("day", long_job), {"date": "1999-01-01"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_data_checks_warnings_mark_the_grid_and_show_in_the_day_detail(
+    client_en: Client, long_job: SyncJob
+) -> None:
+    day = long_job.days.filter(status=SyncDayStatus.SUCCEEDED).order_by("date").first()
+    assert day is not None
+    DayFinding.objects.create(
+        job=long_job, day=day, trade_date=day.date, check_name="pre_close_continuity", severity="warn", count=2
+    )
+    page = client_en.get(url("change", long_job)).content.decode()
+    assert page.count("data-warn>") == 1 and f'id="bs-year-{day.date.year}"' in page
+    assert re.search(rf'id="bs-year-{day.date.year}"[^>]* data-warned="1"', page)
+    month = client_en.get(url("month", long_job), {"month": f"{day.date:%Y-%m}"}).content.decode()
+    assert "bs-warned" in month
+    assert f'data-date="{day.date}" data-state="succeeded" data-warnings="pre_close_continuity (2)"' in month
+    detail = client_en.get(url("day", long_job), {"date": day.date.isoformat()}).content.decode()
+    assert re.search(r'data-detail="warnings"><a href="[^"]+\?trade_date=[\d-]+" data-findings>pre_close', detail)
+    other = client_en.get(url("day", long_job), {"date": (day.date + dt.timedelta(days=1)).isoformat()})
+    assert 'data-detail="warnings">-<' in other.content.decode()
 
 
 @pytest.mark.django_db

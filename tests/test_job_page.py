@@ -101,7 +101,12 @@ def test_the_data_checks_warnings_mark_the_grid_and_show_in_the_day_detail(
     day = long_job.days.filter(status=SyncDayStatus.SUCCEEDED).order_by("date").first()
     assert day is not None
     DayFinding.objects.create(
-        job=long_job, day=day, trade_date=day.date, check_name="pre_close_continuity", severity="warn", count=2
+        job=long_job,
+        day=day,
+        trade_date=day.date,
+        check_name="pre_close_continuity",
+        severity="warn",
+        count=2,
     )
     page = client_en.get(url("change", long_job)).content.decode()
     assert page.count("data-warn>") == 1 and f'id="bs-year-{day.date.year}"' in page
@@ -110,7 +115,8 @@ def test_the_data_checks_warnings_mark_the_grid_and_show_in_the_day_detail(
     assert "bs-warned" in month
     assert f'data-date="{day.date}" data-state="succeeded" data-warnings="pre_close_continuity (2)"' in month
     detail = client_en.get(url("day", long_job), {"date": day.date.isoformat()}).content.decode()
-    assert re.search(r'data-detail="warnings"><a href="[^"]+\?trade_date=[\d-]+" data-findings>pre_close', detail)
+    findings = r'data-detail="warnings"><a href="[^"]+\?trade_date=[\d-]+" data-findings>pre_close'
+    assert re.search(findings, detail)
     other = client_en.get(url("day", long_job), {"date": (day.date + dt.timedelta(days=1)).isoformat()})
     assert 'data-detail="warnings">-<' in other.content.decode()
 
@@ -184,3 +190,10 @@ def test_rerun_needs_the_change_permission(client: Client) -> None:
     assert client.post(url("rerun", job), {"days": "2025-10-09"}).status_code == 403
     assert not SyncJob.objects.filter(retry_of=job).exists()
     assert not SyncError.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_verify_job_page_names_its_kind_and_mode(client_en: Client) -> None:
+    job = SyncJobFactory.create(kind="verify", verify_mode="checksum", status=SyncJobStatus.SUCCEEDED)
+    page = client_en.get(url("change", job)).content.decode()
+    assert 'data-field="kind">verify · recorded checksum</dd>' in page

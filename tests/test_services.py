@@ -341,6 +341,12 @@ def test_rerun_of_chosen_days_creates_a_job_of_exactly_those_days_and_its_retry_
     assert rerun.status == SyncJobStatus.SUCCEEDED and rerun.success_days == 2
     assert services.sync_job_day_list(rerun) == (fri, sat, mon)
     assert services.sync_job_day_list(original) == ()
+    # A verify job's re-run verifies the chosen days again (the same kind and mode).
+    verify = services.verify_job_create(services.verify_request_build(start_date=sep_22, end_date=SEP_30))
+    verify = runner.sync_job_run(verify.pk).job
+    again = runner.sync_job_run(services.sync_job_rerun_days(verify, [mon]).pk).job
+    assert (again.kind, again.verify_mode, again.total_days) == (verify.kind, verify.verify_mode, 1)
+    assert again.kind == "verify" and again.status == SyncJobStatus.SUCCEEDED and again.success_days == 1
     retry = services.sync_job_retry(rerun, reprocess=Reprocess.ALL)
     assert set(retry.days.values_list("date", flat=True)) == {fri, sat, mon}
 

@@ -56,6 +56,8 @@ LOOKBACK_DAYS = Bound("lookback_days", 0, 250)
 # Jobs in one listing: `batch_sync list --limit`, and a page of the API (`page_size`).
 LIST_LIMIT = Bound("limit", 1, 500)
 PAGE_SIZE = replace(LIST_LIMIT, field="page_size")
+# Days one re-run may list (the API's `days`): a 20-year job's every day.
+RERUN_DAYS_MAX = 20 * 366
 # Alert delivery (BATCHSYNC ALERT_*): retries of one delivery, and one attempt's timeout in
 # seconds, so that a delivery never takes more than minutes.
 ALERT_RETRIES = Bound("alert_retries", 0, 10)

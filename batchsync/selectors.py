@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 from django.db.models import Case, Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
@@ -224,7 +225,12 @@ def sync_error_list(job: SyncJob) -> QuerySet[SyncError]:
 
 def sync_job_calendar_days(job: SyncJob) -> list[SyncDay]:
     """Every day of the job in date order, with the fields a calendar cell shows."""
-    return list(
+    return list(sync_job_calendar_days_query(job))
+
+
+def sync_job_calendar_days_query(job: SyncJob) -> QuerySet[SyncDay]:
+    """The job's days in date order, only the fields a calendar cell shows."""
+    return (
         SyncDay.objects.filter(job=job)
         .order_by("date")
         .only(
@@ -239,6 +245,48 @@ def sync_job_calendar_days(job: SyncJob) -> list[SyncDay]:
             "finished_at",
         )
     )
+
+
+def sync_job_day_rows(job: SyncJob, *, years: Collection[int] = ()) -> list[tuple[dt.date, str, str]]:
+    """(date, status, skip reason) of the job's days in date order (only `years` when given)."""
+    days = SyncDay.objects.filter(job=job)
+    if years:
+        days = days.filter(date__year__in=list(years))
+    return list(days.order_by("date").values_list("date", "status", "skip_reason"))
+
+
+def sync_job_month_days(job: SyncJob, year: int, month: int) -> list[SyncDay]:
+    """The job's days of one month, with the fields a full calendar cell shows."""
+    return list(sync_job_calendar_days_query(job).filter(date__year=year, date__month=month))
+
+
+def sync_job_days_changed_since(job: SyncJob, since: dt.datetime) -> set[dt.date]:
+    """Days that started or finished since `since`, and those running now."""
+    changed = SyncDay.objects.filter(job=job).filter(
+        Q(status=SyncDayStatus.RUNNING) | Q(started_at__gte=since) | Q(finished_at__gte=since)
+    )
+    return set(changed.values_list("date", flat=True))
+
+
+def sync_job_state_counts(job: SyncJob) -> list[tuple[str, str, int]]:
+    """(status, skip reason, how many days) of the job, one row per pair."""
+    rows = (
+        SyncDay.objects.filter(job=job)
+        .order_by()
+        .values_list("status", "skip_reason")
+        .annotate(n=Count("id"))
+    )
+    return [(status, reason, n) for status, reason, n in rows]
+
+
+def sync_day_errors(job: SyncJob, date: dt.date) -> QuerySet[SyncError]:
+    """The errors of one day of the job, newest first."""
+    return sync_error_list(job).filter(date=date)
+
+
+def sync_job_day(job: SyncJob, date: dt.date) -> SyncDay | None:
+    """One day of the job, or None when the job does not hold it."""
+    return SyncDay.objects.filter(job=job, date=date).first()
 
 
 def sync_job_current() -> SyncJob | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,8 +47,8 @@ def control_url(job: SyncJob, operation: str) -> str:
     return reverse("admin:batchsync_syncjob_control", args=[job.pk, operation])
 
 
-def calendar_url(job: SyncJob) -> str:
-    return reverse("admin:batchsync_syncjob_calendar", args=[job.pk])
+def live_url(job: SyncJob) -> str:
+    return reverse("admin:batchsync_syncjob_live", args=[job.pk])
 
 
 def page_messages(response: Any) -> list[str]:
@@ -290,10 +289,10 @@ def test_job_page_shows_progress_calendar_errors_and_only_allowed_buttons(
     assert tooltip is not None and "rows: 5500" in tooltip.group(1) and "attempts: 1" in tooltip.group(1)
     failed_tip = re.search(r'data-date="2025-10-10"[^>]*title="([^"]*)"', html)
     assert failed_tip is not None and "2025-10-10.csv" in failed_tip.group(1)  # the missing file
-    # The error, inline with its traceback, read-only.
+    # The error, inline, read-only; a data error (a missing file) shows no Python traceback.
     error = SyncError.objects.get(job=first)
-    assert 'class="bs-traceback"' in html and "Traceback (most recent call last)" in html
-    assert "SourceError" in html and error.error.split(":")[0] in html
+    assert error.traceback == "" and 'class="bs-traceback"' not in html
+    assert error.error.split(":")[0] in html
     assert "<textarea" not in html
     # Finished: only retry is offered.
     assert visible_operations(html) == {"retry"}
@@ -310,12 +309,10 @@ def test_job_page_shows_progress_calendar_errors_and_only_allowed_buttons(
         "2025-10-14": "pending",
     }
     assert visible_operations(html) == {"cancel", "pause"}
-    # The live script polls the REST API's progress endpoint of this job.
-    config_json = re.search(r'id="bs-live-config" type="application/json">(.*?)</script>', html)
-    assert config_json is not None
-    config = json.loads(config_json.group(1))
-    assert config["progressUrl"] == f"/api/v1/sync-status/sync/batch/progress/{second.task_id}"
-    assert admin_client.get(config["progressUrl"]).json()["data"]["status"] == "running"
+    # The live script refreshes the page's fragments from this job's live endpoint.
+    assert f'data-live-url="{live_url(second)}"' in html
+    live = admin_client.get(live_url(second)).content.decode()
+    assert 'data-status="running"' in live and 'id="bs-summary"' in live
 
 
 def visible_operations(html: str) -> set[str]:
@@ -326,25 +323,28 @@ def visible_operations(html: str) -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_calendar_endpoint_sends_states_and_only_changed_details(
+def test_live_endpoint_sends_the_fragments_and_only_the_years_that_changed(
     admin_client: Client, finished_and_running: tuple[SyncJob, SyncJob]
 ) -> None:
     first, second = finished_and_running
-    data = admin_client.get(calendar_url(second)).json()
-    assert data["states"] == "NOXNNRP"  # O: loaded from another source (the csv job)
-    assert set(data["details"]) == {"2025-10-13"}  # the only day that ran in this job
-    assert data["details"]["2025-10-13"]["attempts"] == 1
-    later = admin_client.get(calendar_url(second), {"since": data["since"]}).json()
-    assert set(later["details"]) == {"2025-10-13"}  # running days are always sent
-    data = admin_client.get(calendar_url(first)).json()
-    assert data["states"] == "NSF"
-    assert "2025-10-10.csv" in data["details"]["2025-10-10"]["error"]
-    assert data["errors_total"] == 1 and "Traceback" in data["errors"][0]["traceback"]
-    assert data["operations"] == ["retry"]
-    # Days that ran before `since` are left out (only their state letter is sent).
+    since = (timezone.now() - dt.timedelta(minutes=1)).isoformat()
+    live = admin_client.get(live_url(second), {"since": since, "open": "2025-10"}).content.decode()
+    assert 'id="bs-year-2025"' in live and 'id="bs-month-2025-10"' in live  # 10-13 runs
+    assert 'data-state="running"' in live and 'id="bs-errors-panel"' in live
+    key = re.search(r'data-errors-key="([^"]*)"', live)
+    assert key is not None
+    # Nothing ran since: the finished job's strips and months are not sent, nor its unchanged errors.
     future = (timezone.now() + dt.timedelta(hours=1)).isoformat()
-    assert admin_client.get(calendar_url(first), {"since": future}).json()["details"] == {}
-    assert set(admin_client.get(calendar_url(second), {"since": future}).json()["details"]) == {"2025-10-13"}
+    first_key = re.search(r'data-errors-key="([^"]*)"', admin_client.get(change_url(first)).content.decode())
+    assert first_key is not None
+    quiet = admin_client.get(
+        live_url(first), {"since": future, "open": "2025-10", "errors": first_key.group(1)}
+    ).content.decode()
+    assert 'id="bs-year-' not in quiet and 'id="bs-month-' not in quiet and "bs-errors-panel" not in quiet
+    assert 'data-finished="1"' in quiet and visible_operations(quiet) == {"retry"}
+    # The running day is always sent.
+    running = admin_client.get(live_url(second), {"since": future}).content.decode()
+    assert 'id="bs-year-2025"' in running
 
 
 @pytest.mark.usefixtures("foreground")
@@ -399,8 +399,10 @@ def test_job_page_and_calendar_queries_do_not_grow_with_days_or_errors(client_en
     SyncErrorFactory.create(job=short)
     long = create_job(dt.date(2023, 1, 1), dt.date(2025, 10, 10))  # 1,014 days
     SyncErrorFactory.create_batch(60, job=long)
-    assert count(change_url(long)) == count(change_url(short))
-    assert count(calendar_url(long)) == count(calendar_url(short))
+    long_open = f"{change_url(long)}?open=2025-10"  # the short job opens its only month
+    assert count(long_open) == count(change_url(short))
+    since = (timezone.now() - dt.timedelta(days=1)).isoformat()
+    assert count(f"{live_url(long)}?since={since}") == count(f"{live_url(short)}?since={since}")
 
 
 # --- starting a sync ---------------------------------------------------------------------
@@ -603,6 +605,7 @@ def test_tracebacks_are_shown_only_with_the_view_traceback_permission(client: Cl
     job = create_job(dt.date(2025, 10, 9), dt.date(2025, 10, 10))
     error = SyncErrorFactory.create(
         job=job,
+        date=dt.date(2025, 10, 9),
         file="/data/2025-10-09.csv",
         line=7,
         traceback='Traceback (most recent call last):\n  File "/srv/x.py"',
@@ -612,7 +615,9 @@ def test_tracebacks_are_shown_only_with_the_view_traceback_permission(client: Cl
     pages = [
         staff.get(change_url(job)).content.decode(),
         staff.get(f"/admin/batchsync/syncerror/{error.pk}/change/").content.decode(),
-        json.dumps(staff.get(calendar_url(job)).json()),
+        staff.get(
+            reverse("admin:batchsync_syncjob_day", args=[job.pk]), {"date": "2025-10-09"}
+        ).content.decode(),
     ]
     for page in pages:
         assert error.error in page and "2025-10-09.csv" in page  # the message stays for everyone
@@ -729,7 +734,7 @@ def test_the_job_page_and_list_offer_only_the_operations_the_user_may_apply(
     assert operation_forms(html) == forms
     assert visible_operations(html) == shown
     # The live page takes the buttons to show from the server, never from a copy of the rules.
-    assert set(staff.get(calendar_url(job)).json()["operations"]) == shown
+    assert visible_operations(staff.get(live_url(job)).content.decode()) == shown
     assert '"transitions"' not in html
     action_form = staff.get(LIST_URL).context["action_form"]
     names = {name for name, _ in action_form.fields["action"].choices if name} if action_form else set()

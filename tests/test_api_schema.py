@@ -37,6 +37,7 @@ OPERATIONS = {
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/pause"),
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/resume"),
     ("post", "/api/v1/sync-status/sync/batch/{task_id}/retry"),
+    ("post", "/api/v1/sync-status/sync/batch/{task_id}/rerun"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/days"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/errors"),
     ("get", "/api/v1/sync-status/sync/batch/{task_id}/timeline"),
@@ -160,8 +161,8 @@ def wsgi_app_in_test_transaction(environ: dict[str, Any], start_response: Any) -
 # One allowance: a start the schema calls well-formed may still be a 400, for rules across
 # fields and beyond JSON Schema (end_date after start_date and not after today, the range cap,
 # the options and the path the chosen source takes; for adjusted bars and findings, end_date
-# before start_date; for schedules, the cron expression, a taken name and the source's options);
-# the 400 must still be documented.
+# before start_date; for schedules, the cron expression, a taken name and the source's options;
+# for a re-run, days outside the job's range); the 400 must still be documented.
 CONFIG = SchemathesisConfig.from_dict(
     {
         "headers": {"Authorization": f"Token {API_TOKEN}"},
@@ -176,6 +177,12 @@ CONFIG = SchemathesisConfig.from_dict(
             {
                 "include-operation-id": "sync_batch_start",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "409", "429"]}},
+            },
+            {  # the same for days outside the job's range (and any job id: 404)
+                "include-operation-id": "sync_batch_rerun",
+                "checks": {
+                    "positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "409", "429"]}
+                },
             },
             {  # the same rules for a verify job's range
                 "include-operation-id": "verify_batch_start",

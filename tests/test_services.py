@@ -21,6 +21,7 @@ from batchsync.models import (
     SyncJobStatus,
     SyncLock,
 )
+from batchsync.services.workers import error_traceback
 from tests.factories import SyncDayFactory, SyncJobFactory
 
 OCT_1, OCT_9 = dt.date(2025, 10, 1), dt.date(2025, 10, 9)
@@ -308,3 +309,73 @@ def test_plan_summary_counts_the_plan_once_for_command_api_and_admin() -> None:
     assert summary.message == "Dry run: 30 days, 22 to load, 8 skipped; nothing was created"
     with translation.override("zh-hans"):
         assert services.sync_days_plan_summary(plan).message != summary.message
+
+
+# --- jobs of chosen days (re-run, like Airflow's "clear") ----------------------------------
+
+
+def test_days_parse_reads_days_and_ranges_and_format_writes_them_back() -> None:
+    days = services.sync_days_parse("2025-10-13..2025-10-15, 2025-10-09,2025-10-14")
+    assert days == (OCT_9, dt.date(2025, 10, 13), dt.date(2025, 10, 14), dt.date(2025, 10, 15))
+    assert services.sync_days_format(days) == "2025-10-09,2025-10-13..2025-10-15"
+    for bad in ("", "2025-10-32", "2025-10-09..2025-10-01", "yesterday"):
+        with translation.override("en"), pytest.raises(InvalidJobRequest) as raised:
+            services.sync_days_parse(bad)
+        assert raised.value.field == "days"
+
+
+@pytest.mark.usefixtures("foreground")
+@pytest.mark.django_db
+def test_rerun_of_chosen_days_creates_a_job_of_exactly_those_days_and_its_retry_keeps_them() -> None:
+    sep_22 = dt.date(2025, 9, 22)
+    original = services.sync_job_create(job_request(sep_22, SEP_30, reprocess=Reprocess.ALL))
+    original = runner.sync_job_run(original.pk).job
+    fri, sat, mon = dt.date(2025, 9, 26), dt.date(2025, 9, 27), dt.date(2025, 9, 29)
+    rerun = services.sync_job_rerun_days(original, [mon, sat, fri], requested_by="ops")
+    assert rerun.retry_of == original and rerun.requested_by == "ops"
+    assert (rerun.start_date, rerun.end_date, rerun.total_days) == (fri, mon, 3)
+    # Force reload: the loaded days load again; the Saturday is skipped as non-trading.
+    states = dict(rerun.days.values_list("date", "status"))
+    assert states == {fri: SyncDayStatus.PENDING, sat: SyncDayStatus.SKIPPED, mon: SyncDayStatus.PENDING}
+    rerun = runner.sync_job_run(rerun.pk).job
+    assert rerun.status == SyncJobStatus.SUCCEEDED and rerun.success_days == 2
+    assert services.sync_job_day_list(rerun) == (fri, sat, mon)
+    assert services.sync_job_day_list(original) == ()
+    # A verify job's re-run verifies the chosen days again (the same kind and mode).
+    verify = services.verify_job_create(services.verify_request_build(start_date=sep_22, end_date=SEP_30))
+    verify = runner.sync_job_run(verify.pk).job
+    again = runner.sync_job_run(services.sync_job_rerun_days(verify, [mon]).pk).job
+    assert (again.kind, again.verify_mode, again.total_days) == (verify.kind, verify.verify_mode, 1)
+    assert again.kind == "verify" and again.status == SyncJobStatus.SUCCEEDED and again.success_days == 1
+    retry = services.sync_job_retry(rerun, reprocess=Reprocess.ALL)
+    assert set(retry.days.values_list("date", flat=True)) == {fri, sat, mon}
+
+
+@pytest.mark.usefixtures("foreground")
+@pytest.mark.django_db
+def test_rerun_refuses_days_outside_the_job_and_queues_behind_a_running_job() -> None:
+    original = services.sync_job_create(job_request(OCT_1, OCT_9))
+    with translation.override("en"), pytest.raises(InvalidJobRequest) as raised:
+        services.sync_job_rerun_days(original, [dt.date(2025, 10, 10)])
+    assert raised.value.field == "days" and "outside the range 2025-10-01..2025-10-09" in raised.value.message
+    with pytest.raises(InvalidJobRequest):
+        services.sync_job_rerun_days(original, [])
+    with pytest.raises(SyncAlreadyRunning):  # the original still holds the slot
+        services.sync_job_rerun_days(original, [OCT_9])
+    queued = services.sync_job_rerun_days(original, [OCT_9], queue=True)
+    assert queued.status == SyncJobStatus.QUEUED and queued.total_days == 1
+
+
+@pytest.mark.usefixtures("foreground")
+@pytest.mark.django_db
+def test_a_data_error_is_kept_without_a_traceback_an_unexpected_one_with_it(csv_dir: Any) -> None:
+    job = services.sync_job_create(
+        job_request(OCT_9, OCT_9, source="csv", source_options={"path": str(csv_dir)})
+    )
+    job = runner.sync_job_run(job.pk).job
+    error = job.errors.get()
+    assert "2025-10-09" in error.error and error.traceback == ""  # a missing file: what and where
+    try:
+        raise ValueError("a bug")
+    except ValueError as bug:
+        assert "Traceback (most recent call last)" in error_traceback(bug)

@@ -68,7 +68,10 @@ def test_the_job_page_labels_its_retry_button_and_the_last_day_of_a_finished_job
     cancelled.current_date = cancelled.start_date
     cancelled.save(update_fields=["current_date"])
     listing = admin_client.get(reverse("admin:batchsync_syncjob_changelist")).content.decode()
-    assert "bs-list-current" not in listing
+    assert "bs-list-progress" in listing and "bs-list-current" not in listing
+    SyncJobFactory.create(status=SyncJobStatus.RUNNING, current_date=dt.date(2025, 10, 7))
+    listing = admin_client.get(reverse("admin:batchsync_syncjob_changelist")).content.decode()
+    assert listing.count('<span class="bs-list-current">2025-10-07</span>') == 1
 
 
 @pytest.mark.django_db

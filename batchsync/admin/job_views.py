@@ -1,8 +1,7 @@
-"""The job pages: start form, live detail page, control buttons and the calendar endpoint."""
+"""The job pages: start form, live detail page and its fragments, control buttons, re-runs."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,44 +14,27 @@ from django.http import (
     HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
-    JsonResponse,
 )
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from batchsync import dispatch, finding_selectors, operations, selectors, services
+from batchsync import dispatch, operations, selectors, services
+from batchsync.admin import job_page
 from batchsync.admin.forms import SyncJobStartForm
+from batchsync.admin.job_page import can_view_traceback
 from batchsync.admin.queue_offer import (
     RetryQueueForm,
     blocking_job,
-    queue_context,
     refusal_message,
     start_data_with_queue,
 )
-from batchsync.conf import get_settings
 from batchsync.exceptions import BatchSyncError, InvalidJobRequest, SyncAlreadyRunning, SyncUpToDate
 from batchsync.models import (
-    ACTIVE_STATUSES,
-    FINISHED_STATUSES,
-    VIEW_TRACEBACK,
-    WORKING_STATUSES,
-    SyncDay,
-    SyncDayStatus,
     SyncJob,
-    SyncJobStatus,
 )
 from batchsync.templatetags.batchsync_display import (
-    DAY_STATE_CODES,
-    DAY_STATE_LABELS,
-    DURATION_FORMATS,
-    calendar_months,
     day_state,
-    day_tooltip,
-    format_duration,
-    format_local,
     plan_months,
     state_legend,
 )
@@ -62,10 +44,7 @@ if TYPE_CHECKING:  # django-stubs makes ModelAdmin generic; at run time it is no
 else:
     SyncJobAdminBase = admin.ModelAdmin
 
-ERRORS_SHOWN = 50
-# The live calendar asks for days that ran since its last poll; workers on other hosts stamp
-# days with their own clocks, so a minute of overlap keeps a small clock skew from hiding one.
-SINCE_MARGIN = dt.timedelta(seconds=60)
+__all__ = ["SyncJobPagesAdmin", "can_view_traceback"]
 
 
 class SyncJobPagesAdmin(SyncJobAdminBase):
@@ -89,8 +68,16 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
                 wrap(self.control_view),
                 name="{}_{}_control".format(*info),
             ),
-            path("<path:object_id>/calendar/", wrap(self.calendar_view), name="{}_{}_calendar".format(*info)),
-            path("<path:object_id>/timeline/", wrap(self.timeline_view), name="{}_{}_timeline".format(*info)),
+            *(
+                path(f"<path:object_id>/{name}/", wrap(view), name="{}_{}_{}".format(*info, name))
+                for name, view in (
+                    ("live", self.live_view),
+                    ("month", self.month_view),
+                    ("day", self.day_view),
+                    ("rerun", self.rerun_view),
+                    ("timeline", self.timeline_view),
+                )
+            ),
             *super().get_urls(),
         ]
 
@@ -173,68 +160,47 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        """The job's page: read-only progress, calendar, errors, and the allowed operations."""
+        """The job's page: progress, errors, the day grid (years, months on demand), operations."""
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET"])
-        job = self._job_or_404(request, object_id)
-        if not self.has_view_or_change_permission(request, job):
-            raise PermissionDenied
-        errors = list(selectors.sync_error_list(job)[:ERRORS_SHOWN])
-        progress = selectors.sync_job_progress(job, errors=errors[: get_settings().recent_errors])
-        days = selectors.sync_job_calendar_days(job)
-        # The buttons of the operations this user may apply; those the status allows now are shown.
-        allowed = operations.operations_allowed(job, request.user)
-        buttons = [
-            (op.name, op.label_for(job), op.name in allowed)
-            for op in operations.operations_permitted(request.user)
-        ]
-        info = self.opts.app_label, self.opts.model_name
-        live = {
-            "taskId": job.task_id,
-            "progressUrl": progress_api_url(job.task_id),
-            "calendarUrl": reverse("admin:{}_{}_calendar".format(*info), args=[job.pk]),
-            "startDate": job.start_date.isoformat(),
-            "status": job.status,
-            "activeStatuses": [str(s) for s in ACTIVE_STATUSES],
-            "workingStatuses": [str(s) for s in WORKING_STATUSES],
-            "finishedStatuses": [str(s) for s in FINISHED_STATUSES],
-            "statusLabels": {str(value): str(label) for value, label in SyncJobStatus.choices},
-            "stateLabels": {key: str(label) for key, label in DAY_STATE_LABELS.items()},
-            "stateCodes": {code: key for key, code in DAY_STATE_CODES.items()},
-            "pollMs": 1000,
-            "durationFormats": {unit: str(text) for unit, text in DURATION_FORMATS.items()},
-            # The same sentence as the page's own lock-wait note, for the live updates.
-            "lockWaitText": _(
-                "%(date)s has waited %(seconds)s s for a lock held by another database session "
-                "(pid %(pids)s): %(lock)s."
-            ),
-        }
-        warnings = finding_selectors.finding_summaries(job.start_date, job.end_date)
+        job = self._viewable_job(request, object_id)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Sync job %(task_id)s") % {"task_id": job.task_id},
             "subtitle": None,
             "opts": self.opts,
             "original": job,
-            "job": job,
-            "progress": progress,
-            "loaded_sources": selectors.loaded_day_source_counts(job.start_date, job.end_date),
-            "errors": errors,
-            "errors_total": job.errors.count(),
-            "can_view_traceback": can_view_traceback(request),
-            "errors_url": reverse("admin:batchsync_syncerror_changelist") + f"?job__id__exact={job.pk}",
-            "months": calendar_months(days, warnings),
-            "day_numbers": range(1, 32),
-            "state_legend": state_legend(day_state(day.status, day.skip_reason) for day in days),
-            "operation_buttons": buttons,
-            "events": list(selectors.sync_job_events(job)),
-            "live": live,
-            **queue_context(job, request),
+            **job_page.job_page_context(request, job),
             "has_view_permission": True,
             "media": self.media,
             **(extra_context or {}),
         }
         return TemplateResponse(request, self.detail_template, context)
+
+    def _viewable_job(self, request: HttpRequest, object_id: str) -> SyncJob:
+        job = self._job_or_404(request, object_id)
+        if not self.has_view_or_change_permission(request, job):
+            raise PermissionDenied
+        return job
+
+    def live_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The page's one refresh: its live fragments (see `job_page.live_response`)."""
+        return job_page.live_response(request, self._viewable_job(request, object_id))
+
+    def month_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return job_page.month_response(request, self._viewable_job(request, object_id))
+
+    def day_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return job_page.day_response(request, self._viewable_job(request, object_id))
+
+    def rerun_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: re-run chosen days of the job as a new job (change permission)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job_or_404(request, object_id)
+        if not job_page.can_rerun(request):
+            raise PermissionDenied
+        return job_page.rerun_response(request, job, self._job_url)
 
     def control_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
         """POST cancel / pause / resume / retry of one job (the detail page's buttons)."""
@@ -289,82 +255,6 @@ class SyncJobPagesAdmin(SyncJobAdminBase):
 
     def timeline_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The job page's timeline panel as an HTML fragment (htmx swaps it in while the job lives)."""
-        job = self._job_or_404(request, object_id)
-        if not self.has_view_or_change_permission(request, job):
-            raise PermissionDenied
+        job = self._viewable_job(request, object_id)
         context = {"job": job, "events": list(selectors.sync_job_events(job))}
         return TemplateResponse(request, "admin/batchsync/syncjob/_timeline_events.html", context)
-
-    def calendar_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """JSON for the live page: every day's state (one letter each), details of changed days, errors.
-
-        `since` (an ISO time the previous answer gave) limits the details to days that ran
-        since then, so a page following a 20-year job does not reload 7,300 days every second.
-        """
-        job = self._job_or_404(request, object_id)
-        if not self.has_view_or_change_permission(request, job):
-            raise PermissionDenied
-        now = timezone.now()
-        since = parse_datetime(request.GET.get("since", "") or "")
-        days = selectors.sync_job_calendar_days(job)
-        states = "".join(DAY_STATE_CODES[day_state(day.status, day.skip_reason)] for day in days)
-        changed = [day for day in days if _day_changed_since(day, since)]
-        warnings = finding_selectors.finding_summaries(job.start_date, job.end_date) if changed else {}
-        details = {
-            day.date.isoformat(): {
-                "state": day_state(day.status, day.skip_reason),
-                "rows": day.rows,
-                "duration": format_duration(day.duration_seconds),
-                "attempts": day.attempts,
-                "error": day.last_error,
-                "warnings": warnings.get(day.date, ""),
-                "tooltip": day_tooltip(day, warnings.get(day.date, "")),
-            }
-            for day in changed
-        }
-        recent_errors = list(selectors.sync_error_list(job)[:ERRORS_SHOWN])
-        errors = [
-            {
-                "id": error.pk,
-                "date": error.date.isoformat() if error.date else None,
-                "time": format_local(error.created_at),
-                "error": error.error,
-                "file": error.file,
-                "line": error.line,
-                "attempt": error.attempt,
-                **({"traceback": error.traceback} if can_view_traceback(request) else {}),
-            }
-            for error in recent_errors
-        ]
-        return JsonResponse(
-            {
-                "status": job.status,
-                "start_date": job.start_date.isoformat(),
-                "states": states,
-                "details": details,
-                "errors": errors,
-                "errors_total": job.errors.count(),
-                # What this user may do now: the page shows exactly these buttons.
-                "operations": operations.operations_allowed(job, request.user),
-                "since": (now - SINCE_MARGIN).isoformat(),
-            }
-        )
-
-
-def _day_changed_since(day: SyncDay, since: dt.datetime | None) -> bool:
-    """Whether the live page needs the day's details: it ran (since `since`), or runs now."""
-    if day.status == SyncDayStatus.RUNNING:
-        return True
-    if since is None:
-        return bool(day.attempts) or day.status in (SyncDayStatus.SUCCEEDED, SyncDayStatus.FAILED)
-    return any(moment is not None and moment >= since for moment in (day.started_at, day.finished_at))
-
-
-def can_view_traceback(request: HttpRequest) -> bool:
-    """Tracebacks show the server's code and paths: only for holders of `view_traceback`."""
-    return request.user.has_perm(VIEW_TRACEBACK)
-
-
-def progress_api_url(task_id: str) -> str:
-    """The REST API's progress URL of a job (the live pages poll it)."""
-    return reverse("sync-batch-progress", kwargs={"task_id": task_id})

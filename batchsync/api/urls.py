@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from batchsync.api import alerts, bars, events, findings, schedules, streams, verify, views
+from batchsync.api import alerts, bars, events, findings, rerun, schedules, streams, verify, views
 
 
 class TaskIdConverter:
@@ -48,6 +48,7 @@ urlpatterns = [
     path(f"{BATCH}/<taskid:task_id>/pause", views.sync_job_pause_view, name="sync-batch-pause"),
     path(f"{BATCH}/<taskid:task_id>/resume", views.sync_job_resume_view, name="sync-batch-resume"),
     path(f"{BATCH}/<taskid:task_id>/retry", views.SyncJobRetryApi.as_view(), name="sync-batch-retry"),
+    path(f"{BATCH}/<taskid:task_id>/rerun", rerun.SyncJobRerunApi.as_view(), name="sync-batch-rerun"),
     path(f"{BATCH}/<taskid:task_id>/days", views.SyncJobDaysApi.as_view(), name="sync-batch-days"),
     path(f"{BATCH}/<taskid:task_id>/errors", views.SyncJobErrorsApi.as_view(), name="sync-batch-errors"),
     path(f"{BATCH}/<taskid:task_id>/timeline", events.SyncJobEventsApi.as_view(), name="sync-batch-timeline"),

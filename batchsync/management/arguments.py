@@ -94,6 +94,7 @@ class Arguments:
     with_adj_factor: bool = False
     ts_code: str | None = None
     adjust: str = "none"
+    days: str | None = None  # rerun: 2025-10-09,2025-10-13..2025-10-17
     against_source: bool = False  # verify
     checks: bool = False  # verify
     latest: bool = False
@@ -287,6 +288,12 @@ def add_subcommands(parser: CommandParser, more: Sequence[SubcommandAdder] = ())
         parents=[django_options, job, reprocess, start],
         help="load remaining days: a new job for a job's failed and never-run days",
     )
+    rerun = subcommands.add_parser(
+        "rerun", parents=[django_options, job], help="a new job loading chosen days of a job again (force)"
+    )
+    rerun.add_argument("--days", required=True, help="days and ranges: 2025-10-09,2025-10-13..2025-10-17")
+    rerun.add_argument("--queue", action="store_true", help="queue behind a running job instead of refusing")
+    rerun.add_argument("--detach", action="store_true", help="enqueue on the django-q2 cluster and return")
     for add_more in more:
         add_more(subcommands, django_options)
     add_schedule_subcommands(subcommands, [django_options], within)

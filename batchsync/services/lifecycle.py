@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -19,7 +20,7 @@ from django.utils.translation import gettext as _
 from batchsync.conf import get_settings
 from batchsync.dispatch import job_dispatch
 from batchsync.event_models import SyncJobEventKind
-from batchsync.exceptions import InvalidTransition, SyncAlreadyRunning
+from batchsync.exceptions import InvalidJobRequest, InvalidTransition, SyncAlreadyRunning
 from batchsync.logs import Shown, log_event
 from batchsync.models import (
     ACTIVE_STATUSES,
@@ -91,6 +92,9 @@ def sync_job_create(
         plan = verify_days_plan(request.start_date, request.end_date)
     else:
         plan = sync_days_plan(request.start_date, request.end_date, request.reprocess, source=request.source)
+    if request.days:  # a job of chosen days holds only those days of its range
+        chosen = set(request.days)
+        plan = [day for day in plan if day.date in chosen]
     # A foreground start hands nothing to a cluster: see the reaper's docstring.
     sync_jobs_recover_stalled()
     try:
@@ -185,8 +189,56 @@ def sync_job_retry_request(
         priority=job.priority if priority is None else priority,
         queue=queue,
         requested_by=requested_by or job.requested_by,
+        days=sync_job_day_list(job),
         kind=job.kind,
         verify_mode=job.verify_mode,
+    )
+
+
+def sync_job_day_list(job: SyncJob) -> tuple[dt.date, ...]:
+    """The chosen days of a job created for a day list; () for a job of its whole range."""
+    if job.total_days == (job.end_date - job.start_date).days + 1:
+        return ()
+    return tuple(job.days.order_by("date").values_list("date", flat=True))
+
+
+def sync_job_rerun_request(
+    job: SyncJob, days: Sequence[dt.date], *, requested_by: str = "", queue: bool = False
+) -> JobRequest:
+    """The request re-running exactly `days` of `job` (force reload), like Airflow's "clear"."""
+    chosen = tuple(sorted(set(days)))
+    if not chosen:
+        raise InvalidJobRequest("days", _("Choose at least one day"))
+    outside = [day for day in chosen if not job.start_date <= day <= job.end_date]
+    if outside:
+        raise InvalidJobRequest(
+            "days",
+            _("%(day)s is outside the range %(start)s..%(end)s")
+            % {"day": outside[0], "start": job.start_date, "end": job.end_date},
+        )
+    return JobRequest(
+        start_date=chosen[0],
+        end_date=chosen[-1],
+        source=job.source,
+        source_options=job.source_options,
+        reprocess=Reprocess.ALL,
+        parallelism=job.parallelism,
+        priority=job.priority,
+        queue=queue,
+        requested_by=requested_by or job.requested_by,
+        days=chosen,
+        kind=job.kind,
+        verify_mode=job.verify_mode,
+    )
+
+
+def sync_job_rerun_days(
+    job: SyncJob, days: Sequence[dt.date], *, requested_by: str = "", queue: bool = False
+) -> SyncJob:
+    """A new job loading exactly `days` of `job` again (any status; queued behind a running job)."""
+    job = SyncJob.objects.get(pk=job.pk)
+    return sync_job_create(
+        sync_job_rerun_request(job, days, requested_by=requested_by, queue=queue), retry_of=job
     )
 
 

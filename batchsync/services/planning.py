@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,8 @@ class JobRequest:
     priority: int = 0
     queue: bool = False
     requested_by: str = ""
+    # An explicit day list (a re-run of chosen days): the job holds only these days of its range.
+    days: tuple[dt.date, ...] = ()
     kind: str = SyncJobKind.SYNC  # a verify job compares loaded days instead (services.verify)
     verify_mode: str = VerifyMode.NONE
     schedule_id: int | None = None  # the schedule whose tick asks for the job
@@ -68,6 +70,51 @@ def sync_request_validate(request: JobRequest, *, today: dt.date | None = None) 
     if request.kind == SyncJobKind.VERIFY:  # its days name their own sources
         return
     sources.source_validate(request.source, request.source_options)
+    outside = [day for day in request.days if not request.start_date <= day <= request.end_date]
+    if outside:
+        raise InvalidJobRequest(
+            "days",
+            _("%(day)s is outside the range %(start)s..%(end)s")
+            % {"day": outside[0], "start": request.start_date, "end": request.end_date},
+        )
+
+
+def sync_days_parse(text: str) -> tuple[dt.date, ...]:
+    """`2025-10-09,2025-10-13..2025-10-17` (days and inclusive ranges) as sorted distinct days."""
+    days: set[dt.date] = set()
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        first, _sep, last = part.partition("..")
+        try:
+            start = dt.date.fromisoformat(first.strip())
+            end = dt.date.fromisoformat(last.strip()) if last else start
+        except ValueError:
+            raise InvalidJobRequest(
+                "days",
+                _("%(part)s is not a day YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD") % {"part": part[:40]},
+            ) from None
+        if end < start or (end - start).days >= get_settings().max_range_days:
+            raise InvalidJobRequest("days", _("%(part)s is not a valid range of days") % {"part": part[:40]})
+        days.update(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
+    if not days:
+        raise InvalidJobRequest("days", _("Choose at least one day"))
+    return tuple(sorted(days))
+
+
+def sync_days_format(days: Sequence[dt.date]) -> str:
+    """Days as `sync_days_parse` reads them, runs of consecutive days written as ranges."""
+    parts: list[str] = []
+    ordered = sorted(set(days))
+    index = 0
+    while index < len(ordered):
+        end = index
+        while end + 1 < len(ordered) and ordered[end + 1] - ordered[end] == dt.timedelta(days=1):
+            end += 1
+        first, last = ordered[index], ordered[end]
+        parts.append(first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}")
+        index = end + 1
+    return ",".join(parts)
 
 
 # Names a source option may have (a source's own keyword arguments): never `self`, never odd.

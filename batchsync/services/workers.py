@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from batchsync import sql
 from batchsync.conf import get_settings
 from batchsync.event_models import SyncJobEventKind
-from batchsync.exceptions import LeaseLost
+from batchsync.exceptions import BatchSyncError, LeaseLost
 from batchsync.logs import Shown, log_event
 from batchsync.models import WORKING_STATUSES, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobStatus
 from batchsync.services.events import job_event_record, worker_actor
@@ -234,10 +234,17 @@ def _day_fail(day: SyncDay, message: str, *, tb: str, file: str, line: int | Non
     day_event_publish(day.pk)
 
 
+def error_traceback(error: BaseException) -> str:
+    """The traceback kept with an error: none for a data error (a bad value, a missing file)."""
+    if isinstance(error, BatchSyncError):  # our own errors say what and where; no code to show
+        return ""
+    return "".join(traceback_module.format_exception(error))
+
+
 def sync_day_record_failure(claim: ClaimedDay, worker_id: str, job_fence: int, error: BaseException) -> bool:
     """Mark a claimed day failed with its error; False when the day is no longer ours."""
     message = str(getattr(error, "message", "") or error) or error.__class__.__name__
-    tb = "".join(traceback_module.format_exception(error))
+    tb = error_traceback(error)
     with transaction.atomic():
         try:
             sync_day_lock_for_commit(claim, worker_id, job_fence)
@@ -260,7 +267,7 @@ def sync_day_record_retry(claim: ClaimedDay, error: BaseException, attempt: int)
         day_id=claim.id,
         date=claim.date,
         error=f"{error} (will retry)",
-        traceback="".join(traceback_module.format_exception(error)),
+        traceback=error_traceback(error),
         file=getattr(error, "file", "") or "",
         line=getattr(error, "line", None),
         attempt=attempt,

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from batchsync import selectors, services
-from batchsync.models import SkipReason, SyncDay, SyncDayStatus, SyncJob, SyncJobEvent
+from batchsync.models import SkipReason, SyncDay, SyncDayStatus, SyncError, SyncJob, SyncJobEvent
 
 register = template.Library()
 
@@ -42,6 +42,8 @@ DAY_STATE_CODES: dict[str, str] = {
     "running": "R",
 }
 ERROR_TOOLTIP_CHARS = 300
+# Longer error messages fold: the first ERROR_FOLD_CHARS show, the full text one click away.
+ERROR_FOLD_CHARS = 300
 
 
 def day_state(status: str, skip_reason: str) -> str:
@@ -109,7 +111,7 @@ def progress_bar(
         _attribute("id", element_id),
         _attribute("title", title),
         " bs-progress--large" if large else "",
-        percent,
+        f"{percent:g}",  # 100, 35.9: as a script's Number would write it
         status,
         f"{percent:.1f}",
         _attribute("data-field", label_field),
@@ -212,6 +214,14 @@ def duration_filter(seconds: float | None) -> str:
 def local_time_filter(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """`{{ job.started_at|local_time }}`: the server's local time, empty when unknown."""
     return format_local(value, fmt)
+
+
+@register.filter(name="error_location")
+def error_location(error: SyncError) -> str:
+    """`file:line` of an error, or empty when its message already names the file (no path twice)."""
+    if not error.file or error.file in error.error:
+        return ""
+    return f"{error.file}:{error.line}" if error.line else error.file
 
 
 @register.filter(name="load_summary")

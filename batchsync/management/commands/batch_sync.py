@@ -26,7 +26,7 @@ from batchsync.exceptions import (
     SyncAlreadyRunning,
     SyncUpToDate,
 )
-from batchsync.management import output
+from batchsync.management import output, rerun
 from batchsync.management.alerts import alerts_action
 from batchsync.management.arguments import Arguments, OneLineErrorParser, add_subcommands, cli_language
 from batchsync.management.exit_status import (
@@ -58,6 +58,7 @@ OPTION_OF_FIELD = {
     "limit": "--limit",
     "force": "--force",
     "calendar": "BATCHSYNC_CALENDAR",
+    "days": "--days",
     "latest": "--latest",
     "lookback_days": "--lookback",
     "cron": "--cron",
@@ -445,6 +446,8 @@ class Command(BaseCommand):
             self._print_detached(job)
             return EXIT_OK
         return self._run_foreground(job)
+
+    _action_rerun = rerun.action_rerun
 
     def _action_retry(self, args: Arguments) -> int:
         original = self._job(args)

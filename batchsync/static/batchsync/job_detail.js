@@ -1,29 +1,116 @@
-/* batchsync job page: follows a job live by polling the REST API's progress endpoint and the
-   admin's calendar endpoint, without reloading the page. No dependencies. */
+/* batchsync job page. The server renders everything; this file only fetches fragments and swaps
+   them in by id: refresh() (the live fragments, from the page's data-live-url), a month under its
+   year's strip, a day's detail beside its month. Plus the filters and the selection of days to
+   re-run. Push (live_events.js) calls window.batchsyncJobPage.refresh() on each of the job's events
+   and sets window.batchsyncJobPage.pushed while its stream is up: polling then slows down. */
 (function () {
   "use strict";
 
-  const configNode = document.getElementById("bs-live-config");
-  if (!configNode) {
+  const root = document.querySelector(".bs-job[data-live-url]");
+  if (!root) {
     return;
   }
-  const config = JSON.parse(configNode.textContent);
-  const root = document.querySelector(".bs-job");
-  const cells = Array.from(document.querySelectorAll("#bs-calendar .bs-day[data-date]"));
-  const detailPanel = document.getElementById("bs-day-detail");
-  const liveBadge = document.getElementById("bs-live");
-  let status = config.status;
-  let lastKey = null;
-  let since = null;
-  let details = {};
-  let errorIds = "";
+  const grid = document.getElementById("bs-calendar");
+  const selectMode = document.getElementById("bs-select-mode");
+  const rerunForm = document.getElementById("bs-rerun");
+  const picked = new Set();
+  let selected = null; // the day whose detail is shown
+  let since = root.dataset.since;
   let failures = 0;
-  // Push (live_events.js): `refresh()` on each event; while the stream is up, polling slows down.
   let timer = null;
-  let polling = false;
+  let polling = false; // a refresh is in flight: a pushed one waits for it, then runs once
   let refreshAgain = false;
   const page = (window.batchsyncJobPage = { pushed: false, refresh: refreshNow });
 
+  function parse(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
+  }
+
+  async function getHtml(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    if (response.status === 401 || response.redirected) {
+      window.location.reload(); // the session ended: the admin sends to its login form
+    }
+    if (!response.ok) {
+      throw new Error(url + ": HTTP " + response.status);
+    }
+    return response.text();
+  }
+
+  function ownText(element) {
+    return Array.from(element.childNodes)
+      .filter((child) => child.nodeType === Node.TEXT_NODE)
+      .map((child) => child.data)
+      .join("");
+  }
+
+  // Put `node` in place of `old`, touching only what differs: a button or a link that did not
+  // change stays the same element (a click on it is never lost to a refresh), a bar's width
+  // changes in place (its transition runs).
+  function patch(old, node) {
+    if (old.isEqualNode(node)) {
+      return;
+    }
+    const sameShape =
+      old.tagName === node.tagName &&
+      old.children.length === node.children.length &&
+      old.children.length > 0 &&
+      ownText(old) === ownText(node);
+    if (!sameShape) {
+      old.replaceWith(node);
+      return;
+    }
+    Array.from(old.attributes).forEach((attribute) => {
+      if (!node.hasAttribute(attribute.name) && attribute.name !== "open") {  // a <details> the user opened
+        old.removeAttribute(attribute.name);
+      }
+    });
+    Array.from(node.attributes).forEach((attribute) => {
+      if (old.getAttribute(attribute.name) !== attribute.value) {
+        old.setAttribute(attribute.name, attribute.value);
+      }
+    });
+    const fresh = Array.from(node.children);
+    Array.from(old.children).forEach((child, index) => patch(child, fresh[index]));
+  }
+
+  function swap(content) {
+    Array.from(content.children).forEach((node) => {
+      const old = node.id ? document.getElementById(node.id) : null;
+      if (old) {
+        patch(old, node);
+      }
+    });
+    markPicked();
+  }
+
+  function openMonths() {
+    return Array.from(grid.querySelectorAll(".bs-month[data-month]")).map((node) => node.dataset.month);
+  }
+
+  // The one refresh entry point: summary, fields, legend, the years and open months that changed
+  // since the last refresh, and the errors panel when it changed.
+  async function refresh() {
+    const errors = document.getElementById("bs-errors-panel");
+    const query = new URLSearchParams({
+      since: since || "",
+      open: openMonths().join(","),
+      errors: errors ? errors.dataset.errorsKey : "",
+      status: root.dataset.status,
+    });
+    const content = parse(await getHtml(root.dataset.liveUrl + "?" + query));
+    const state = content.firstElementChild;
+    state.remove();
+    since = state.dataset.since;
+    root.dataset.status = state.dataset.status;
+    root.dataset.finished = state.dataset.finished;
+    swap(content);
+    return state.dataset;
+  }
+
+  // A push: refresh now, or right after the refresh in flight (never two at once).
   function refreshNow() {
     if (polling) {
       refreshAgain = true;
@@ -33,256 +120,22 @@
     tick();
   }
 
-  function isFinished(value) {
-    return config.finishedStatuses.indexOf(value) >= 0;
-  }
-
-  function formatTime(iso) {
-    // The API sends local server time with its offset; show it as the server does.
-    if (!iso) {
-      return "";
-    }
-    const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/.exec(iso);
-    return match ? match[1] + " " + match[2] : iso;
-  }
-
-  function formatDuration(seconds) {
-    if (seconds === null || seconds === undefined) {
-      return "";
-    }
-    // The server's translated unit formats (format_duration's): "%(minutes)sm %(seconds)ss", ...
-    const formats = config.durationFormats;
-    const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (match, name) => values[name]);
-    if (seconds < 60) {
-      return fill(formats.seconds, { seconds: seconds.toFixed(1) });
-    }
-    const whole = Math.round(seconds);
-    const hours = Math.floor(whole / 3600);
-    const minutes = Math.floor((whole % 3600) / 60);
-    const pad = (n) => String(n).padStart(2, "0");
-    const values = { hours: hours, minutes: hours ? pad(minutes) : minutes, seconds: pad(whole % 60) };
-    return fill(hours ? formats.hours : formats.minutes, values);
-  }
-
-  function setField(name, value) {
-    document.querySelectorAll('[data-field="' + name + '"]').forEach((node) => {
-      node.textContent = value === null || value === undefined ? "" : String(value);
-    });
-  }
-
-  function replaceStatusClass(node, prefix, value) {
-    Array.from(node.classList)
-      .filter((name) => name.indexOf(prefix) === 0)
-      .forEach((name) => node.classList.remove(name));
-    node.classList.add(prefix + value);
-  }
-
-  function applyOperations(allowed) {
-    // The server sends the operations this user may apply to the job now (status and permissions).
-    document.querySelectorAll("#bs-operations form[data-operation]").forEach((form) => {
-      form.hidden = allowed.indexOf(form.dataset.operation) < 0;
-    });
-  }
-
-  function applyProgress(data) {
-    status = data.status;
-    root.dataset.status = status;
-    const statusNode = document.getElementById("bs-status");
-    replaceStatusClass(statusNode, "bs-status--", status);
-    setField("status", config.statusLabels[status] || status);
-    setField("message", data.message);
-    setField("total", data.total);
-    setField("current", data.current);
-    setField("success", data.success);
-    setField("failed", data.failed);
-    setField("skipped", data.skipped);
-    setField("current_date", data.current_date || "");
-    setField("rows_loaded", data.rows_loaded);
-    setField("start_time", formatTime(data.start_time));
-    setField("end_time", formatTime(data.end_time));
-    setField("duration_seconds", formatDuration(data.duration_seconds));
-    setField("estimated_completion", formatTime(data.estimated_completion));
-    setField("progress_percent", Number(data.progress_percent || 0).toFixed(1) + "%");
-    // The bar shows days loaded of days to load; the server words the headline.
-    setField("load_summary", data.load_summary);
-    setField("days_loaded", data.days_loaded);
-    setField("days_to_load", data.days_to_load);
-    const percent = Number(data.load_percent || 0);
-    setField("load_percent", percent.toFixed(1) + "%");
-    const progress = document.getElementById("bs-progress");
-    progress.setAttribute("aria-valuenow", String(percent));
-    const bar = progress.querySelector(".bs-progress__bar");
-    bar.style.width = percent + "%";
-    replaceStatusClass(bar, "bs-progress__bar--", status);
-  }
-
-  function showDetail(cell) {
-    const date = cell.dataset.date;
-    const state = cell.dataset.state;
-    const info = details[date] || {};
-    detailPanel.hidden = false;
-    detailPanel.querySelector('[data-detail="date"]').textContent = date;
-    detailPanel.querySelector('[data-detail="state"]').textContent = config.stateLabels[state] || state;
-    detailPanel.querySelector('[data-detail="rows"]').textContent = info.rows === undefined ? "-" : info.rows;
-    detailPanel.querySelector('[data-detail="duration"]').textContent = info.duration || "-";
-    detailPanel.querySelector('[data-detail="attempts"]').textContent =
-      info.attempts === undefined ? "0" : info.attempts;
-    detailPanel.querySelector('[data-detail="error"]').textContent = info.error || "-";
-    const warnings = detailPanel.querySelector('[data-detail="warnings"]');
-    if (warnings) {
-      warnings.textContent = cell.dataset.warnings || "-";  // the data checks' warnings on the day
-    }
-    cells.forEach((other) => other.classList.toggle("bs-day--selected", other === cell));
-  }
-
-  function renderErrors(errors) {
-    const ids = errors.map((error) => error.id).join(",");
-    if (ids === errorIds) {
-      return;
-    }
-    errorIds = ids;
-    const container = document.getElementById("bs-errors");
-    if (!errors.length) {
-      return;
-    }
-    container.textContent = "";
-    errors.forEach((error) => {
-      const item = document.createElement("details");
-      item.className = "bs-error";
-      item.dataset.errorId = String(error.id);
-      const summary = document.createElement("summary");
-      const date = document.createElement("span");
-      date.className = "bs-error__date";
-      date.textContent = error.date || "";
-      const meta = document.createElement("span");
-      meta.className = "bs-muted";
-      let where = error.file ? " · " + error.file + (error.line ? ":" + error.line : "") : "";
-      meta.textContent = error.time + " · #" + error.attempt + where;
-      const text = document.createElement("span");
-      text.className = "bs-error__text";
-      text.textContent = error.error;
-      summary.append(date, " ", meta, " ", text);
-      item.append(summary);
-      if ("traceback" in error) {  // only for users allowed to see tracebacks
-        const trace = document.createElement("pre");
-        trace.className = "bs-traceback";
-        trace.textContent = error.traceback || "-";
-        item.append(trace);
-      }
-      container.append(item);
-    });
-  }
-
-  function renderLockWaits(waits) {
-    // Days waiting on another database session's lock (the server's sentence, filled in here).
-    const container = document.getElementById("bs-lock-waits");
-    if (!container) {
-      return;
-    }
-    container.textContent = "";
-    waits.forEach((wait) => {
-      const values = {
-        date: wait.date,
-        seconds: wait.waiting_seconds,
-        lock: wait.lock,
-        pids: wait.blocking_pids.join(", "),
-      };
-      const note = document.createElement("p");
-      note.className = "bs-lock-wait errornote";
-      note.dataset.lockWait = wait.date;
-      note.textContent = config.lockWaitText.replace(/%\((\w+)\)s/g, (match, name) =>
-        name in values ? String(values[name]) : match
-      );
-      wait.blockers.forEach((blocker) => {
-        const code = document.createElement("code");
-        code.textContent =
-          "pid " + blocker.pid + " " + (blocker.application_name || "-") + " · " + (blocker.state || "-");
-        note.append(" ", code);
-      });
-      container.append(note);
-    });
-  }
-
-  function applyCalendar(data) {
-    Object.assign(details, data.details);
-    const counts = {};
-    cells.forEach((cell, index) => {
-      const state = config.stateCodes[data.states.charAt(index)] || cell.dataset.state;
-      counts[state] = (counts[state] || 0) + 1;
-      if (cell.dataset.state !== state) {
-        replaceStatusClass(cell, "bs-day--", state);
-        cell.dataset.state = state;
-        if (!data.details[cell.dataset.date]) {
-          cell.title = cell.dataset.date + " · " + (config.stateLabels[state] || state);
-        }
-      }
-      const info = data.details[cell.dataset.date];
-      if (info) {
-        cell.title = info.tooltip;
-        // The data checks' warnings on the day: a marker on the cell, listed in its detail.
-        cell.classList.toggle("bs-warned", Boolean(info.warnings));
-        if (info.warnings) {
-          cell.dataset.warnings = info.warnings;
-        } else {
-          delete cell.dataset.warnings;
-        }
-      }
-    });
-    document.querySelectorAll("[data-state-count]").forEach((node) => {
-      node.textContent = String(counts[node.dataset.stateCount] || 0);
-    });
-    renderErrors(data.errors);
-    applyOperations(data.operations);
-    const count = document.getElementById("bs-errors-count");
-    if (count) {
-      count.textContent = "(" + data.errors_total + ")";
-    }
-    since = data.since;
-  }
-
-  async function getJson(url) {
-    const response = await fetch(url, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    });
-    if (!response.ok) {
-      throw new Error(url + ": HTTP " + response.status);
-    }
-    return response.json();
-  }
-
-  async function refreshCalendar() {
-    const url = config.calendarUrl + (since ? "?since=" + encodeURIComponent(since) : "");
-    applyCalendar(await getJson(url));
-  }
-
   async function tick() {
-    let delay = page.pushed ? config.pollMs * 10 : config.pollMs;
+    let delay = page.pushed ? 10000 : 1000;
     polling = true;
     try {
-      const body = await getJson(config.progressUrl);
-      const data = body.data;
-      const key = [data.status, data.current, data.current_date, data.failed, data.success].join("|");
-      if (key !== lastKey) {
-        await refreshCalendar(); // first, so the numbers and the calendar change together
-        lastKey = key;
-      }
-      applyProgress(data);
-      renderLockWaits(data.lock_waits || []);
+      const state = await refresh();
       failures = 0;
-      if (liveBadge) {
-        liveBadge.hidden = isFinished(status);
-      }
-      if (isFinished(status)) {
+      if (state.finished === "1") {
         polling = false;
         return; // a finished job never changes again
       }
-      if (status === "paused" || status === "queued") {
-        delay = config.pollMs * 5;
+      if (!page.pushed && (state.status === "paused" || state.status === "queued")) {
+        delay = 5000;
       }
     } catch (error) {
       failures += 1;
-      delay = Math.min(config.pollMs * Math.pow(2, failures), 30000);
+      delay = Math.min(1000 * Math.pow(2, failures), 30000);
       if (window.console) {
         window.console.warn("batchsync: live update failed", error);
       }
@@ -295,16 +148,144 @@
     timer = window.setTimeout(tick, delay);
   }
 
-  cells.forEach((cell) => {
-    cell.addEventListener("click", () => showDetail(cell));
-    cell.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        showDetail(cell);
-      }
+  async function openMonth(month) {
+    let panel = document.getElementById("bs-month-" + month);
+    if (!panel) {
+      panel = parse(await getHtml(root.dataset.monthUrl + "?month=" + month)).firstElementChild;
+      const area = document.getElementById("bs-open-" + month.slice(0, 4));
+      const after = Array.from(area.querySelectorAll(".bs-month")).find((node) => node.dataset.month > month);
+      area.insertBefore(panel, after || null);
+      markPicked();
+    }
+    return panel;
+  }
+
+  async function showDay(date) {
+    const panel = await openMonth(date.slice(0, 7));
+    const detail = parse(await getHtml(root.dataset.dayUrl + "?date=" + date)).firstElementChild;
+    const old = document.getElementById("bs-day-detail");
+    if (old) {
+      old.remove();
+    }
+    panel.after(detail); // beside its month (below it on a phone)
+    selected = date;
+    markPicked();
+    detail.scrollIntoView({ block: "nearest" });
+  }
+
+  function stripDate(cell) {
+    const index = Array.prototype.indexOf.call(cell.parentElement.children, cell);
+    return cell.parentElement.dataset.m + "-" + String(index + 1).padStart(2, "0");
+  }
+
+  function daysBetween(first, last) {
+    const days = [];
+    const day = new Date(first + "T00:00:00Z");
+    const end = new Date(last + "T00:00:00Z");
+    while (day <= end) {
+      days.push(day.toISOString().slice(0, 10));
+      day.setUTCDate(day.getUTCDate() + 1);
+    }
+    return days;
+  }
+
+  function pick(days) {
+    const add = days.some((day) => !picked.has(day)); // a second click on a picked set drops it
+    days.forEach((day) => (add ? picked.add(day) : picked.delete(day)));
+    markPicked();
+  }
+
+  function markPicked() {
+    grid.querySelectorAll(".bs-day[data-date]").forEach((cell) => {
+      cell.classList.toggle("bs-day--picked", picked.has(cell.dataset.date));
+      cell.classList.toggle("bs-day--selected", cell.dataset.date === selected);
     });
+    grid.querySelectorAll(".bs-strip .m[data-m]").forEach((month) => {
+      if (!picked.size && !month.querySelector(".p")) {
+        return;
+      }
+      Array.from(month.children).forEach((cell, index) => {
+        const day = month.dataset.m + "-" + String(index + 1).padStart(2, "0");
+        cell.classList.toggle("p", picked.has(day));
+      });
+    });
+    if (rerunForm) {
+      const days = Array.from(picked).sort();
+      rerunForm.hidden = !days.length;
+      document.getElementById("bs-rerun-days").value = days.join(",");
+      document.getElementById("bs-rerun-count").textContent = days.length
+        ? days.length + " × " + days[0] + (days.length > 1 ? " … " + days[days.length - 1] : "")
+        : "";
+    }
+  }
+
+  grid.addEventListener("click", (event) => {
+    const target = event.target;
+    const selecting = Boolean(selectMode && selectMode.checked);
+    if (target.closest("[data-close]")) {
+      const closed = target.closest(".bs-month, .bs-day-detail");
+      if (closed.id === "bs-day-detail" || closed.dataset.month === (selected || "").slice(0, 7)) {
+        selected = null;
+      }
+      closed.remove();
+      return;
+    }
+    const year = target.closest("[data-select-year]");
+    if (year && selecting) {
+      const row = year.closest(".bs-year");
+      pick(daysBetween(row.dataset.first, row.dataset.last));
+      return;
+    }
+    if (target.closest("[data-select-month]")) {
+      const month = target.closest(".bs-month");
+      pick(daysBetween(month.dataset.first, month.dataset.last));
+      return;
+    }
+    const cell = target.closest(".bs-day[data-date]");
+    const stripCell = /^[IB]$/.test(target.tagName) && target.parentElement.dataset.m ? target : null;
+    // A strip cell narrower than a finger or a pointer can aim (a phone: under 1 px) opens its
+    // month only; a day is then picked from the month's calendar.
+    const aimable = stripCell && !stripCell.classList.contains("V") && stripCell.getBoundingClientRect().width >= 3;
+    const date = cell ? cell.dataset.date : aimable ? stripDate(stripCell) : null;
+    const month = target.closest(".bs-strip .m[data-m]");
+    if (date || month) {
+      event.preventDefault();
+    }
+    if (date && selecting) {
+      pick([date]);
+    } else if (date) {
+      showDay(date).catch((error) => window.console && window.console.warn(error));
+    } else if (month) {
+      openMonth(month.dataset.m)
+        .then((panel) => panel.scrollIntoView({ block: "nearest" }))
+        .catch((error) => window.console && window.console.warn(error));
+    }
   });
-  refreshCalendar()
-    .catch(() => undefined)
-    .then(tick);
+
+  grid.addEventListener("keydown", (event) => {
+    const cell = event.target.closest(".bs-day[data-date]");
+    if (cell && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      cell.click();
+    }
+  });
+
+  document.querySelectorAll("[data-filter]").forEach((box) => {
+    box.addEventListener("change", () => grid.classList.toggle("bs-only-" + box.dataset.filter, box.checked));
+  });
+  if (selectMode) {
+    selectMode.addEventListener("change", () => grid.classList.toggle("bs-selecting", selectMode.checked));
+  }
+  const clear = document.getElementById("bs-rerun-clear");
+  if (clear) {
+    clear.addEventListener("click", () => {
+      picked.clear();
+      markPicked();
+    });
+  }
+
+  document.addEventListener("bs:refresh", () => refreshNow());
+  if (root.dataset.finished !== "1") {
+    timer = window.setTimeout(tick, 1000);
+  }
 })();

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,22 +162,6 @@ def _calendar_rows(cells: Iterable[CalendarCell]) -> list[CalendarMonth]:
             months.append(current)
         current.cells[cell.date.day - 1] = cell
     return months
-
-
-def calendar_months(
-    days: Sequence[SyncDay], warnings: Mapping[dt.date, str] | None = None
-) -> list[CalendarMonth]:
-    """The job's days as one row per month, 31 columns (day of month); `warnings` mark their days."""
-    warnings = warnings or {}
-    return _calendar_rows(
-        CalendarCell(
-            date=day.date,
-            state=day_state(day.status, day.skip_reason),
-            tooltip=day_tooltip(day, warnings.get(day.date, "")),
-            warnings=warnings.get(day.date, ""),
-        )
-        for day in days
-    )
 
 
 def plan_months(plan: Sequence[services.DayPlan]) -> list[CalendarMonth]:

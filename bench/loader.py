@@ -35,9 +35,8 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.command_run import CommandRun, run_command  # noqa: E402
 from bench.common import (  # noqa: E402
     bench_database,
     calendar_store,
@@ -53,114 +53,11 @@ from bench.common import (  # noqa: E402
     recreate_database,
     trading_days,
 )
+from bench.measure import Result, ServerCpu, best_of, checkpoint, truncate_bars  # noqa: E402
 
 BENCH_DB = "batchsync_bench"
 ROWS_PER_DAY = 5500
 PSQL = shutil.which("psql") or "/usr/bin/psql"
-TIME = "/usr/bin/time"  # GNU time, for the command's peak RSS
-
-
-@dataclass
-class Result:
-    name: str
-    rows: int
-    seconds: float
-    note: str = ""
-    cpu_seconds: float | None = None  # client process + server backends
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
-
-    @property
-    def rows_per_cpu_second(self) -> float | None:
-        return self.rows / self.cpu_seconds if self.cpu_seconds else None
-
-
-class ServerCpu:
-    """CPU seconds used by the bench database's server processes while the block runs.
-
-    Samples pg_stat_activity and /proc/<pid>/stat (utime + stime) every 50 ms from its own
-    connection, so backends that come and go (psql's, the command's) are counted too; only the
-    last few ms of a backend that exits are missed. Works when the server runs on this machine;
-    `seconds` is None otherwise. Used because wall clock on a shared machine is noisy.
-    """
-
-    TICK = os.sysconf("SC_CLK_TCK")
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.baseline: dict[int, int] = {}
-        self.latest: dict[int, int] = {}
-        self.local = True
-        self.stopped = threading.Event()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.seconds: float | None = None
-
-    @staticmethod
-    def _ticks(pid: int) -> int | None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-
-    def _sample(self, cursor: Any, into: dict[int, int]) -> None:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-        )
-        for (pid,) in cursor.fetchall():
-            ticks = self._ticks(pid)
-            if ticks is not None:  # None: it exited between the query and the read
-                into[pid] = max(ticks, into.get(pid, 0))
-
-    def _run(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            (own,) = cursor.fetchone() or (0,)
-            try:  # the server's processes are visible here only if it runs on this machine
-                self.local = b"postgres" in Path(f"/proc/{own}/cmdline").read_bytes()
-            except OSError:
-                self.local = False
-            self._sample(cursor, self.baseline)
-            self.latest.update(self.baseline)
-            self.ready.set()
-            while not self.stopped.wait(0.05):
-                self._sample(cursor, self.latest)
-            self._sample(cursor, self.latest)
-
-    def __enter__(self) -> ServerCpu:
-        self.thread.start()
-        self.ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.thread.join()
-        if self.local and self.latest:
-            used = sum(ticks - self.baseline.get(pid, 0) for pid, ticks in self.latest.items())
-            self.seconds = used / self.TICK
-
-
-def checkpoint() -> None:
-    """Flush dirty pages so the next measurement does not pay for the previous one."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("CHECKPOINT")
-
-
-def truncate_bars() -> None:
-    """Empty `daily_bar` (no dead rows left behind) and checkpoint."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE daily_bar")
-    checkpoint()
 
 
 def bench_psql(bench_url: str, files: list[Path], *, indexed: bool = False) -> Result:
@@ -273,94 +170,6 @@ def bench_bulk_create(bench_url: str, days: list[dt.date], directory: Path) -> R
     note = f"first {len(days)} days only (csv.DictReader -> model instances -> INSERT .. ON CONFLICT)"
     cpu = None if server.seconds is None else server.seconds + client
     return Result("Django bulk_create(update_conflicts=True)", rows, seconds, note, cpu)
-
-
-def reset_state() -> None:
-    """A fresh database state for the command: no bars, no jobs."""
-
-    from batchsync.models import SyncJob
-
-    SyncJob.objects.all().delete()
-    truncate_bars()
-
-
-@dataclass
-class CommandRun:
-    days: int
-    parallelism: int
-    rows: int
-    wall_seconds: float
-    runner_seconds: float
-    max_rss_mb: float
-    exit_code: int
-    cpu_seconds: float | None
-
-
-def run_command(
-    bench_url: str, days: list[dt.date], directory: Path, log: Path, parallelism: int | None = None
-) -> CommandRun:
-    """Run `manage.py batch_sync` over the days in a subprocess; time it and read its peak RSS.
-
-    `parallelism` None: the command's default, as a user runs it.
-    """
-    from batchsync.models import SyncJob
-
-    reset_state()
-    env = {**os.environ, "DATABASE_URL": bench_url, "PYTHONPATH": str(PROJECT_DIR)}
-    command = [
-        sys.executable,
-        str(PROJECT_DIR / "manage.py"),
-        "batch_sync",
-        "--start",
-        days[0].isoformat(),
-        "--end",
-        days[-1].isoformat(),
-        "--source",
-        "csv",
-        "--path",
-        str(directory),
-        *([] if parallelism is None else ["--parallelism", str(parallelism)]),
-    ]
-    # Peak RSS through /usr/bin/time: a child forked from this (big) process would inherit
-    # this process's RSS in its own ru_maxrss; time's child is forked from a small process.
-    rss_file = log.with_suffix(".rss")
-    rss_file.unlink(missing_ok=True)
-    if Path(TIME).exists():
-        command = [TIME, "-f", "%M", "-o", str(rss_file), *command]
-    with log.open("wb") as out, ServerCpu(bench_url) as server:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)  # includes the command's CPU under time
-        wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    max_rss_kib = int(rss_file.read_text().split()[-1]) if rss_file.exists() else usage.ru_maxrss
-    job = SyncJob.objects.get()
-    if process.returncode != 0 or job.success_days != len(days):
-        sys.exit(f"batch_sync failed (exit {process.returncode}, job {job.status}); see {log}")
-    return CommandRun(
-        days=len(days),
-        parallelism=job.parallelism,
-        rows=job.rows_loaded,
-        wall_seconds=wall,
-        runner_seconds=job.duration_seconds or 0.0,
-        max_rss_mb=max_rss_kib / 1024.0,
-        exit_code=process.returncode,
-        cpu_seconds=None if server.seconds is None else server.seconds + usage.ru_utime + usage.ru_stime,
-    )
-
-
-def best_of(runs: list[Result], name: str = "") -> Result:
-    """The fastest run by wall clock, with the least CPU of all runs, and every run's time."""
-    best = min(runs, key=lambda run: run.seconds)
-    spread = ", ".join(f"{run.seconds:.2f}" for run in runs)
-    cpus = [run.cpu_seconds for run in runs if run.cpu_seconds is not None]
-    return Result(
-        name or best.name,
-        best.rows,
-        best.seconds,
-        f"{best.note}; runs: {spread} s" if best.note else f"runs: {spread} s",
-        min(cpus) if cpus else None,
-    )
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`batch_sync rerun <job> --days ...` (batchsync/management/rerun.py), in-process."""
+"""`batch_sync rerun <job> --days ...` (batchsync/management/runs.py), in-process."""
 
 from __future__ import annotations
 

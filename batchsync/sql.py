@@ -486,28 +486,32 @@ _ROW_COUNT_OUT_OF_BAND = (
     "%(on_row_count_band)s AND %(previous_rows)s::bigint > 0"
     " AND abs({rows} - %(previous_rows)s) > %(tolerance_row_count_band)s * %(previous_rows)s"
 )
+# The previous day's closes are joined straight from the table, hashed: `DATA_CHECKS_PREVIOUS_DAY`
+# turned nested loops and merge joins off for the transaction (misled by a new day's row
+# estimate, the planner probes yesterday's rows through the index 5,500 times: 20 ms, not 3),
+# and this statement, once planned, turns them back to their defaults (`set_config(..., NULL,
+# true)`: SET LOCAL ... TO DEFAULT). Cheaper than DATA_CHECKS's MATERIALIZED CTE (about 2 ms).
 DATA_CHECKS_SUSPECTS = f"""
-WITH yesterday AS MATERIALIZED (
-    -- MATERIALIZED: hashed once (see DATA_CHECKS).
-    SELECT ts_code, close FROM {BAR_TABLE}
-    WHERE %(on_pre_close_continuity)s AND trade_date = %(previous)s
-)
 SELECT count(*) FILTER (WHERE {" OR ".join(f"(%(on_{name})s AND ({condition}))" for name, condition in _DATA_CHECK_MAY_FLAG.items())})
-    + CASE WHEN {_ROW_COUNT_OUT_OF_BAND.format(rows="count(*)")} THEN 1 ELSE 0 END
-FROM {BAR_TABLE} bar LEFT JOIN yesterday ON yesterday.ts_code = bar.ts_code
+    + CASE WHEN {_ROW_COUNT_OUT_OF_BAND.format(rows="count(*)")} THEN 1 ELSE 0 END,
+    set_config('enable_nestloop', NULL, true), set_config('enable_mergejoin', NULL, true)
+FROM {BAR_TABLE} bar LEFT JOIN {BAR_TABLE} yesterday
+    ON %(on_pre_close_continuity)s AND yesterday.trade_date = %(previous)s AND yesterday.ts_code = bar.ts_code
 WHERE bar.trade_date = %(day)s
 """
 
 # The previous trading day (from the stored calendar, else the table's latest earlier day) and
 # its row count (recorded at load, else counted), for the checks that compare with it. Also
 # turns JIT off for the rest of the day's transaction (SET LOCAL): compiling the checks'
-# expressions costs 60 ms, ten times what running them costs on 5,500 rows.
+# expressions costs 60 ms, ten times what running them costs on 5,500 rows; and nested loops
+# and merge joins for the next statement (`DATA_CHECKS_SUSPECTS`, which turns them back).
 DATA_CHECKS_PREVIOUS_DAY = f"""
 SELECT previous.day, CASE WHEN previous.day IS NOT NULL THEN coalesce(
     (SELECT rows FROM {LOADED_DAY_TABLE} WHERE trade_date = previous.day),
     (SELECT count(*) FROM {BAR_TABLE} WHERE trade_date = previous.day)
 ) END
-FROM set_config('jit', 'off', true), (SELECT coalesce(
+FROM set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true) nestloop,
+    set_config('enable_mergejoin', 'off', true) mergejoin, (SELECT coalesce(
     (SELECT max(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date < %(day)s),
     (SELECT max(trade_date) FROM {BAR_TABLE} WHERE trade_date < %(day)s)
 ) AS day) previous

@@ -50,7 +50,7 @@ class Totals:
         self.rounds: list[tuple[float, float]] = []  # (wall, CPU) of each round
 
     def round_close(self) -> None:
-        """Record the wall and CPU seconds of the round just finished (the totals so far, less earlier rounds')."""
+        """Record the wall and CPU seconds of the round just finished (totals less earlier rounds')."""
         wall = self.wall - sum(wall for wall, _ in self.rounds)
         cpu = self.cpu - sum(cpu for _, cpu in self.rounds)
         self.rounds.append((wall, cpu))
@@ -133,8 +133,12 @@ def main() -> None:
     )
     # Each round's ratio (its on and off loads interleaved, seconds apart), then their median:
     # steadier than the ratio of the totals when one round meets a burst of load.
-    wall_ratios = [on_round[0] / off_round[0] for on_round, off_round in zip(on.rounds, off.rounds, strict=True)]
-    cpu_ratios = [on_round[1] / off_round[1] for on_round, off_round in zip(on.rounds, off.rounds, strict=True)]
+    wall_ratios = [
+        on_round[0] / off_round[0] for on_round, off_round in zip(on.rounds, off.rounds, strict=True)
+    ]
+    cpu_ratios = [
+        on_round[1] / off_round[1] for on_round, off_round in zip(on.rounds, off.rounds, strict=True)
+    ]
     print(
         f"  per round on / off: wall {', '.join(f'{r:.3f}' for r in wall_ratios)}; "
         f"CPU {', '.join(f'{r:.3f}' for r in cpu_ratios)}"

@@ -351,8 +351,9 @@ def test_a_day_a_check_flags_gets_the_statement_with_examples(
 
 def test_the_default_ts_code_pattern_without_a_regular_expression_matches_what_it_matches(db: None) -> None:
     wide = "".join(chr(0xFF10 + int(digit)) for digit in "000001")  # full-width digits: not [0-9]
-    codes = ["000001.SZ", "600000.SH", "830799.BJ", "000001.sz", " 000001.SZ", "000001.SZ ", "00001.SZ",
-             "0000001.SZ", "000001.SS", "000001SZ.", "00000a.SZ", f"{wide}.SZ", "000001.SZX", "", ".SH"]  # fmt: skip
+    codes = ["000001.SZ", "600000.SH", "830799.BJ", "000001.sz", " 000001.SZ", "000001.SZ ",
+             "00001.SZ", "0000001.SZ", "000001.SS", "000001SZ.", "00000a.SZ", f"{wide}.SZ",
+             "000001.SZX", "", ".SH"]  # fmt: skip
     with connection.cursor() as cursor:
         for code in codes:
             cursor.execute(

@@ -1,4 +1,4 @@
-"""The data checks: every configured rule over one loaded day, in one SQL statement (docs/checks.md).
+"""The data checks: every configured rule over one loaded day in one pass of SQL (docs/checks.md).
 
 `data_checks_run` only reads: it returns what each check found, whatever its severity, and
 fails nothing. The loader path (`services.day_checks_enforce`) fails the day on an error and

@@ -374,3 +374,13 @@ def test_a_duplicate_code_is_found_with_the_format_check_off(loaded: list[Any]) 
         load(DAY, rows)
     assert failed.value.check == "duplicate_ts_code" and "also failed" not in failed.value.message
     assert stored(DAY) == loaded
+
+
+@pytest.mark.parametrize(
+    ("amount", "flagged"),
+    [("1207.800", False), ("1207.799", True), ("1264.520", False), ("1264.521", True)],
+)
+def test_the_average_price_band_is_exact_at_its_edges(loaded: list[Any], amount: str, flagged: bool) -> None:
+    # 000001.SZ on DAY: low 12.20, high 12.52, vol 1000.00; tolerance 1%: [12.078, 12.6452].
+    warnings = load(DAY, day_rows(**{"000001.SZ": {"amount": amount}}))
+    assert [w.name for w in warnings] == (["implied_price_range"] if flagged else [])

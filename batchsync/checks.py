@@ -1,4 +1,4 @@
-"""The data checks: every configured rule over one loaded day, in one SQL statement (docs/checks.md).
+"""The data checks: every configured rule over one loaded day in one pass of SQL (docs/checks.md).
 
 `data_checks_run` only reads: it returns what each check found, whatever its severity, and
 fails nothing. The loader path (`services.day_checks_enforce`) fails the day on an error and
@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from batchsync import sql
 from batchsync.check_models import CheckSeverity
-from batchsync.conf import DATA_CHECK_DEFAULTS, get_settings
+from batchsync.conf import DATA_CHECK_DEFAULTS, DEFAULT_TS_CODE_PATTERN, get_settings
 
 # What each check asks of a day's rows, in the active language (admin, API, docs).
 CHECK_DESCRIPTIONS: dict[str, Promise] = {
@@ -85,8 +85,9 @@ def data_checks_run(day: dt.date, *, skip: Collection[str] = ()) -> list[CheckRe
     """Run every check that is not off (nor in `skip`) over `day`'s rows, in the current transaction.
 
     Returns one result per check that flagged something (errors first, then by name); fails
-    nothing and writes nothing. Two statements (the previous day, then every check), whatever
-    the number of checks.
+    nothing and writes nothing. Two statements whatever the number of checks (the previous
+    day, then whether any check may flag a row: a bare count, no JSON), and a third, every
+    check with its examples, only when one may.
     """
     config = get_settings()
     rules = {
@@ -99,6 +100,7 @@ def data_checks_run(day: dt.date, *, skip: Collection[str] = ()) -> list[CheckRe
         "day": day,
         "calendar": config.calendar,
         "ts_code_pattern": config.ts_code_pattern,
+        "ts_code_default": config.ts_code_pattern == DEFAULT_TS_CODE_PATTERN,
     }
     for name, rule in rules.items():
         params[f"on_{name}"] = rule.severity != CheckSeverity.OFF
@@ -108,6 +110,9 @@ def data_checks_run(day: dt.date, *, skip: Collection[str] = ()) -> list[CheckRe
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(sql.DATA_CHECKS_PREVIOUS_DAY, params)
         params["previous"], params["previous_rows"] = cursor.fetchone()
+        cursor.execute(sql.DATA_CHECKS_SUSPECTS, params)
+        if not cursor.fetchone()[0]:
+            return []  # a clean day: no check flags anything
         cursor.execute(sql.DATA_CHECKS, params)
         found = cursor.fetchall()
     results = [

@@ -62,6 +62,8 @@ DATA_CHECK_DEFAULTS: dict[str, tuple[str, float]] = {
     "implied_price_range": ("warn", 0.01),
 }
 CHECK_SEVERITIES = ("error", "warn", "off")
+# A-share codes; the checks test this one without a regular expression (sql.DATA_CHECK_CONDITIONS).
+DEFAULT_TS_CODE_PATTERN = r"^[0-9]{6}\.(SH|SZ|BJ)$"
 
 
 def data_checks_parse(value: str | Mapping[str, Any]) -> dict[str, tuple[str, float]]:
@@ -215,7 +217,7 @@ class BatchSyncSettings:
         parse=data_checks_parse,
     )
     ts_code_pattern: str = _setting(
-        r"^[0-9]{6}\.(SH|SZ|BJ)$",
+        DEFAULT_TS_CODE_PATTERN,
         "BATCHSYNC_TS_CODE_PATTERN",
         "PostgreSQL regular expression every ts_code must match (the `ts_code_format` check)",
     )

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from batchsync import checks, loader, services
+from batchsync import checks, loader, services, sql
 from batchsync.check_models import DayFinding
-from batchsync.conf import DATA_CHECK_DEFAULTS, data_checks_parse
+from batchsync.conf import DATA_CHECK_DEFAULTS, DEFAULT_TS_CODE_PATTERN, data_checks_parse
 from batchsync.exceptions import DataCheckFailed, LoadError
 from batchsync.models import AdjFactor, DailyBar
 from batchsync.sources.base import BAR_COLUMNS, CsvPayload
@@ -300,3 +301,86 @@ def test_checks_find_nan_and_negative_values_loaded_before_the_constraints(loade
     assert found["vol_amount_nonnegative"] == ("error", 1, "600001.SH")
     with override_settings(BATCHSYNC={"CHECKS": ALL_OFF}):
         assert checks.data_checks_run(DAY) == []
+
+
+# --- the fast path: a clean day costs one bare count; examples only when a check may flag -----------
+
+
+def checked(day: dt.date) -> tuple[list[checks.CheckResult], list[str]]:
+    """The checks' results over `day` and the statements they ran, in a transaction as the loader's."""
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        results = checks.data_checks_run(day, skip=checks.CONSTRAINED_CHECKS)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_nestloop'), current_setting('enable_mergejoin')")
+            planner = cursor.fetchone()
+    assert planner == ("on", "on")  # turned off for the count only
+    return results, [query["sql"] for query in queries.captured_queries[:-1]]
+
+
+def test_a_clean_day_runs_no_statement_with_examples(loaded: list[Any]) -> None:
+    results, statements = checked(DAY)
+    assert results == [] and len(statements) == 2
+    # An ex-rights day is clean too: the factor is looked up for the stocks whose pre_close differs.
+    AdjFactor.objects.create(trade_date=EVE, ts_code="600001.SH", adj_factor=Decimal("1.0"))
+    AdjFactor.objects.create(trade_date=DAY, ts_code="600001.SH", adj_factor=Decimal("1.0119"))
+    assert load(DAY, day_rows(**{"600001.SH": bar("600001.SH", DAY, "8.60", "8.40")})) == []
+    results, statements = checked(DAY)
+    assert results == [] and len(statements) == 2
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"600000.SH": {"high": "10.05"}},
+        {"600001.SH": {"change": "0.50", "pct_chg": "5.8824"}},
+        {"600000.SH": {"pct_chg": "9.0"}},
+        {"600001.SH": bar("600001.SH", DAY, "8.60", "8.40")},
+        {"000001.SZ": {"amount": "99999.000"}},
+        {"000001.SZ": {"ts_code": "000001.sz"}},
+    ],
+    ids=["high_low", "change", "pct_chg", "pre_close", "implied_price", "ts_code"],
+)
+def test_a_day_a_check_flags_gets_the_statement_with_examples(
+    loaded: list[Any], changes: dict[str, dict[str, str]]
+) -> None:
+    with override_settings(BATCHSYNC={"CHECKS": dict.fromkeys(DATA_CHECK_DEFAULTS, "warn")}):
+        load(DAY, day_rows(**changes))
+        results, statements = checked(DAY)
+    assert results and len(statements) == 3 and "json_agg" in statements[2]  # sql.DATA_CHECKS
+
+
+def test_the_default_ts_code_pattern_without_a_regular_expression_matches_what_it_matches(db: None) -> None:
+    wide = "".join(chr(0xFF10 + int(digit)) for digit in "000001")  # full-width digits: not [0-9]
+    codes = ["000001.SZ", "600000.SH", "830799.BJ", "000001.sz", " 000001.SZ", "000001.SZ ",
+             "00001.SZ", "0000001.SZ", "000001.SS", "000001SZ.", "00000a.SZ", f"{wide}.SZ",
+             "000001.SZX", "", ".SH"]  # fmt: skip
+    with connection.cursor() as cursor:
+        for code in codes:
+            cursor.execute(
+                f"SELECT ({sql.DATA_CHECK_CONDITIONS['ts_code_format']}), %(code)s !~ %(ts_code_pattern)s"
+                " FROM (SELECT %(code)s::varchar AS ts_code) bar",
+                {"code": code, "ts_code_default": True, "ts_code_pattern": DEFAULT_TS_CODE_PATTERN},
+            )
+            fast, regex = cursor.fetchone()
+            assert fast == regex, code
+
+
+def test_a_duplicate_code_is_found_with_the_format_check_off(loaded: list[Any]) -> None:
+    rows = [*day_rows(), {**day_rows()[1], "ts_code": " 600000.SH "}]
+    with (
+        override_settings(BATCHSYNC={"CHECKS": {"ts_code_format": "off"}}),
+        pytest.raises(DataCheckFailed) as failed,
+    ):
+        load(DAY, rows)
+    assert failed.value.check == "duplicate_ts_code" and "also failed" not in failed.value.message
+    assert stored(DAY) == loaded
+
+
+@pytest.mark.parametrize(
+    ("amount", "flagged"),
+    [("1207.800", False), ("1207.799", True), ("1264.520", False), ("1264.521", True)],
+)
+def test_the_average_price_band_is_exact_at_its_edges(loaded: list[Any], amount: str, flagged: bool) -> None:
+    # 000001.SZ on DAY: low 12.20, high 12.52, vol 1000.00; tolerance 1%: [12.078, 12.6452].
+    warnings = load(DAY, day_rows(**{"000001.SZ": {"amount": amount}}))
+    assert [w.name for w in warnings] == (["implied_price_range"] if flagged else [])

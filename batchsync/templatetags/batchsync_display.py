@@ -30,7 +30,7 @@ DAY_STATE_LABELS: dict[str, Any] = {
     "pending": gettext_lazy("pending"),
     "running": gettext_lazy("running"),
 }
-# One letter per state: the live calendar endpoint sends the states of all days as one string.
+# One letter per state: the day grid's strip cells carry it as their class (admin/day_grid.py).
 DAY_STATE_CODES: dict[str, str] = {
     "succeeded": "S",
     "failed": "F",

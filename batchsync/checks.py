@@ -76,11 +76,6 @@ class CheckResult:
         return self.severity == CheckSeverity.ERROR
 
 
-def data_check_rules() -> list[CheckRule]:
-    """Every check with its configured severity and tolerance (settings: `BATCHSYNC_CHECKS`)."""
-    return [CheckRule(name, *rule) for name, rule in get_settings().checks.items()]
-
-
 def data_checks_run(day: dt.date, *, skip: Collection[str] = ()) -> list[CheckResult]:
     """Run every check that is not off (nor in `skip`) over `day`'s rows, in the current transaction.
 

@@ -223,11 +223,6 @@ def sync_error_list(job: SyncJob) -> QuerySet[SyncError]:
     return SyncError.objects.filter(job=job).order_by("-created_at", "-id")
 
 
-def sync_job_calendar_days(job: SyncJob) -> list[SyncDay]:
-    """Every day of the job in date order, with the fields a calendar cell shows."""
-    return list(sync_job_calendar_days_query(job))
-
-
 def sync_job_calendar_days_query(job: SyncJob) -> QuerySet[SyncDay]:
     """The job's days in date order, only the fields a calendar cell shows."""
     return (

@@ -62,10 +62,6 @@ class MonthPanel:
         return next(cell.date for cell in reversed(self.cells) if cell is not None)
 
 
-def month_key(day: dt.date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
 def month_parse(key: str) -> tuple[int, int] | None:
     """`2025-10` as (2025, 10), None when it is not a month."""
     try:

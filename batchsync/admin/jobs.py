@@ -24,11 +24,7 @@ from batchsync.admin.verify import VERIFY_JOB_ACTIONS, has_verify_permission
 from batchsync.exceptions import BatchSyncError, SyncAlreadyRunning
 from batchsync.models import SyncJob
 from batchsync.operations import OPERATIONS, Operation
-from batchsync.templatetags.batchsync_display import (
-    format_local,
-    job_load_progress_tag,
-    status_badge,
-)
+from batchsync.templatetags.batchsync_display import format_local, job_load_progress_tag
 
 
 def _action_name(operation: Operation) -> str:
@@ -84,10 +80,6 @@ class SyncJobAdmin(LiveJobListMixin, SyncJobPagesAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     # --- list columns ---
-
-    @admin.display(description=gettext_lazy("status"), ordering="status")
-    def status_colored(self, job: SyncJob) -> SafeString:
-        return status_badge(job.status, job.get_status_display())
 
     @admin.display(description=gettext_lazy("loaded"), ordering="success_days")
     def progress(self, job: SyncJob) -> SafeString:

@@ -99,4 +99,4 @@ class AdjustedBarsApi(views.SyncApiView):
         data = query.validated_data
         bars = adjusted_bars(data["ts_code"], data["start_date"], data["end_date"], data["adjust"])
         rows = AdjustedBarOutputSerializer([asdict(bar) for bar in bars], many=True).data
-        return Response({"status": "success", "data": rows})
+        return views._success(rows)

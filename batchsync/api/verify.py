@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -109,10 +109,4 @@ class VerifyJobBatchApi(views.SyncApiView):
             job = services.verify_job_create(
                 dataclasses.replace(job_request, requested_by=request.user.get_username())
             )
-        data = {"task_id": job.task_id, "total_days": job.total_days, "message": job.message}
-        if handoff.failure is not None:
-            return Response(
-                {"status": "success", "data": {**data, "message": handoff.failure.message}},
-                status=status.HTTP_202_ACCEPTED,
-            )
-        return Response({"status": "success", "data": data})
+        return views.job_started_response(job, handoff)

@@ -226,11 +226,19 @@ class SyncJobBatchApi(SyncApiView):
             return _success(outputs.SyncJobPlanOutputSerializer(_plan_data(plan)).data)
         with dispatch.handoff() as handoff:
             job = services.sync_job_create(job_request)
-        if handoff.failure is not None:
-            # The job is saved (pending) and starts when the broker is back: accepted, not started.
-            data = {"task_id": job.task_id, "total_days": job.total_days, "message": handoff.failure.message}
-            return _success(data, status.HTTP_202_ACCEPTED)
-        return _success({"task_id": job.task_id, "total_days": job.total_days, "message": job.message})
+        return job_started_response(job, handoff)
+
+
+def job_started_response(job: SyncJob, handoff: dispatch.Handoff) -> Response:
+    """A start's answer: the job and its message, or 202 with the broker's failure.
+
+    A broker that could not be reached leaves the job saved (pending); it starts when the broker
+    is back: accepted, not started.
+    """
+    data = {"task_id": job.task_id, "total_days": job.total_days, "message": job.message}
+    if handoff.failure is not None:
+        return _success({**data, "message": handoff.failure.message}, status.HTTP_202_ACCEPTED)
+    return _success(data)
 
 
 def _plan_data(plan: list[services.DayPlan]) -> dict[str, Any]:

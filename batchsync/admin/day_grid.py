@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.utils.safestring import SafeString, mark_safe
 
 from batchsync.models import SyncDay, SyncDayStatus
-from batchsync.templatetags.batchsync_display import DAY_STATE_CODES, day_state, day_tooltip
+from batchsync.templatetags.batchsync_display import DAY_STATE_CODES, CalendarCell, day_state, day_tooltip
 
 # A (date, status, skip reason) row of the job's days: what the strips need of a day.
 DayRow = tuple[dt.date, str, str]
@@ -35,22 +35,10 @@ class YearRow:
     last: dt.date
 
 
-@dataclass(frozen=True)
-class MonthCell:
-    date: dt.date
-    state: str
-    tooltip: str
-    warnings: str = ""  # the data checks' warnings on the day, `check (rows), ...` (marks the cell)
-
-    @property
-    def warn(self) -> bool:
-        return bool(self.warnings)
-
-
 @dataclass
 class MonthPanel:
     key: str
-    cells: list[MonthCell | None] = field(default_factory=list)  # Monday-first weeks, None: no day
+    cells: list[CalendarCell | None] = field(default_factory=list)  # Monday-first weeks, None: no day
     failed: int = 0
 
     @property
@@ -137,7 +125,7 @@ def month_panel(
         state = day_state(day.status, day.skip_reason)
         panel.failed += state == SyncDayStatus.FAILED
         warnings = warn_days.get(date, "")
-        panel.cells.append(MonthCell(date, state, day_tooltip(day, warnings), warnings))
+        panel.cells.append(CalendarCell(date, state, day_tooltip(day, warnings), warnings))
     return panel
 
 

@@ -140,10 +140,16 @@ def day_tooltip(day: SyncDay, warnings: str = "") -> str:
 
 @dataclass(frozen=True)
 class CalendarCell:
+    """A day's cell: the start preview's calendar and the job page's opened month (admin/day_grid.py)."""
+
     date: dt.date
     state: str
     tooltip: str
     warnings: str = ""  # the data checks' warnings on the day, `check (rows), ...` (marks the cell)
+
+    @property
+    def warn(self) -> bool:
+        return bool(self.warnings)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ class Command(BaseCommand):
     requires_system_checks = [Tags.models]
     help = (
         "Backfill daily bars for a date range (foreground, or --detach to the django-q2 cluster), "
-        "and control jobs: status, list, cancel, pause, resume, retry, plan."
+        "and control jobs: status, list, cancel, pause, resume, retry, rerun, plan; verify loaded days, "
+        "manage sync schedules and alerts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

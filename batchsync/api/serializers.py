@@ -74,7 +74,23 @@ class StrictInputSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
-class SyncJobStartInputSerializer(StrictInputSerializer):
+class QueueInputSerializer(StrictInputSerializer):
+    """The queue options every job start takes (a sync job, a verify job, a retry)."""
+
+    priority = JsonIntegerField(
+        required=False,
+        default=0,
+        **bounds.PRIORITY.limits,
+        help_text=gettext_lazy("Queue priority; a higher number runs first."),
+    )
+    queue = JsonBooleanField(
+        required=False,
+        default=False,
+        help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
+    )
+
+
+class SyncJobStartInputSerializer(QueueInputSerializer):
     """Body of POST .../sync/batch: the seed's two dates plus batchsync's start options.
 
     `validated_data["job_request"]` is the `services.JobRequest`; every rule (force, path,
@@ -145,17 +161,6 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
             "BATCHSYNC_DEFAULT_PARALLELISM, else one per CPU, at most 4."
         ),
     )
-    priority = JsonIntegerField(
-        required=False,
-        default=0,
-        **bounds.PRIORITY.limits,
-        help_text=gettext_lazy("Queue priority; a higher number runs first."),
-    )
-    queue = JsonBooleanField(
-        required=False,
-        default=False,
-        help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
-    )
     dry_run = JsonBooleanField(
         required=False,
         default=False,
@@ -200,7 +205,7 @@ class SyncJobStartInputSerializer(StrictInputSerializer):
         return request
 
 
-class SyncJobRetryInputSerializer(StrictInputSerializer):
+class SyncJobRetryInputSerializer(QueueInputSerializer):
     """Body of POST .../batch/<task_id>/retry (optional)."""
 
     reprocess = serializers.ChoiceField(
@@ -208,11 +213,6 @@ class SyncJobRetryInputSerializer(StrictInputSerializer):
         required=False,
         default=Reprocess.FAILED,
         help_text=gettext_lazy("Which days of the range load again (default: failed and never-run days)."),
-    )
-    queue = JsonBooleanField(
-        required=False,
-        default=False,
-        help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
     )
     priority = JsonIntegerField(
         required=False,

@@ -14,13 +14,13 @@ from rest_framework.response import Response
 from batchsync import bounds, dispatch, services
 from batchsync.api import envelopes, views
 from batchsync.api import serializers as s
-from batchsync.api.fields import IsoDateField, JsonBooleanField, JsonIntegerField
+from batchsync.api.fields import IsoDateField, JsonIntegerField
 from batchsync.api.permissions import ADD_JOBS
 from batchsync.exceptions import InvalidJobRequest
 from batchsync.services.verify import VERIFY_MODES
 
 
-class VerifyJobStartInputSerializer(s.StrictInputSerializer):
+class VerifyJobStartInputSerializer(s.QueueInputSerializer):
     """Body of POST .../verify/batch; every rule is checked by `services.verify_request_build`."""
 
     start_date = IsoDateField(help_text=gettext_lazy("First day to verify, YYYY-MM-DD."))
@@ -39,17 +39,6 @@ class VerifyJobStartInputSerializer(s.StrictInputSerializer):
         required=False,
         **bounds.PARALLELISM.limits,
         help_text=gettext_lazy("Days verified at once (workers on the cluster)."),
-    )
-    priority = JsonIntegerField(
-        required=False,
-        default=0,
-        **bounds.PRIORITY.limits,
-        help_text=gettext_lazy("Queue priority; a higher number runs first."),
-    )
-    queue = JsonBooleanField(
-        required=False,
-        default=False,
-        help_text=gettext_lazy("Queue behind a running job instead of answering 409."),
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def data_checks_parse(value: str | Mapping[str, Any]) -> dict[str, tuple[str, fl
     """Every check's (severity, tolerance): the defaults with the overrides given.
 
     Overrides are `name=severity[:tolerance],...` (the environment variable), or a mapping of
-    name to `severity[:tolerance]`, a tolerance, or `{"severity": ..., "tolerance": ...}`.
+    name to `severity[:tolerance]`, a tolerance, `(severity, tolerance)` (what this returns, so
+    the environment's parsed value parses again) or `{"severity": ..., "tolerance": ...}`.
     """
     if isinstance(value, str):
         pairs = (entry.partition("=") for entry in value.split(",") if entry.strip())
@@ -86,6 +87,8 @@ def data_checks_parse(value: str | Mapping[str, Any]) -> dict[str, tuple[str, fl
         rule: Mapping[str, Any]
         if isinstance(given, Mapping):
             rule = given
+        elif isinstance(given, tuple | list) and len(given) == 2:  # already parsed (the environment's)
+            rule = {"severity": given[0], "tolerance": given[1]}
         elif isinstance(given, int | float):
             rule = {"tolerance": given}
         else:  # "severity[:tolerance]"

@@ -67,6 +67,27 @@ def test_environment_variables_arrive_typed_and_unset_ones_keep_the_defaults() -
     assert environ_overrides({}) == {}
 
 
+def test_every_parsed_variable_from_the_environment_is_accepted_by_the_settings() -> None:
+    """`settings.BATCHSYNC` holds the environment's parsed values; reading them parses them again."""
+    overrides = environ_overrides(
+        {
+            "BATCHSYNC_CHECKS": "ts_code_format=off,implied_price_range=warn:0.02,pre_close_continuity=off",
+            "BATCHSYNC_PUBLICATION_TIMES": "tushare=18:30",
+            "BATCHSYNC_FILE_ROOTS": "/srv/a",
+            "BATCHSYNC_ALERT_EMAILS": "ops@example.com, quant@example.com",
+        }
+    )
+    with override_settings(BATCHSYNC=overrides):
+        config = get_settings()
+    assert config.checks["ts_code_format"] == ("off", 0.0)
+    assert config.checks["implied_price_range"] == ("warn", 0.02)
+    assert config.checks["pre_close_continuity"] == ("off", 0.0)
+    assert config.checks["high_low_range"] == ("error", 0.0)
+    assert config.publication_times == {"tushare": "18:30"}
+    assert config.file_roots == ("/srv/a",)
+    assert config.alert_emails == ("ops@example.com", "quant@example.com")
+
+
 def test_every_setting_has_a_variable_and_the_docs_table_is_the_generated_one() -> None:
     """Defaults are defined once (conf.py); docs/configuration.md shows exactly what it generates."""
     specs = fields(BatchSyncSettings)

@@ -353,7 +353,8 @@ def test_the_default_ts_code_pattern_without_a_regular_expression_matches_what_i
     wide = "".join(chr(0xFF10 + int(digit)) for digit in "000001")  # full-width digits: not [0-9]
     codes = ["000001.SZ", "600000.SH", "830799.BJ", "000001.sz", " 000001.SZ", "000001.SZ ",
              "00001.SZ", "0000001.SZ", "000001.SS", "000001SZ.", "00000a.SZ", f"{wide}.SZ",
-             "000001.SZX", "", ".SH"]  # fmt: skip
+             "000001.SZX", "", ".SH", "00000\u0661.SZ", "0000\u00e9.SZ", "000001.\u015aH", "000001.SH\n",
+             "\u00a0000001.SZ", "000001\uff0eSZ"]  # fmt: skip
     with connection.cursor() as cursor:
         for code in codes:
             cursor.execute(

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,14 @@ TIME = "/usr/bin/time"  # GNU time, for the command's peak RSS
 
 
 def reset_state() -> None:
-    """A fresh database state for the command: no bars, no jobs."""
+    """A fresh database state for the command: no bars, no load records or findings, no jobs."""
+    from django.db import connection
 
-    from batchsync.models import SyncJob
+    from batchsync.models import DayFinding, LoadedDay, SyncJob
 
     SyncJob.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {LoadedDay._meta.db_table}, {DayFinding._meta.db_table}")
     truncate_bars()
 
 
@@ -38,16 +42,22 @@ class CommandRun:
 
 
 def run_command(
-    bench_url: str, days: list[dt.date], directory: Path, log: Path, parallelism: int | None = None
+    bench_url: str,
+    days: list[dt.date],
+    directory: Path,
+    log: Path,
+    parallelism: int | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> CommandRun:
     """Run `manage.py batch_sync` over the days in a subprocess; time it and read its peak RSS.
 
-    `parallelism` None: the command's default, as a user runs it.
+    `parallelism` None: the command's default, as a user runs it. `environ`: variables set for
+    the command only (settings, e.g. `BATCHSYNC_CHECKS`).
     """
     from batchsync.models import SyncJob
 
     reset_state()
-    env = {**os.environ, "DATABASE_URL": bench_url, "PYTHONPATH": str(PROJECT_DIR)}
+    env = {**os.environ, **(environ or {}), "DATABASE_URL": bench_url, "PYTHONPATH": str(PROJECT_DIR)}
     command = [
         sys.executable,
         str(PROJECT_DIR / "manage.py"),

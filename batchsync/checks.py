@@ -47,6 +47,8 @@ CHECK_COLUMNS: dict[str, tuple[str, ...]] = {
     "implied_price_range": ("amount", "vol", "low", "high"),
 }
 CHECK_NAMES = tuple(DATA_CHECK_DEFAULTS)
+# The checks that compare a day with its previous trading day's rows.
+PREVIOUS_DAY_CHECKS = frozenset({"pre_close_continuity", "row_count_band"})
 # What the table's own constraints (`daily_bar_<column>_valid`) already guarantee for every row
 # loaded since migration 0010: the loader path skips these (they find rows loaded before).
 CONSTRAINED_CHECKS = frozenset({"price_positive", "vol_amount_nonnegative"})
@@ -76,7 +78,26 @@ class CheckResult:
         return self.severity == CheckSeverity.ERROR
 
 
+@dataclass(frozen=True)
+class DayCheck:
+    """What the checks found on a day, and which rows of its previous trading day they compared with.
+
+    `previous_checksum`: that day's recorded checksum ("" if its rows have no load record), or
+    None when it had no rows to compare with (not loaded yet, or loading in a parallel worker's
+    transaction) or no check that compares with it was on.
+    """
+
+    results: list[CheckResult]
+    previous: dt.date | None = None
+    previous_checksum: str | None = None
+
+
 def data_checks_run(day: dt.date, *, skip: Collection[str] = ()) -> list[CheckResult]:
+    """What every check that is not off (nor in `skip`) finds on `day`'s rows (`data_checks_day`)."""
+    return data_checks_day(day, skip=skip).results
+
+
+def data_checks_day(day: dt.date, *, skip: Collection[str] = ()) -> DayCheck:
     """Run every check that is not off (nor in `skip`) over `day`'s rows, in the current transaction.
 
     Returns one result per check that flagged something (errors first, then by name); fails
@@ -90,7 +111,7 @@ def data_checks_run(day: dt.date, *, skip: Collection[str] = ()) -> list[CheckRe
         for name, (severity, tolerance) in config.checks.items()
     }
     if all(rule.severity == CheckSeverity.OFF for rule in rules.values()):
-        return []
+        return DayCheck([])
     params: dict[str, Any] = {
         "day": day,
         "calendar": config.calendar,
@@ -100,21 +121,26 @@ def data_checks_run(day: dt.date, *, skip: Collection[str] = ()) -> list[CheckRe
     for name, rule in rules.items():
         params[f"on_{name}"] = rule.severity != CheckSeverity.OFF
         params[f"tolerance_{name}"] = rule.tolerance
+    compares = any(rules[name].severity != CheckSeverity.OFF for name in PREVIOUS_DAY_CHECKS)
     # A transaction even when called outside one: the first statement's SET LOCAL (JIT off)
     # must still hold for the second.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(sql.DATA_CHECKS_PREVIOUS_DAY, params)
-        params["previous"], params["previous_rows"] = cursor.fetchone()
+        params["previous"], params["previous_rows"], recorded = cursor.fetchone()
+        # Compared with the previous day's rows only if there were some (this statement's
+        # snapshot: a day committed after it counts as not compared, and is compared later).
+        previous_checksum = (recorded or "") if compares and params["previous_rows"] else None
         cursor.execute(sql.DATA_CHECKS_SUSPECTS, params)
         if not cursor.fetchone()[0]:
-            return []  # a clean day: no check flags anything
+            return DayCheck([], params["previous"], previous_checksum)  # a clean day
         cursor.execute(sql.DATA_CHECKS, params)
         found = cursor.fetchall()
     results = [
         CheckResult(name=name, severity=rules[name].severity, count=int(count), examples=list(examples))
         for name, count, examples in found
     ]
-    return sorted(results, key=lambda result: (not result.is_error, result.name))
+    results.sort(key=lambda result: (not result.is_error, result.name))
+    return DayCheck(results, params["previous"], previous_checksum)
 
 
 def example_text(name: str, example: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ own short transaction: the one that claims the next day (or finishes the job).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
@@ -123,6 +124,26 @@ def _is_connection_error(error: BaseException) -> bool:
     return isinstance(error, CONNECTION_ERRORS) or raw is None or bool(raw.closed)
 
 
+def _neighbours_check(day: dt.date, worker_id: str) -> None:
+    """Compare the day, now committed, with the days next to it that its checks could not see.
+
+    After the commit, so a failure here never retries nor fails the day: the pair is then left
+    for `batch_sync verify --checks`, and the failure is logged.
+    """
+    try:
+        services.loaded_day_neighbours_check(day)
+    except DatabaseError as error:
+        log_event(
+            logger,
+            "neighbours_check_failed",
+            level=logging.WARNING,
+            worker=worker_id,
+            date=day,
+            error=first_line(error),
+        )
+        reconnect()
+
+
 def _load_claimed_day(
     source: Source,
     origin: services.DayOrigin,
@@ -148,14 +169,15 @@ def _load_claimed_day(
             with connection.cursor() as cursor:
                 rows = loader.replace_day(cursor, claim.date, payload)
             # The data checks: an error fails the day (rolled back); warnings commit with it.
-            services.day_checks_enforce(
+            checked = services.day_checks_enforce(
                 claim.date,
                 origin=payload.origin,
                 job_id=origin.job_id,
                 sync_day_id=claim.id,
                 line_of=lambda code: loader.csv_line_of(payload, code),
             )
-            services.loaded_day_record(claim.date, origin)  # its provenance commits with its rows
+            # Its provenance commits with its rows.
+            services.loaded_day_record(claim.date, origin, previous_checksum=checked.previous_checksum)
             services.sync_day_mark_succeeded(claim, rows, started)
         return rows
 
@@ -190,7 +212,9 @@ def _load_claimed_day(
         _retry_note(claim, error, attempt)
         return delay
 
-    return retrying(load, retry_on=RETRYABLE_ERRORS, wait=wait)
+    rows = retrying(load, retry_on=RETRYABLE_ERRORS, wait=wait)
+    _neighbours_check(claim.date, worker_id)
+    return rows
 
 
 def _retry_note(claim: ClaimedDay, error: BaseException, attempt: int) -> None:

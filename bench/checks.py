@@ -111,6 +111,7 @@ def loader_rounds(days: list[dt.date], repeat: int) -> None:
     from django.test import override_settings
 
     from batchsync import loader, services
+    from batchsync.checks import DayCheck
     from batchsync.conf import DATA_CHECK_DEFAULTS
     from batchsync.models import DayFinding, SyncJob, SyncJobStatus
     from batchsync.sources.csv import CsvDirectorySource
@@ -146,9 +147,13 @@ def loader_rounds(days: list[dt.date], repeat: int) -> None:
             with transaction.atomic(), connection.cursor() as cursor:
                 loader.replace_day(cursor, day, payload)
                 checked = time.perf_counter()
-                checking[mode](day)
+                found = checking[mode](day)
                 checks = time.perf_counter() - checked
-                services.loaded_day_record(day, origin)
+                compared = found.previous_checksum if isinstance(found, DayCheck) else None
+                services.loaded_day_record(day, origin, previous_checksum=compared)
+            compared_after = time.perf_counter()
+            services.loaded_day_neighbours_check(day)  # as the runner does after the commit
+            checks += time.perf_counter() - compared_after
             totals.add(
                 time.perf_counter() - wall, time.thread_time() - client + backend_cpu(pid) - server, checks
             )
@@ -168,8 +173,8 @@ def loader_rounds(days: list[dt.date], repeat: int) -> None:
             shift = (index + round_) % len(MODES)
             for mode in MODES[shift:] + MODES[:shift]:
                 load(day, mode, totals[mode])
-        for mode in totals.values():
-            mode.round_close()
+        for each in totals.values():
+            each.round_close()
         vacuum()
     loads = len(days) * repeat
     print(

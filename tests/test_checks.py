@@ -73,7 +73,7 @@ def load(day: dt.date, rows: list[dict[str, str]], origin: str = "bars.csv") -> 
         loader.replace_day(cursor, day, payload)
         return services.day_checks_enforce(
             day, origin=origin, line_of=lambda code: loader.csv_line_of(payload, code)
-        )
+        ).results
 
 
 def stored(day: dt.date) -> list[tuple[Any, ...]]:

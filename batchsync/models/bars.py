@@ -27,6 +27,14 @@ class LoadedDay(models.Model):
     rows = models.PositiveIntegerField(_("rows"))
     checksum = models.CharField(_("checksum"), max_length=32)  # md5, computed by PostgreSQL
     loaded_at = models.DateTimeField(_("loaded at"), default=timezone.now)
+    # The previous trading day's checksum when this day's previous-day checks (pre_close
+    # continuity, row count band) last compared it with that day: NULL while that day had no
+    # rows (loaded after it, or alongside it by a parallel worker), "" for rows with no load
+    # record. A mismatch with the previous day's checksum now means a comparison is due
+    # (`services.loaded_day_neighbours_check`).
+    previous_checksum = models.CharField(
+        _("previous day's checksum compared"), max_length=32, null=True, blank=True
+    )
 
     class Meta:
         db_table = "batchsync_loaded_day"

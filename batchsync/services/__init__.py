@@ -26,7 +26,7 @@ from batchsync.services.alert_delivery import alert_deliver, alert_deliveries_se
 from batchsync.services.alerts import alert_channels, alert_test_record
 from batchsync.services.completion import sync_job_finish_if_done
 from batchsync.services.events import job_event_record
-from batchsync.services.findings import day_checks_enforce, day_findings_replace
+from batchsync.services.findings import day_checks_enforce, day_findings_replace, loaded_day_neighbours_check
 from batchsync.services.freshness import AlertsCheck, DeadlineCheck, alerts_check
 from batchsync.services.latest import (
     LatestRange,
@@ -126,6 +126,7 @@ __all__ = [
     "job_event_record",
     "latest_published_trading_day",
     "latest_range",
+    "loaded_day_neighbours_check",
     "loaded_day_record",
     "newest_loaded_trading_day",
     "other_source_note",

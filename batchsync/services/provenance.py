@@ -45,10 +45,17 @@ class DayProvenance:
     checksum: str
 
 
-def loaded_day_record(day: dt.date, origin: DayOrigin) -> DayProvenance:
-    """Record what `daily_bar` now holds for `day` (call in the day's transaction, after its COPY)."""
+def loaded_day_record(
+    day: dt.date, origin: DayOrigin, *, previous_checksum: str | None = None
+) -> DayProvenance:
+    """Record what `daily_bar` now holds for `day` (call in the day's transaction, after its COPY).
+
+    `previous_checksum`: which rows of the previous trading day the day's checks compared with
+    (`DayCheck.previous_checksum`; None: none).
+    """
     params: dict[str, Any] = {
         "day": day,
+        "previous_checksum": previous_checksum,
         "source": origin.source,
         "fingerprint": origin.fingerprint,
         "job": origin.job_id,

@@ -21,6 +21,7 @@ from batchsync.sql.checks import DATA_CHECK_DAY_RULES as DATA_CHECK_DAY_RULES
 from batchsync.sql.checks import DATA_CHECKS as DATA_CHECKS
 from batchsync.sql.checks import DATA_CHECKS_PREVIOUS_DAY as DATA_CHECKS_PREVIOUS_DAY
 from batchsync.sql.checks import DATA_CHECKS_SUSPECTS as DATA_CHECKS_SUSPECTS
+from batchsync.sql.checks import LOADED_DAY_NEIGHBOURS_DUE as LOADED_DAY_NEIGHBOURS_DUE
 from batchsync.sql.jobs import CLAIM_DAY as CLAIM_DAY
 from batchsync.sql.jobs import CLAIM_LOCK_JOB as CLAIM_LOCK_JOB
 from batchsync.sql.jobs import COMMIT_WITHOUT_FLUSH as COMMIT_WITHOUT_FLUSH

@@ -121,23 +121,41 @@ FROM {BAR_TABLE} bar LEFT JOIN {BAR_TABLE} yesterday
 WHERE bar.trade_date = %(day)s
 """
 
-# The previous trading day (from the stored calendar, else the table's latest earlier day) and
-# its row count (recorded at load, else counted), for the checks that compare with it. Also
-# turns JIT off for the rest of the day's transaction (SET LOCAL): compiling the checks'
+# The previous trading day (from the stored calendar, else the table's latest earlier day), its
+# row count (recorded at load, else counted) and its recorded checksum, for the checks that
+# compare with it (and the record of what they compared with: `LoadedDay.previous_checksum`).
+# Also turns JIT off for the rest of the day's transaction (SET LOCAL): compiling the checks'
 # expressions costs 60 ms, ten times what running them costs on 5,500 rows; and nested loops
 # and merge joins for the next statement (`DATA_CHECKS_SUSPECTS`, which turns them back).
-# OFFSET 0: the previous day is found once, not copied into each of its four uses (planning
+# OFFSET 0: the previous day is found once, not copied into each of its uses (planning
 # took 1.5 ms, more than running it).
 DATA_CHECKS_PREVIOUS_DAY = f"""
 SELECT previous.day, CASE WHEN previous.day IS NOT NULL THEN coalesce(
     (SELECT rows FROM {LOADED_DAY_TABLE} WHERE trade_date = previous.day),
     (SELECT count(*) FROM {BAR_TABLE} WHERE trade_date = previous.day)
-) END
+) END, (SELECT checksum FROM {LOADED_DAY_TABLE} WHERE trade_date = previous.day)
 FROM set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true) nestloop,
     set_config('enable_mergejoin', 'off', true) mergejoin, (SELECT coalesce(
     (SELECT max(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date < %(day)s),
     (SELECT max(trade_date) FROM {BAR_TABLE} WHERE trade_date < %(day)s)
 ) AS day OFFSET 0) previous
+"""
+
+# After a day commits, what its previous-day checks still owe (`services.loaded_day_neighbours_check`):
+# whether the day's own comparison is due (its checks ran while the previous trading day had no
+# rows, as when a parallel worker was loading it, and that day has a load record now), and the
+# next trading day when it is loaded and its checks compared another version of this day's rows
+# or none. One row, or none when the day has no load record.
+LOADED_DAY_NEIGHBOURS_DUE = f"""
+SELECT here.previous_checksum IS NULL AND EXISTS (
+        SELECT 1 FROM {LOADED_DAY_TABLE} earlier WHERE earlier.trade_date = coalesce(
+            (SELECT max(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date < here.trade_date),
+            (SELECT max(trade_date) FROM {BAR_TABLE} WHERE trade_date < here.trade_date))),
+    (SELECT upcoming.trade_date FROM {LOADED_DAY_TABLE} upcoming WHERE upcoming.trade_date = coalesce(
+            (SELECT min(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date > here.trade_date),
+            (SELECT min(trade_date) FROM {BAR_TABLE} WHERE trade_date > here.trade_date))
+        AND upcoming.previous_checksum IS DISTINCT FROM here.checksum)
+FROM {LOADED_DAY_TABLE} here WHERE here.trade_date = %(day)s
 """
 
 # Every check over the day's rows in ONE statement, one pass: a row per check that found

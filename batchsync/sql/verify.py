@@ -44,13 +44,13 @@ DAY_CHECKSUM = f"md5(coalesce(string_agg({_CHECKSUM_ROW}, E'\\n' ORDER BY bar.ts
 # About 10 ms for 5,500 rows (docs/benchmarks.md): mostly turning numerics into text.
 LOADED_DAY_RECORD = f"""
 INSERT INTO {LOADED_DAY_TABLE} AS loaded
-    (trade_date, source, options_fingerprint, job_id, rows, checksum, loaded_at)
-SELECT %(day)s, %(source)s, %(fingerprint)s, %(job)s, count(*), {DAY_CHECKSUM}, %(now)s
+    (trade_date, source, options_fingerprint, job_id, rows, checksum, loaded_at, previous_checksum)
+SELECT %(day)s, %(source)s, %(fingerprint)s, %(job)s, count(*), {DAY_CHECKSUM}, %(now)s, %(previous_checksum)s
 FROM {BAR_TABLE} bar WHERE bar.trade_date = %(day)s
 ON CONFLICT (trade_date) DO UPDATE SET
     source = EXCLUDED.source, options_fingerprint = EXCLUDED.options_fingerprint,
     job_id = EXCLUDED.job_id, rows = EXCLUDED.rows, checksum = EXCLUDED.checksum,
-    loaded_at = EXCLUDED.loaded_at
+    loaded_at = EXCLUDED.loaded_at, previous_checksum = EXCLUDED.previous_checksum
 RETURNING loaded.rows, loaded.checksum
 """
 

@@ -6,14 +6,16 @@
 On its own database `batchsync_bench_checks` (dropped and created here), with the demo
 source's bytes as one CSV file per day (`bench/data/csv-checks`, reused next time).
 
-1. The day's transaction, in this process: each of `--days` XSHG sessions is loaded as the
-   runner commits a day (`CsvDirectorySource` fetch, DELETE + COPY, the data checks and their
-   findings, the provenance record, commit) in three modes one right after the other, in
-   rotating order: every check at its default severity ("on"), every check off ("off"), and
-   "floor": "off" plus one statement with only the rules' arithmetic (`FLOOR`), the least
-   any SQL check of these rules must pay. Interleaving day by day keeps the machine's drift
-   out of the ratios (whole runs a minute apart differed by 2x on a shared machine). Wall
-   seconds and CPU seconds (this process + its server backend, from /proc) per mode.
+1. The day's transaction, in this process: `--repeat` backfills of `--days` XSHG sessions
+   from scratch, each day loaded once, in date order, as the runner commits a day
+   (`CsvDirectorySource` fetch, DELETE + COPY, the data checks and their findings, the
+   provenance record, commit, then the comparison with its neighbours), the days taking
+   three modes in turn: every check at its default severity ("on"), every check off ("off"),
+   and "floor": "off" plus one statement with only the rules' arithmetic (`FLOOR`), the least
+   any SQL check of these rules must pay. Each day takes each mode in one of three rounds.
+   Interleaving day by day keeps the machine's drift out of the ratios (whole runs a minute
+   apart differed by 2x on a shared machine). Wall and CPU seconds (this process + its
+   server backend, from /proc) per day and mode.
 2. `--command`: the whole `batch_sync run --source csv` over the same days in a subprocess, a
    fresh backfill each time (no bars, records, findings or jobs), as a user runs it (default
    parallelism), checks on and off (`BATCHSYNC_CHECKS`) in alternating order, `--repeat` times.
@@ -76,17 +78,18 @@ class Totals:
         self._round[0] += wall
         self._round[1] += cpu
 
-    def round_close(self) -> None:
-        self.rounds.append((self._round[0], self._round[1]))
+    def round_close(self, loads: int) -> None:
+        """Close a round of `loads` loads: its wall and CPU seconds per load."""
+        self.rounds.append((self._round[0] / loads, self._round[1] / loads))
         self._round = [0.0, 0.0]
 
     @property
     def wall(self) -> float:
-        return sum(wall for wall, _ in self.rounds)
+        return statistics.mean(wall for wall, _ in self.rounds)
 
     @property
     def cpu(self) -> float:
-        return sum(cpu for _, cpu in self.rounds)
+        return statistics.mean(cpu for _, cpu in self.rounds)
 
 
 def round_ratios(
@@ -113,7 +116,7 @@ def loader_rounds(days: list[dt.date], repeat: int) -> None:
     from batchsync import loader, services
     from batchsync.checks import DayCheck
     from batchsync.conf import DATA_CHECK_DEFAULTS
-    from batchsync.models import DayFinding, SyncJob, SyncJobStatus
+    from batchsync.models import DayFinding, LoadedDay, SyncJob, SyncJobStatus
     from batchsync.sources.csv import CsvDirectorySource
 
     source = CsvDirectorySource(path=DATA)
@@ -158,41 +161,36 @@ def loader_rounds(days: list[dt.date], repeat: int) -> None:
                 time.perf_counter() - wall, time.thread_time() - client + backend_cpu(pid) - server, checks
             )
 
-    def vacuum() -> None:
-        """Each day's earlier versions gone (as after a backfill that loads each day once)."""
+    def empty() -> None:
+        """No bars, load records or findings: each round is a backfill from scratch."""
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM daily_bar")
+            cursor.execute(f"TRUNCATE daily_bar, {LoadedDay._meta.db_table}, {DayFinding._meta.db_table}")
+            cursor.execute("CHECKPOINT")
 
-    warm = Totals()
-    for day in days:  # every day loaded once before timing: the previous day is always there
-        load(day, "on", warm)
-    vacuum()
     totals = {mode: Totals() for mode in MODES}
     for round_ in range(repeat):
-        for index, day in enumerate(days):
-            shift = (index + round_) % len(MODES)
-            for mode in MODES[shift:] + MODES[:shift]:
-                load(day, mode, totals[mode])
-        for each in totals.values():
-            each.round_close()
-        vacuum()
-    loads = len(days) * repeat
-    print(
-        f"1. the day's transaction: {len(days)} days x 5,500 rows, {repeat} rounds ({loads} loads per mode)"
-    )
+        empty()
+        loads = dict.fromkeys(MODES, 0)
+        for index, day in enumerate(days):  # in date order, each day once, the modes in turn
+            mode = MODES[(index + round_) % len(MODES)]
+            load(day, mode, totals[mode])
+            loads[mode] += 1
+        for mode, each in totals.items():
+            each.round_close(loads[mode])
+    print(f"1. the day's transaction: a backfill of {len(days)} days x 5,500 rows, {repeat} rounds")
     for mode, label in (("off", "all checks off"), ("on", "all checks on"), ("floor", "off + FLOOR")):
         each = totals[mode]
-        median_day = statistics.median(each.days) * 1e3
+        median_day, median_checks = statistics.median(each.days), statistics.median(each.checks)
         print(
-            f"  {label:15} wall {each.wall:6.2f} s (median {median_day:5.1f} ms a day), "
-            f"CPU {each.cpu:6.2f} s ({each.cpu / loads * 1e3:5.1f} ms a day); "
-            f"checks' own time median {statistics.median(each.checks) * 1e3:5.2f} ms"
+            f"  {label:15} per day: wall {each.wall * 1e3:5.1f} ms (median {median_day * 1e3:5.1f}), "
+            f"CPU {each.cpu * 1e3:5.1f} ms; the checks' own time: median {median_checks * 1e3:5.2f} ms"
         )
     print(
         ratios_line("on / off", *round_ratios(totals["on"].rounds, totals["off"].rounds)) + "; goal <= 1.10"
     )
     print(ratios_line("floor / off", *round_ratios(totals["floor"].rounds, totals["off"].rounds)))
-    print(f"  findings stored: {DayFinding.objects.count()} (days with warnings in the demo data)")
+    on_days = DayFinding.objects.values("trade_date").distinct().count()
+    print(f"  days with warnings in the last round (its days with checks on): {on_days}")
 
 
 def command_rounds(url: str, days: list[dt.date], repeat: int, parallelism: int | None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
@@ -88,23 +88,13 @@ def _previous_day_compare(day: dt.date) -> bool:
         checked = data_checks_day(day, skip=set(CHECK_NAMES) - PREVIOUS_DAY_CHECKS)
         if checked.previous_checksum is None or checked.previous_checksum == record.previous_checksum:
             return False  # the previous day has no rows yet, or another worker compared them
-        DayFinding.objects.filter(trade_date=day, check_name__in=PREVIOUS_DAY_CHECKS).delete()
         sync_day_id = (
             SyncDay.objects.filter(job_id=record.job_id, date=day).values_list("pk", flat=True).first()
             if record.job_id
             else None
         )
-        DayFinding.objects.bulk_create(
-            DayFinding(
-                job_id=record.job_id,
-                day_id=sync_day_id,
-                trade_date=day,
-                check_name=result.name,
-                severity=result.severity,
-                count=result.count,
-                examples=result.examples,
-            )
-            for result in checked.results
+        day_findings_replace(
+            day, checked.results, job_id=record.job_id, sync_day_id=sync_day_id, checks=PREVIOUS_DAY_CHECKS
         )
         record.previous_checksum = checked.previous_checksum
         record.save(update_fields=["previous_checksum"])
@@ -121,10 +111,16 @@ def _previous_day_compare(day: dt.date) -> bool:
 
 
 def day_findings_replace(
-    day: dt.date, results: list[CheckResult], *, job_id: int | None, sync_day_id: int | None
+    day: dt.date,
+    results: list[CheckResult],
+    *,
+    job_id: int | None,
+    sync_day_id: int | None,
+    checks: Collection[str] | None = None,
 ) -> None:
-    """`day`'s findings become `results` (they describe the rows the table now holds)."""
-    DayFinding.objects.filter(trade_date=day).delete()
+    """`day`'s findings (of `checks`; None: all) become `results`, those of the rows it now holds."""
+    findings = DayFinding.objects.filter(trade_date=day)
+    (findings if checks is None else findings.filter(check_name__in=checks)).delete()
     DayFinding.objects.bulk_create(
         DayFinding(
             job_id=job_id,

@@ -25,6 +25,10 @@ class DayFindingQuerySet(models.QuerySet["DayFinding"]):
     def of_job(self, job_id: int) -> DayFindingQuerySet:
         return self.filter(job_id=job_id)
 
+    def warning_day_count(self) -> int:
+        """How many days these findings warn about (a job's "N days with warnings")."""
+        return self.warnings().values("trade_date").distinct().count()
+
 
 class DayFinding(models.Model):
     """One check's finding on one loaded day: how many rows it flagged and up to 5 of them.

@@ -146,6 +146,15 @@ def test_a_late_comparison_counts_in_the_finished_job_of_the_day(csv_dir: Path) 
     finding = DayFinding.objects.get(trade_date=DAY)
     assert (finding.job_id, finding.day.date if finding.day else None) == (day_job.pk, DAY)
 
+    # EVE corrected (600001.SH closed at 8.40, DAY's pre_close): DAY's warning goes, and its count.
+    corrected = [bar(code, EVE, "8.40", "8.40") if code == "600001.SH" else row
+                 for code, row in zip(CLOSES, eve_rows(), strict=True)]  # fmt: skip
+    (csv_dir / f"{EVE:%Y%m%d}.csv").write_text(csv_text(corrected))
+    call_command("batch_sync", "run", "--start", EVE.isoformat(), "--end", EVE.isoformat(), "--force",
+                 "--source", "csv", "--path", str(csv_dir), stdout=io.StringIO())  # fmt: skip
+    day_job.refresh_from_db()
+    assert findings() == {} and day_job.warning_days == 0
+
 
 # A week of trading days in a chain (each pre_close the day before's close), one break.
 WEEK = [dt.date(2025, 10, day) for day in (9, 10, 13, 14, 15, 16, 17)]

@@ -110,9 +110,7 @@ def sync_job_finish_if_done(job_id: int) -> SyncJob:
         bank_active_time(job, now)
         if job.status in FINISHED_STATUSES:
             job.finished_at = now
-        job.warning_days = (
-            DayFinding.objects.of_job(job.pk).warnings().values("trade_date").distinct().count()
-        )
+        job.warning_days = DayFinding.objects.of_job(job.pk).warning_day_count()
         job.lease_expires_at = None
         job.save()
         progress_refresh(job)

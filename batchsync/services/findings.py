@@ -98,14 +98,10 @@ def _previous_day_compare(day: dt.date) -> bool:
         )
         record.previous_checksum = checked.previous_checksum
         record.save(update_fields=["previous_checksum"])
-        if record.job_id and checked.results:
-            # A job that already finished counted its days with warnings without this one.
+        if record.job_id:
+            # A job that already finished counted its days with warnings before this comparison.
             SyncJob.objects.filter(pk=record.job_id, status__in=FINISHED_STATUSES).update(
-                warning_days=DayFinding.objects.of_job(record.job_id)
-                .warnings()
-                .values("trade_date")
-                .distinct()
-                .count()
+                warning_days=DayFinding.objects.of_job(record.job_id).warning_day_count()
             )
     return True
 

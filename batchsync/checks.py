@@ -88,7 +88,6 @@ class DayCheck:
     """
 
     results: list[CheckResult]
-    previous: dt.date | None = None
     previous_checksum: str | None = None
 
 
@@ -132,7 +131,7 @@ def data_checks_day(day: dt.date, *, skip: Collection[str] = ()) -> DayCheck:
         previous_checksum = (recorded or "") if compares and params["previous_rows"] else None
         cursor.execute(sql.DATA_CHECKS_SUSPECTS, params)
         if not cursor.fetchone()[0]:
-            return DayCheck([], params["previous"], previous_checksum)  # a clean day
+            return DayCheck([], previous_checksum)  # a clean day
         cursor.execute(sql.DATA_CHECKS, params)
         found = cursor.fetchall()
     results = [
@@ -140,7 +139,7 @@ def data_checks_day(day: dt.date, *, skip: Collection[str] = ()) -> DayCheck:
         for name, count, examples in found
     ]
     results.sort(key=lambda result: (not result.is_error, result.name))
-    return DayCheck(results, params["previous"], previous_checksum)
+    return DayCheck(results, previous_checksum)
 
 
 def example_text(name: str, example: dict[str, Any]) -> str:

@@ -51,7 +51,7 @@ def day_checks_enforce(
         raise day_check_error(errors, origin=origin, line_of=line_of)
     warnings = [result for result in checked.results if result.severity == CheckSeverity.WARN]
     day_findings_replace(day, warnings, job_id=job_id, sync_day_id=sync_day_id)
-    return DayCheck(warnings, checked.previous, checked.previous_checksum)
+    return DayCheck(warnings, checked.previous_checksum)
 
 
 def loaded_day_neighbours_check(day: dt.date) -> list[dt.date]:

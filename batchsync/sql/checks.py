@@ -121,6 +121,17 @@ FROM {BAR_TABLE} bar LEFT JOIN {BAR_TABLE} yesterday
 WHERE bar.trade_date = %(day)s
 """
 
+
+def trading_day_next_to(day: str, *, after: bool) -> str:
+    """SQL for the trading day before (or `after`) `day`: the stored calendar's, else the table's."""
+    pick, compare = ("min", ">") if after else ("max", "<")
+    return (
+        f"coalesce((SELECT {pick}(date) FROM {SESSION_TABLE}"
+        f" WHERE calendar = %(calendar)s AND date {compare} {day}),"
+        f" (SELECT {pick}(trade_date) FROM {BAR_TABLE} WHERE trade_date {compare} {day}))"
+    )
+
+
 # The previous trading day (from the stored calendar, else the table's latest earlier day), its
 # row count (recorded at load, else counted) and its recorded checksum, for the checks that
 # compare with it (and the record of what they compared with: `LoadedDay.previous_checksum`).
@@ -131,14 +142,12 @@ WHERE bar.trade_date = %(day)s
 # took 1.5 ms, more than running it).
 DATA_CHECKS_PREVIOUS_DAY = f"""
 SELECT previous.day, CASE WHEN previous.day IS NOT NULL THEN coalesce(
-    (SELECT rows FROM {LOADED_DAY_TABLE} WHERE trade_date = previous.day),
-    (SELECT count(*) FROM {BAR_TABLE} WHERE trade_date = previous.day)
-) END, (SELECT checksum FROM {LOADED_DAY_TABLE} WHERE trade_date = previous.day)
+    recorded.rows, (SELECT count(*) FROM {BAR_TABLE} WHERE trade_date = previous.day)
+) END, recorded.checksum
 FROM set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true) nestloop,
-    set_config('enable_mergejoin', 'off', true) mergejoin, (SELECT coalesce(
-    (SELECT max(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date < %(day)s),
-    (SELECT max(trade_date) FROM {BAR_TABLE} WHERE trade_date < %(day)s)
-) AS day OFFSET 0) previous
+    set_config('enable_mergejoin', 'off', true) mergejoin,
+    (SELECT {trading_day_next_to("%(day)s", after=False)} AS day OFFSET 0) previous
+    LEFT JOIN {LOADED_DAY_TABLE} recorded ON recorded.trade_date = previous.day
 """
 
 # After a day commits, what its previous-day checks still owe (`services.loaded_day_neighbours_check`):
@@ -148,12 +157,10 @@ FROM set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true) 
 # or none. One row, or none when the day has no load record.
 LOADED_DAY_NEIGHBOURS_DUE = f"""
 SELECT here.previous_checksum IS NULL AND EXISTS (
-        SELECT 1 FROM {LOADED_DAY_TABLE} earlier WHERE earlier.trade_date = coalesce(
-            (SELECT max(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date < here.trade_date),
-            (SELECT max(trade_date) FROM {BAR_TABLE} WHERE trade_date < here.trade_date))),
-    (SELECT upcoming.trade_date FROM {LOADED_DAY_TABLE} upcoming WHERE upcoming.trade_date = coalesce(
-            (SELECT min(date) FROM {SESSION_TABLE} WHERE calendar = %(calendar)s AND date > here.trade_date),
-            (SELECT min(trade_date) FROM {BAR_TABLE} WHERE trade_date > here.trade_date))
+        SELECT 1 FROM {LOADED_DAY_TABLE} earlier
+        WHERE earlier.trade_date = {trading_day_next_to("here.trade_date", after=False)}),
+    (SELECT upcoming.trade_date FROM {LOADED_DAY_TABLE} upcoming
+     WHERE upcoming.trade_date = {trading_day_next_to("here.trade_date", after=True)}
         AND upcoming.previous_checksum IS DISTINCT FROM here.checksum)
 FROM {LOADED_DAY_TABLE} here WHERE here.trade_date = %(day)s
 """

@@ -34,6 +34,7 @@ from batchsync.conf import get_settings
 from batchsync.dispatch import alert_dispatch
 from batchsync.logs import log_event
 from batchsync.models import SyncJob, SyncJobStatus, SyncSchedule
+from batchsync.reconnect import CONNECTION_ERRORS, first_line
 
 logger = logging.getLogger("batchsync.alerts")
 
@@ -158,6 +159,17 @@ def _never_failing(what: str, job: SyncJob) -> Iterator[None]:
     try:
         with transaction.atomic():
             yield
+    except CONNECTION_ERRORS as error:
+        # The session was ended (an abort, a server restart): the job's own statements meet it
+        # too and reconnect; a traceback here would only be noise on the operator's terminal.
+        log_event(
+            logger,
+            "alert_record_failed",
+            level=logging.WARNING,
+            job=job.task_id,
+            on=what,
+            error=first_line(error),
+        )
     except Exception:
         log_event(logger, "alert_record_failed", level=logging.ERROR, exc_info=True, job=job.task_id, on=what)
 
